@@ -1,0 +1,210 @@
+"""mini_emo: a small acted-emotion corpus synthesized with eSpeak NG, in the IEMOCAP release layout.
+
+Five sessions, each with one female and one male voice (10 speakers). Every utterance is one of
+a list of short English sentences spoken with a per-emotion prosody profile (rate, pitch, pitch
+range, volume, word gap) plus per-speaker offsets and per-utterance random jitter, then mixed
+with noise at a random level. Labels include ``exc`` (merged into ``hap`` by the 4-class prep),
+``fru`` and ``xxx`` (no majority) so that filtering is exercised. Audio is written at the
+library's native 22.05 kHz so that the pipeline's resampling is exercised too.
+
+Deterministic from ``seed``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import numpy as np
+import soundfile
+
+from serkit.corpora.espeak import ESpeak
+
+SENTENCES = [
+    "Excuse me, do you have the forms.",
+    "I told you the meeting was at noon.",
+    "The train leaves in ten minutes.",
+    "We are going to the beach tomorrow.",
+    "Nobody answered the phone all day.",
+    "She bought a new car last week.",
+    "Can you pass me the salt please.",
+    "I have never seen anything like this.",
+    "The results came back this morning.",
+    "He said he would call me back.",
+    "They moved to another city in June.",
+    "Put the boxes next to the door.",
+    "The letter arrived two days late.",
+    "I really thought you would be here.",
+    "Let us talk about it after dinner.",
+    "My brother is getting married in May.",
+    "You left the window open again.",
+    "It is raining outside, take a coat.",
+    "That is not what I asked for.",
+    "We won the game last night.",
+    "The store closes at nine tonight.",
+    "I lost my keys somewhere in the house.",
+    "Why did you not tell me before.",
+    "The dog has been barking for hours.",
+    "I got the job at the hospital.",
+    "Your flight has been cancelled.",
+    "Wait here until I come back.",
+    "This is the third time today.",
+    "We can finally go home now.",
+    "I do not know what to say.",
+    "The house looks different in winter.",
+    "Come on, we are going to be late.",
+    "He forgot my birthday again this year.",
+    "The package is on the kitchen table.",
+    "I will see you next Saturday.",
+    "Everyone is waiting for you downstairs.",
+]
+
+# eSpeak parameters per emotion: (rate wpm, pitch 0-100, range 0-100, volume 0-200, word gap x10ms)
+PROFILES: Dict[str, Tuple[float, float, float, float, float]] = {
+    "neu": (165, 45, 35, 100, 1),
+    "ang": (190, 52, 65, 140, 0),
+    "hap": (180, 64, 80, 115, 0),
+    "exc": (195, 70, 90, 130, 0),
+    "sad": (135, 36, 18, 80, 4),
+    "fru": (175, 48, 50, 120, 1),
+}
+# Standard deviation of the per-utterance jitter: wide enough that classes overlap.
+JITTER = np.array([18.0, 7.0, 14.0, 20.0, 1.5])
+
+# Labels per speaker: 4-class labels plus some exc/fru/xxx to exercise the prep's filtering.
+LABEL_COUNTS = {"ang": 10, "hap": 7, "exc": 4, "neu": 12, "sad": 10, "fru": 3, "xxx": 3}
+
+CATEGORY_NAMES = {"ang": "Anger", "hap": "Happiness", "exc": "Excited", "neu": "Neutral",
+                  "sad": "Sadness", "fru": "Frustration"}
+VAD = {"ang": (1.5, 4.0, 4.0), "hap": (4.0, 3.5, 3.0), "exc": (4.0, 4.0, 3.5), "neu": (3.0, 2.5, 2.5),
+       "sad": (1.5, 1.5, 2.0), "fru": (2.0, 3.0, 3.0)}
+
+
+@dataclass
+class Voice:
+    speaker: str        # Ses01F
+    gender: str         # F / M
+    espeak_voice: str   # en-us+f2
+    pitch_offset: float
+    rate_offset: float
+
+
+def make_voices(num_sessions: int = 5) -> List[Voice]:
+    bases = ["en-us", "en", "en-us", "en-gb-x-rp", "en-us", "en", "en-us", "en"]
+    voices = []
+    for s in range(1, num_sessions + 1):
+        base = bases[(s - 1) % len(bases)]
+        voices.append(Voice(f"Ses{s:02d}F", "F", f"{base}+f{(s - 1) % 5 + 1}",
+                            pitch_offset=(s % 3 - 1) * 4.0, rate_offset=(s % 2) * 8.0 - 4.0))
+        voices.append(Voice(f"Ses{s:02d}M", "M", f"{base}+m{(s - 1) % 7 + 1}",
+                            pitch_offset=((s + 1) % 3 - 1) * 4.0, rate_offset=((s + 1) % 2) * 8.0 - 4.0))
+    return voices
+
+
+def _emotion_params(label: str, voice: Voice, rng: np.random.RandomState) -> np.ndarray:
+    if label == "xxx":  # no majority: a blend of two random emotions
+        a, b = rng.choice(["ang", "hap", "neu", "sad"], size=2, replace=False)
+        base = 0.5 * (np.array(PROFILES[a]) + np.array(PROFILES[b]))
+    else:
+        base = np.array(PROFILES[label], dtype=np.float64)
+    p = base + rng.randn(5) * JITTER
+    p[0] += voice.rate_offset
+    p[1] += voice.pitch_offset
+    lo = np.array([80, 0, 0, 30, 0])
+    hi = np.array([320, 99, 99, 200, 10])
+    return np.clip(np.round(p), lo, hi)
+
+
+def _annotator_lines(label: str, rng: np.random.RandomState) -> List[str]:
+    cats = list(CATEGORY_NAMES.values())
+    lines = []
+    for k, ann in enumerate(("C-E1", "C-E2", "C-E3")):
+        if label == "xxx":
+            name = cats[(k + rng.randint(len(cats))) % len(cats)]
+        else:
+            name = CATEGORY_NAMES[label] if k < 2 else rng.choice([CATEGORY_NAMES[label], "Neutral"])
+        lines.append(f"{ann}:\t{name};\t()")
+    for ann in ("A-E1", "A-E2"):
+        v, a, d = rng.randint(1, 6, size=3)
+        lines.append(f"{ann}:\tval {v}; act {a}; dom  {d};\t()")
+    return lines
+
+
+def synthesize(root: str | os.PathLike, seed: int = 0, num_sessions: int = 5,
+               utts_per_speaker_scale: int = 1) -> Dict[str, int]:
+    """Write the corpus under ``root``; return label counts. Skips if ``root/.done`` exists."""
+    root = Path(root)
+    done = root / ".done"
+    if done.exists():
+        return _read_counts(done)
+    rng = np.random.RandomState(seed)
+    engine = ESpeak()
+    sr = engine.sample_rate
+    voices = make_voices(num_sessions)
+    counts: Dict[str, int] = {}
+    for s in range(1, num_sessions + 1):
+        pair = [v for v in voices if v.speaker.startswith(f"Ses{s:02d}")]
+        sess_dir = root / f"Session{s}"
+        # Each speaker's labels, shuffled, dealt over 4 dialogs (2 improvised, 2 scripted)
+        # whose prefix alternates F/M as in IEMOCAP.
+        per_spk = {}
+        for v in pair:
+            labels = [lab for lab, n in LABEL_COUNTS.items() for _ in range(n * utts_per_speaker_scale)]
+            rng.shuffle(labels)
+            per_spk[v.speaker] = labels
+        dialogs = [f"Ses{s:02d}F_impro01", f"Ses{s:02d}M_impro02", f"Ses{s:02d}F_script01_1",
+                   f"Ses{s:02d}M_script02_1"]
+        for d_idx, dialog in enumerate(dialogs):
+            summary_blocks, transcript_lines = [], []
+            t = 1.0 + rng.rand()
+            turns = []
+            for v in pair:
+                labels = per_spk[v.speaker]
+                share = labels[d_idx::len(dialogs)]
+                turns += [(v, lab, n) for n, lab in enumerate(share)]
+            # Interleave the two speakers' turns as a conversation would.
+            turns.sort(key=lambda x: (x[2], x[0].gender))
+            for v, label, n in turns:
+                utt = f"{dialog}_{v.gender}{n:03d}"
+                text = SENTENCES[rng.randint(len(SENTENCES))]
+                rate, pitch, rng_, vol, gap = _emotion_params(label, v, rng)
+                x = engine.synth(text, v.espeak_voice, rate, pitch, rng_, vol, gap).astype(np.float32) / 32768
+                lead = np.zeros(int(sr * rng.uniform(0.05, 0.25)), np.float32)
+                tail = np.zeros(int(sr * rng.uniform(0.05, 0.25)), np.float32)
+                x = np.concatenate([lead, x, tail])
+                noise_db = rng.uniform(-60, -32)
+                x = x + rng.randn(len(x)).astype(np.float32) * (10 ** (noise_db / 20))
+                x = np.clip(x, -1, 1)
+                wav = sess_dir / "sentences" / "wav" / dialog / f"{utt}.wav"
+                wav.parent.mkdir(parents=True, exist_ok=True)
+                soundfile.write(str(wav), x, sr, subtype="PCM_16")
+                dur = len(x) / sr
+                v_, a_, d_ = VAD.get(label, (3.0, 3.0, 3.0))
+                summary_blocks.append(
+                    [f"[{t:.4f} - {t + dur:.4f}]\t{utt}\t{label}\t[{v_:.4f}, {a_:.4f}, {d_:.4f}]"]
+                    + _annotator_lines(label, rng)
+                )
+                transcript_lines.append(f"{utt} [{t:08.4f}-{t + dur:08.4f}]: {text}")
+                counts[label] = counts.get(label, 0) + 1
+                t += dur + rng.uniform(0.2, 1.0)
+            # Non-utterance turns as in the release (skipped by the prep).
+            transcript_lines.append(f"{dialog}_MXX0 [{t:08.4f}-{t + 1:08.4f}]: [LAUGHTER]")
+            emo_dir = sess_dir / "dialog" / "EmoEvaluation"
+            emo_dir.mkdir(parents=True, exist_ok=True)
+            with open(emo_dir / f"{dialog}.txt", "w") as f:
+                f.write("% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n")
+                for block in summary_blocks:
+                    f.write("\n".join(block) + "\n\n")
+            tr_dir = sess_dir / "dialog" / "transcriptions"
+            tr_dir.mkdir(parents=True, exist_ok=True)
+            with open(tr_dir / f"{dialog}.txt", "w") as f:
+                f.write("\n".join(transcript_lines) + "\n")
+    with open(done, "w") as f:
+        f.write("".join(f"{k} {v}\n" for k, v in sorted(counts.items())))
+    return counts
+
+
+def _read_counts(path: Path) -> Dict[str, int]:
+    with open(path) as f:
+        return {k: int(v) for k, v in (line.split() for line in f if line.strip())}

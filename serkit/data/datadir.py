@@ -1,0 +1,267 @@
+"""Kaldi-style data directories: read, write, validate and fix.
+
+A data dir holds one file per field (``wav.scp``, ``utt2spk``, ``utt2emo``, ...), one line per
+utterance ``utt_id<space>value``, sorted in C locale, the speaker id a prefix of the utt id.
+``spk2utt`` is derived from ``utt2spk``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence
+
+from serkit.errors import DataDirError
+
+# Per-utterance files a data dir may hold (spk2utt is per speaker and derived).
+UTT_FILES = (
+    "wav.scp", "utt2spk", "utt2emo", "utt2gender", "text", "utt2dur", "utt2lang",
+    "utt2corpus", "utt2session", "utt2vad",
+)
+REQUIRED_FILES = ("wav.scp", "utt2spk")
+GENDERS = ("f", "m")
+
+
+def read_kv(path: str | os.PathLike, allow_empty_value: bool = False) -> Dict[str, str]:
+    """Read ``key value`` lines into an ordered dict.
+
+    Errors name the file, the 1-based line number and the offending id.
+    """
+    path = Path(path)
+    out: Dict[str, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                raise DataDirError(f"{path}:{lineno}: empty line")
+            parts = line.split(maxsplit=1)
+            key = parts[0]
+            value = parts[1].strip() if len(parts) > 1 else ""
+            if not value and not allow_empty_value:
+                raise DataDirError(f"{path}:{lineno}: id '{key}' has no value")
+            if key in out:
+                raise DataDirError(f"{path}:{lineno}: duplicate id '{key}'")
+            out[key] = value
+    return out
+
+
+def write_kv(path: str | os.PathLike, mapping: Mapping[str, str]) -> None:
+    """Write a mapping sorted by key in C locale (byte order), atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for key in sorted(mapping, key=_c_key):
+            f.write(f"{key} {mapping[key]}\n")
+    os.replace(tmp, path)
+
+
+def _c_key(s: str) -> bytes:
+    # LC_ALL=C sort order is byte order of the UTF-8 encoding.
+    return s.encode("utf-8")
+
+
+def spk2utt_from_utt2spk(utt2spk: Mapping[str, str]) -> Dict[str, List[str]]:
+    spk2utt: Dict[str, List[str]] = {}
+    for utt in sorted(utt2spk, key=_c_key):
+        spk2utt.setdefault(utt2spk[utt], []).append(utt)
+    return spk2utt
+
+
+@dataclass
+class DataDir:
+    """In-memory view of a data directory: ``fields[name][utt] = value``."""
+
+    path: Path
+    fields: Dict[str, Dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "DataDir":
+        path = Path(path)
+        if not path.is_dir():
+            raise DataDirError(f"{path}: data directory does not exist")
+        fields = {}
+        for name in UTT_FILES:
+            if (path / name).exists():
+                fields[name] = read_kv(path / name, allow_empty_value=(name == "text"))
+        for name in REQUIRED_FILES:
+            if name not in fields:
+                raise DataDirError(f"{path}: missing required file '{name}'")
+        return cls(path, fields)
+
+    @property
+    def utts(self) -> List[str]:
+        return list(self.fields["utt2spk"].keys())
+
+    def get(self, name: str) -> Dict[str, str]:
+        if name not in self.fields:
+            raise DataDirError(f"{self.path}: missing file '{name}'")
+        return self.fields[name]
+
+    def has(self, name: str) -> bool:
+        return name in self.fields
+
+    def subset(self, utts: Iterable[str], path: str | os.PathLike) -> "DataDir":
+        keep = set(utts)
+        fields = {name: {u: v for u, v in m.items() if u in keep} for name, m in self.fields.items()}
+        return DataDir(Path(path), fields)
+
+    def write(self, path: Optional[str | os.PathLike] = None) -> None:
+        """Write every field plus ``spk2utt``; files are written atomically."""
+        path = Path(path) if path is not None else self.path
+        path.mkdir(parents=True, exist_ok=True)
+        for name, mapping in self.fields.items():
+            write_kv(path / name, mapping)
+        spk2utt = spk2utt_from_utt2spk(self.fields["utt2spk"])
+        write_kv(path / "spk2utt", {s: " ".join(u) for s, u in spk2utt.items()})
+        self.path = path
+
+
+def write_datadir(path: str | os.PathLike, fields: Mapping[str, Mapping[str, str]]) -> DataDir:
+    d = DataDir(Path(path), {k: dict(v) for k, v in fields.items()})
+    d.write()
+    return d
+
+
+@dataclass
+class ValidationReport:
+    errors: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def validate_datadir(
+    path: str | os.PathLike,
+    emotions: Optional[Sequence[str]] = None,
+    check_audio: bool = True,
+) -> ValidationReport:
+    """Check a data dir the way Kaldi's validate_data_dir.sh does, and explain every problem.
+
+    Checks: required files; each file sorted (C locale) with unique ids; every file covers
+    the same utterances (names the missing ones); speaker id is a prefix of the utt id;
+    spk2utt agrees with utt2spk; labels in the declared set; gender in {f, m}; audio exists.
+    """
+    path = Path(path)
+    rep = ValidationReport()
+    if not path.is_dir():
+        rep.errors.append(f"{path}: data directory does not exist")
+        return rep
+    fields: Dict[str, Dict[str, str]] = {}
+    for name in UTT_FILES:
+        fp = path / name
+        if not fp.exists():
+            if name in REQUIRED_FILES:
+                rep.errors.append(f"{fp}: required file is missing")
+            continue
+        try:
+            fields[name] = read_kv(fp, allow_empty_value=(name == "text"))
+        except DataDirError as e:
+            rep.errors.append(str(e))
+            continue
+        prev = None
+        for lineno, key in enumerate(fields[name], 1):
+            if prev is not None and _c_key(key) < _c_key(prev):
+                rep.errors.append(
+                    f"{fp}:{lineno}: id '{key}' is out of order (after '{prev}'); "
+                    "sort with LC_ALL=C sort"
+                )
+                break
+            prev = key
+    if "utt2spk" not in fields:
+        return rep
+    ref = fields["utt2spk"]
+    ref_set = set(ref)
+    for name, mapping in fields.items():
+        if name == "utt2spk":
+            continue
+        keys = set(mapping)
+        missing = sorted(ref_set - keys, key=_c_key)
+        extra = sorted(keys - ref_set, key=_c_key)
+        if missing:
+            rep.errors.append(
+                f"{path / name}: {len(missing)} utterance(s) of utt2spk missing, e.g. "
+                + ", ".join(missing[:5])
+            )
+        if extra:
+            rep.errors.append(
+                f"{path / name}: {len(extra)} utterance(s) not in utt2spk, e.g. " + ", ".join(extra[:5])
+            )
+    for lineno, (utt, spk) in enumerate(ref.items(), 1):
+        if not utt.startswith(spk):
+            rep.errors.append(
+                f"{path / 'utt2spk'}:{lineno}: speaker id '{spk}' is not a prefix of utt id '{utt}'"
+            )
+            break
+    spk2utt_path = path / "spk2utt"
+    if spk2utt_path.exists():
+        want = {s: " ".join(u) for s, u in spk2utt_from_utt2spk(ref).items()}
+        try:
+            have = read_kv(spk2utt_path)
+        except DataDirError as e:
+            rep.errors.append(str(e))
+            have = want
+        if have != want:
+            rep.errors.append(f"{spk2utt_path}: does not match utt2spk (regenerate it with the fixer)")
+    else:
+        rep.errors.append(f"{spk2utt_path}: required file is missing")
+    if emotions is not None and "utt2emo" in fields:
+        allowed = set(emotions)
+        for lineno, (utt, emo) in enumerate(fields["utt2emo"].items(), 1):
+            if emo not in allowed:
+                rep.errors.append(
+                    f"{path / 'utt2emo'}:{lineno}: utterance '{utt}' has label '{emo}', "
+                    f"not in the declared set {sorted(allowed)}"
+                )
+    if "utt2gender" in fields:
+        for lineno, (utt, g) in enumerate(fields["utt2gender"].items(), 1):
+            if g not in GENDERS:
+                rep.errors.append(
+                    f"{path / 'utt2gender'}:{lineno}: utterance '{utt}' has gender '{g}', expected f or m"
+                )
+    if check_audio and "wav.scp" in fields:
+        for lineno, (utt, wav) in enumerate(fields["wav.scp"].items(), 1):
+            if wav.rstrip().endswith("|"):
+                continue  # a command pipe: cannot be checked without running it
+            if not Path(wav).exists():
+                rep.errors.append(f"{path / 'wav.scp'}:{lineno}: audio of '{utt}' not found: {wav}")
+    return rep
+
+
+def fix_datadir(path: str | os.PathLike) -> List[str]:
+    """Keep only utterances present in every file, sort, regenerate spk2utt.
+
+    The original files are copied to ``<path>/.backup/<timestamp>/`` first. Returns the
+    utterances that were dropped.
+    """
+    path = Path(path)
+    present = [n for n in UTT_FILES if (path / n).exists()]
+    if "utt2spk" not in present:
+        raise DataDirError(f"{path}: cannot fix a data dir without utt2spk")
+    backup = path / ".backup" / time.strftime("%Y%m%d-%H%M%S")
+    backup.mkdir(parents=True, exist_ok=True)
+    for name in present + (["spk2utt"] if (path / "spk2utt").exists() else []):
+        shutil.copy2(path / name, backup / name)
+    fields = {}
+    for name in present:
+        mapping: Dict[str, str] = {}
+        with open(path / name, encoding="utf-8") as f:
+            for line in f:
+                parts = line.rstrip("\n").split(maxsplit=1)
+                if not parts:
+                    continue
+                value = parts[1].strip() if len(parts) > 1 else ""
+                if not value and name != "text":
+                    continue
+                mapping.setdefault(parts[0], value)  # first occurrence wins
+        fields[name] = mapping
+    keep = set.intersection(*(set(m) for m in fields.values()))
+    keep = {u for u in keep if u.startswith(fields["utt2spk"][u])}
+    all_utts = set.union(*(set(m) for m in fields.values()))
+    dropped = sorted(all_utts - keep, key=_c_key)
+    d = DataDir(path, {n: {u: v for u, v in m.items() if u in keep} for n, m in fields.items()})
+    d.write()
+    return dropped
