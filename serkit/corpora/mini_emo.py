@@ -11,6 +11,7 @@ Deterministic from ``seed``.
 """
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,76 +133,88 @@ def _annotator_lines(label: str, rng: np.random.RandomState) -> List[str]:
 
 
 def synthesize(root: str | os.PathLike, seed: int = 0, num_sessions: int = 5,
-               utts_per_speaker_scale: int = 1) -> Dict[str, int]:
-    """Write the corpus under ``root``; return label counts. Skips if ``root/.done`` exists."""
+               utts_per_speaker_scale: int = 1, nj: int = 1) -> Dict[str, int]:
+    """Write the corpus under ``root``; return label counts. Skips if ``root/.done`` exists.
+
+    eSpeak NG keeps internal state from one call to the next, so each session is synthesized
+    in a fresh process (``nj`` at a time): the output depends on the seed only.
+    """
     root = Path(root)
     done = root / ".done"
     if done.exists():
         return _read_counts(done)
-    rng = np.random.RandomState(seed)
-    engine = ESpeak()
-    sr = engine.sample_rate
-    voices = make_voices(num_sessions)
+    jobs = [(str(root), seed, s, utts_per_speaker_scale) for s in range(1, num_sessions + 1)]
     counts: Dict[str, int] = {}
-    for s in range(1, num_sessions + 1):
-        pair = [v for v in voices if v.speaker.startswith(f"Ses{s:02d}")]
-        sess_dir = root / f"Session{s}"
-        # Each speaker's labels, shuffled, dealt over 4 dialogs (2 improvised, 2 scripted)
-        # whose prefix alternates F/M as in IEMOCAP.
-        per_spk = {}
-        for v in pair:
-            labels = [lab for lab, n in LABEL_COUNTS.items() for _ in range(n * utts_per_speaker_scale)]
-            rng.shuffle(labels)
-            per_spk[v.speaker] = labels
-        dialogs = [f"Ses{s:02d}F_impro01", f"Ses{s:02d}M_impro02", f"Ses{s:02d}F_script01_1",
-                   f"Ses{s:02d}M_script02_1"]
-        for d_idx, dialog in enumerate(dialogs):
-            summary_blocks, transcript_lines = [], []
-            t = 1.0 + rng.rand()
-            turns = []
-            for v in pair:
-                labels = per_spk[v.speaker]
-                share = labels[d_idx::len(dialogs)]
-                turns += [(v, lab, n) for n, lab in enumerate(share)]
-            # Interleave the two speakers' turns as a conversation would.
-            turns.sort(key=lambda x: (x[2], x[0].gender))
-            for v, label, n in turns:
-                utt = f"{dialog}_{v.gender}{n:03d}"
-                text = SENTENCES[rng.randint(len(SENTENCES))]
-                rate, pitch, rng_, vol, gap = _emotion_params(label, v, rng)
-                x = engine.synth(text, v.espeak_voice, rate, pitch, rng_, vol, gap).astype(np.float32) / 32768
-                lead = np.zeros(int(sr * rng.uniform(0.05, 0.25)), np.float32)
-                tail = np.zeros(int(sr * rng.uniform(0.05, 0.25)), np.float32)
-                x = np.concatenate([lead, x, tail])
-                noise_db = rng.uniform(-60, -32)
-                x = x + rng.randn(len(x)).astype(np.float32) * (10 ** (noise_db / 20))
-                x = np.clip(x, -1, 1)
-                wav = sess_dir / "sentences" / "wav" / dialog / f"{utt}.wav"
-                wav.parent.mkdir(parents=True, exist_ok=True)
-                soundfile.write(str(wav), x, sr, subtype="PCM_16")
-                dur = len(x) / sr
-                v_, a_, d_ = VAD.get(label, (3.0, 3.0, 3.0))
-                summary_blocks.append(
-                    [f"[{t:.4f} - {t + dur:.4f}]\t{utt}\t{label}\t[{v_:.4f}, {a_:.4f}, {d_:.4f}]"]
-                    + _annotator_lines(label, rng)
-                )
-                transcript_lines.append(f"{utt} [{t:08.4f}-{t + dur:08.4f}]: {text}")
-                counts[label] = counts.get(label, 0) + 1
-                t += dur + rng.uniform(0.2, 1.0)
-            # Non-utterance turns as in the release (skipped by the prep).
-            transcript_lines.append(f"{dialog}_MXX0 [{t:08.4f}-{t + 1:08.4f}]: [LAUGHTER]")
-            emo_dir = sess_dir / "dialog" / "EmoEvaluation"
-            emo_dir.mkdir(parents=True, exist_ok=True)
-            with open(emo_dir / f"{dialog}.txt", "w") as f:
-                f.write("% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n")
-                for block in summary_blocks:
-                    f.write("\n".join(block) + "\n\n")
-            tr_dir = sess_dir / "dialog" / "transcriptions"
-            tr_dir.mkdir(parents=True, exist_ok=True)
-            with open(tr_dir / f"{dialog}.txt", "w") as f:
-                f.write("\n".join(transcript_lines) + "\n")
+    with mp.get_context("spawn").Pool(max(1, min(nj, len(jobs))), maxtasksperchild=1) as pool:
+        for part in pool.imap_unordered(_synthesize_session, jobs):
+            for k, v in part.items():
+                counts[k] = counts.get(k, 0) + v
     with open(done, "w") as f:
         f.write("".join(f"{k} {v}\n" for k, v in sorted(counts.items())))
+    return counts
+
+
+def _synthesize_session(job: Tuple[str, int, int, int]) -> Dict[str, int]:
+    root, seed, s, scale = job
+    rng = np.random.RandomState([seed, s])
+    engine = ESpeak()
+    sr = engine.sample_rate
+    pair = [v for v in make_voices(s) if v.speaker.startswith(f"Ses{s:02d}")]
+    sess_dir = Path(root) / f"Session{s}"
+    counts: Dict[str, int] = {}
+    # Each speaker's labels, shuffled, dealt over 4 dialogs (2 improvised, 2 scripted)
+    # whose prefix alternates F/M as in IEMOCAP.
+    per_spk = {}
+    for v in pair:
+        labels = [lab for lab, n in LABEL_COUNTS.items() for _ in range(n * scale)]
+        rng.shuffle(labels)
+        per_spk[v.speaker] = labels
+    dialogs = [f"Ses{s:02d}F_impro01", f"Ses{s:02d}M_impro02", f"Ses{s:02d}F_script01_1",
+               f"Ses{s:02d}M_script02_1"]
+    for d_idx, dialog in enumerate(dialogs):
+        summary_blocks, transcript_lines = [], []
+        t = 1.0 + rng.rand()
+        turns = []
+        for v in pair:
+            share = per_spk[v.speaker][d_idx::len(dialogs)]
+            turns += [(v, lab, n) for n, lab in enumerate(share)]
+        # Interleave the two speakers' turns as a conversation would.
+        turns.sort(key=lambda x: (x[2], x[0].gender))
+        for v, label, n in turns:
+            utt = f"{dialog}_{v.gender}{n:03d}"
+            text = SENTENCES[rng.randint(len(SENTENCES))]
+            rate, pitch, prange, vol, gap = _emotion_params(label, v, rng)
+            x = engine.synth(text, v.espeak_voice, rate, pitch, prange, vol, gap).astype(np.float32) / 32768
+            lead = np.zeros(int(sr * rng.uniform(0.05, 0.25)), np.float32)
+            tail = np.zeros(int(sr * rng.uniform(0.05, 0.25)), np.float32)
+            x = np.concatenate([lead, x, tail])
+            noise_db = rng.uniform(-60, -32)
+            noise = np.random.default_rng([seed, s, d_idx, n, v.gender == "M"]).standard_normal(len(x))
+            x = np.clip(x + noise.astype(np.float32) * (10 ** (noise_db / 20)), -1, 1)
+            wav = sess_dir / "sentences" / "wav" / dialog / f"{utt}.wav"
+            wav.parent.mkdir(parents=True, exist_ok=True)
+            soundfile.write(str(wav), x, sr, subtype="PCM_16")
+            dur = len(x) / sr
+            v_, a_, d_ = VAD.get(label, (3.0, 3.0, 3.0))
+            summary_blocks.append(
+                [f"[{t:.4f} - {t + dur:.4f}]\t{utt}\t{label}\t[{v_:.4f}, {a_:.4f}, {d_:.4f}]"]
+                + _annotator_lines(label, rng)
+            )
+            transcript_lines.append(f"{utt} [{t:08.4f}-{t + dur:08.4f}]: {text}")
+            counts[label] = counts.get(label, 0) + 1
+            t += dur + rng.uniform(0.2, 1.0)
+        # Non-utterance turns as in the release (skipped by the prep).
+        transcript_lines.append(f"{dialog}_MXX0 [{t:08.4f}-{t + 1:08.4f}]: [LAUGHTER]")
+        emo_dir = sess_dir / "dialog" / "EmoEvaluation"
+        emo_dir.mkdir(parents=True, exist_ok=True)
+        with open(emo_dir / f"{dialog}.txt", "w") as f:
+            f.write("% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n")
+            for block in summary_blocks:
+                f.write("\n".join(block) + "\n\n")
+        tr_dir = sess_dir / "dialog" / "transcriptions"
+        tr_dir.mkdir(parents=True, exist_ok=True)
+        with open(tr_dir / f"{dialog}.txt", "w") as f:
+            f.write("\n".join(transcript_lines) + "\n")
     return counts
 
 

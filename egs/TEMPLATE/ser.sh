@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Stages shared by every serkit recipe; a recipe's run.sh sets its defaults and calls this.
+# Stage 0 runs the recipe's local/data.sh (corpus-specific), everything else is generic.
+set -euo pipefail
+
+help_message=$(cat <<'HELP'
+Usage: ./run.sh [options]
+  --stage N --stop_stage M   run stages N..M (default 0..4)
+                               0 data prep + folds  1 features + CMVN  2 pretraining (reserved)
+                               3 train + decode per fold  4 score -> RESULTS.md
+  --nj J                     parallel jobs for data prep and feature dump (default 2)
+  --ngpu G                   GPUs per training run; G > 1 launches torchrun (default 0: CPU)
+  --protocol P               loso | loso_session | random | first2spk
+  --folds LIST               comma list of fold numbers to train, or "all" (default all)
+  --feats_conf FILE          feature config (default conf/feats/mfcc.yaml)
+  --train_config FILE        training config (default set by the recipe)
+  --tag NAME                 experiment name under exp/ (default: <train config>_<feats>_<protocol>)
+  --data_opts "..."          extra options for local/data.sh
+  --train_opts "..."         extra options for serkit-train (e.g. "--train.max_epochs 5")
+Example: ./run.sh --stage 3 --train_config conf/train_blstm_gender.yaml
+HELP
+)
+
+stage=0
+stop_stage=4
+nj=2
+ngpu=0
+protocol=loso_session
+folds=all
+feats_conf=conf/feats/mfcc.yaml
+train_config=
+tag=
+data_opts=
+train_opts=
+results_md=RESULTS.md
+. ../../tools/parse_options.sh || exit 1
+
+log() { echo "$(date '+%F %T') ($(basename "$0"):${BASH_LINENO[0]}) $*" >&2; }
+run() { log "+ $*"; "$@"; }
+
+. ./path.sh
+[ -n "${train_config}" ] || { log "error: --train_config is required"; exit 1; }
+[ -f "${train_config}" ] || { log "error: ${train_config} not found"; exit 1; }
+feats=$(basename "${feats_conf%.*}")
+[ -n "${tag}" ] || tag=$(basename "${train_config%.*}")_${feats}_${protocol}
+folds_dir=data/folds/${protocol}
+dump_dir=dump/${feats}
+exp_dir=exp/${tag}
+cmvn_mode=$(python -m serkit.bin.train --config "${train_config}" --print_config ${train_opts} \
+  | python -c "import sys, yaml; print(yaml.safe_load(sys.stdin)['data']['cmvn'])")
+
+fold_list() {
+  if [ "${folds}" = all ]; then
+    python -c "import yaml; print(' '.join(f['name'] for f in yaml.safe_load(open('${folds_dir}/protocol.yaml'))['folds']))"
+  else
+    echo "${folds}" | tr ',' '\n' | sed 's/^/fold/' | tr '\n' ' '
+  fi
+}
+
+if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
+  log "stage 0: data preparation and ${protocol} folds"
+  if [ ! -f data/all/.done ]; then
+    # shellcheck disable=SC2086
+    run local/data.sh --nj "${nj}" ${data_opts}
+    run serkit-validate-data-dir data/all
+    touch data/all/.done
+  fi
+  if [ ! -f "${folds_dir}/.done" ]; then
+    run serkit-make-folds --protocol "${protocol}" data/all "${folds_dir}"
+    touch "${folds_dir}/.done"
+  fi
+fi
+
+if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+  log "stage 1: ${feats} features and CMVN statistics (${cmvn_mode})"
+  run serkit-dump-feats --feat_conf "${feats_conf}" --nj "${nj}" data/all "${dump_dir}/all"
+  for fold in $(fold_list); do
+    out=${dump_dir}/${protocol}/${fold}/cmvn.npz
+    [ -f "${out}" ] || run serkit-compute-cmvn --mode global --feats "${dump_dir}/all/feats.scp" \
+      --data "${folds_dir}/${fold}/train" --out "${out}"
+  done
+  [ -f "${dump_dir}/all/cmvn_spk.npz" ] || run serkit-compute-cmvn --mode speaker \
+    --feats "${dump_dir}/all/feats.scp" --data data/all --out "${dump_dir}/all/cmvn_spk.npz"
+fi
+
+if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+  log "stage 2: self-supervised pretraining: none configured for this recipe, skipped"
+fi
+
+cmvn_stats() {  # fold -> statistics file for the config's CMVN mode
+  case "${cmvn_mode}" in
+    global) echo "--cmvn_stats ${dump_dir}/${protocol}/$1/cmvn.npz" ;;
+    speaker) echo "--cmvn_stats ${dump_dir}/all/cmvn_spk.npz" ;;
+    *) echo "" ;;
+  esac
+}
+
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+  log "stage 3: training ${train_config} on ${protocol} folds: $(fold_list)"
+  if [ "${ngpu}" -gt 1 ]; then
+    train_cmd=(torchrun --standalone --nproc_per_node "${ngpu}" -m serkit.bin.train)
+  else
+    train_cmd=(serkit-train)
+  fi
+  for fold in $(fold_list); do
+    fold_exp=${exp_dir}/${fold}
+    if [ -f "${fold_exp}/.done" ]; then
+      log "${fold_exp}: done, skipped"
+      continue
+    fi
+    # shellcheck disable=SC2046,SC2086
+    run "${train_cmd[@]}" --config "${train_config}" --ngpu "${ngpu}" \
+      --train_data "${folds_dir}/${fold}/train" --valid_data "${folds_dir}/${fold}/valid" \
+      --feats "${dump_dir}/all/feats.scp" $(cmvn_stats "${fold}") --exp_dir "${fold_exp}" ${train_opts}
+    for split in valid test; do
+      # shellcheck disable=SC2046
+      run serkit-decode --exp_dir "${fold_exp}" --data "${folds_dir}/${fold}/${split}" \
+        --feats "${dump_dir}/all/feats.scp" $(cmvn_stats "${fold}") --name "${split}"
+    done
+    touch "${fold_exp}/.done"
+  done
+fi
+
+if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+  log "stage 4: scoring ${exp_dir}"
+  run serkit-score --exp_dir "${exp_dir}" --folds_dir "${folds_dir}" --results_md "${results_md}" \
+    --folds "$(fold_list)" --title "${tag}" --note "command: ./run.sh --train_config ${train_config} --protocol ${protocol}${train_opts:+ --train_opts \"${train_opts}\"}" \
+    --note "config: ${train_config} (resolved: ${exp_dir}/fold*/config.yaml)" \
+    --note "features: ${feats_conf}, CMVN ${cmvn_mode}"
+fi
+log "finished stages ${stage}..${stop_stage}"

@@ -1,0 +1,62 @@
+"""Score the test predictions of every fold of an experiment: WA, UA, macro-F1, confusion.
+
+Usage:
+    serkit-score --exp_dir exp/TAG --folds_dir data/folds/PROTOCOL [--results_md RESULTS.md]
+        [--title TITLE] [--note "key: value" ...]
+
+Writes exp/TAG/scores/{scores.json,scores.md}; with --results_md, replaces (or appends) the
+section of that title in the recipe's RESULTS.md. The protocol is read from the folds dir.
+
+Example:
+    serkit-score --exp_dir exp/blstm_mfcc --folds_dir data/folds/loso_session --results_md RESULTS.md
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from serkit.bin.common import run_main, setup_logging
+from serkit.data.folds import read_protocol
+from serkit.errors import SerkitError
+from serkit.scoring import environment_info, find_fold_predictions, format_markdown, score_folds, \
+    update_results_md, write_scores
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--exp_dir", required=True)
+    p.add_argument("--folds_dir", required=True)
+    p.add_argument("--results_md", default=None)
+    p.add_argument("--title", default=None, help="section title (default: the exp dir name)")
+    p.add_argument("--note", action="append", default=[], help="'key: value' line for the section")
+    p.add_argument("--folds", default=None, help="folds to score, e.g. 'fold1,fold2' (default: all)")
+    args = p.parse_args()
+    setup_logging()
+    info = read_protocol(args.folds_dir)
+    folds = [f["name"] for f in info["folds"]]
+    if args.folds:
+        wanted = args.folds.replace(",", " ").split()
+        unknown = sorted(set(wanted) - set(folds))
+        if unknown:
+            raise SerkitError(f"--folds: {unknown} not in {args.folds_dir}/protocol.yaml ({folds})")
+        if len(wanted) < len(folds):
+            args.note.append(f"folds scored: {len(wanted)} of {len(folds)} ({' '.join(wanted)})")
+        folds = wanted
+    result = score_folds(find_fold_predictions(args.exp_dir, "test", folds))
+    title = args.title or Path(args.exp_dir).name
+    extra = dict(n.split(": ", 1) if ": " in n else (n, "") for n in args.note)
+    extra.update(environment_info())
+    md = format_markdown(result, title, info["protocol"], info.get("speaker_dependent", False), extra)
+    write_scores(result, Path(args.exp_dir) / "scores", md)
+    if args.results_md:
+        update_results_md(args.results_md, md, title)
+    sys.stdout.write(md)
+
+
+def cli() -> None:
+    run_main(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,231 @@
+"""Training configuration: YAML -> typed dataclasses, dotted overrides, strict keys.
+
+``load_config(path, overrides)`` reads YAML with ``yaml.safe_load``, applies command-line
+overrides such as ``--model.heads.gender.weight 0.1`` (values parsed as YAML scalars), rejects
+unknown keys naming the valid choices, and fills every default, so the resolved config written
+to the experiment dir says everything that shaped the run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
+
+import yaml
+
+from serkit.errors import ConfigError
+
+
+@dataclass
+class DataConf:
+    batch_size: int = 32            # utterances per batch (all processes together)
+    max_frames: int = 0             # if > 0, batches hold at most this many padded frames instead
+    cmvn: str = "global"            # global | speaker | none
+    crop_frames: int = 0            # random crop of training utterances to this length (0: off)
+    num_workers: int = 0            # DataLoader worker processes
+    emotions: Optional[List[str]] = None   # class order; default: sorted labels of the train split
+
+
+@dataclass
+class HeadConf:
+    weight: float = 1.0             # loss weight w_k in L = sum_k w_k L_k (0 removes the cost)
+    hidden: int = 0                 # optional hidden layer of the classifier (0: linear)
+    dropout: float = 0.0
+
+
+@dataclass
+class ModelConf:
+    encoder: str = "blstm"
+    encoder_conf: Dict[str, Any] = field(default_factory=dict)
+    pooling: str = "last"
+    pooling_conf: Dict[str, Any] = field(default_factory=dict)
+    heads: Dict[str, HeadConf] = field(default_factory=lambda: {"emotion": HeadConf()})
+
+
+@dataclass
+class OptimConf:
+    name: str = "adam"              # adam | adamw | rmsprop | sgd
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    momentum: float = 0.0           # rmsprop / sgd
+
+
+@dataclass
+class SchedulerConf:
+    name: str = "constant"          # constant | warmup_linear | warmup_constant
+    warmup_ratio: float = 0.0       # fraction of all optimizer steps spent warming up
+
+
+@dataclass
+class TrainConf:
+    max_epochs: int = 30
+    patience: int = 0               # stop after this many epochs without a better valid metric (0: never)
+    select_metric: str = "ua"       # ua | wa | macro_f1 | loss  (on the valid split)
+    accum_grad: int = 1
+    grad_clip: float = 5.0
+    amp: bool = False               # bf16 autocast on GPU
+    log_interval: int = 50
+
+
+@dataclass
+class Config:
+    seed: int = 0
+    data: DataConf = field(default_factory=DataConf)
+    model: ModelConf = field(default_factory=ModelConf)
+    optim: OptimConf = field(default_factory=OptimConf)
+    scheduler: SchedulerConf = field(default_factory=SchedulerConf)
+    train: TrainConf = field(default_factory=TrainConf)
+
+
+CHOICES = {
+    "data.cmvn": ("global", "speaker", "none"),
+    "optim.name": ("adam", "adamw", "rmsprop", "sgd"),
+    "scheduler.name": ("constant", "warmup_linear", "warmup_constant"),
+    "train.select_metric": ("ua", "wa", "macro_f1", "loss"),
+}
+
+
+def _is_dataclass_type(tp) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _build(cls, raw: Any, path: str):
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"'{path or '<root>'}' must be a mapping, got {type(raw).__name__}")
+    hints = {f.name: f for f in dataclasses.fields(cls)}
+    type_hints = _resolved_types(cls)
+    for key in raw:
+        if key not in hints:
+            where = f"{path}." if path else ""
+            raise ConfigError(f"unknown config key '{where}{key}'; valid keys: {sorted(hints)}")
+    kwargs = {}
+    for name, f in hints.items():
+        full = f"{path}.{name}" if path else name
+        tp = type_hints[name]
+        if name not in raw:
+            continue
+        value = raw[name]
+        if _is_dataclass_type(tp):
+            value = _build(tp, value, full)
+        elif cls is ModelConf and name == "heads":
+            if not isinstance(value, dict):
+                raise ConfigError(f"'{full}' must map head names to their settings")
+            value = {k: _build(HeadConf, v, f"{full}.{k}") for k, v in value.items()}
+        else:
+            value = _check_scalar(value, tp, full)
+        if full in CHOICES and value not in CHOICES[full]:
+            raise ConfigError(f"'{full}' is '{value}'; choose from {list(CHOICES[full])}")
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _resolved_types(cls) -> Dict[str, Any]:
+    import typing
+
+    return typing.get_type_hints(cls)
+
+
+def _check_scalar(value: Any, tp, path: str):
+    import typing
+
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union and type(None) in args:
+        if value is None:
+            return None
+        tp = next(a for a in args if a is not type(None))
+        origin = typing.get_origin(tp)
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp is bool and isinstance(value, bool):
+        return value
+    if tp is str and isinstance(value, str):
+        return value
+    if origin in (list, List) and isinstance(value, list):
+        return value
+    if origin in (dict, Dict) and isinstance(value, dict):
+        return value
+    raise ConfigError(f"'{path}' expects {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def to_dict(cfg) -> Dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
+    """Apply ``["--a.b.c", "value", ...]`` to a nested dict (values parsed as YAML)."""
+    if len(overrides) % 2:
+        raise ConfigError(f"override '{overrides[-1]}' has no value")
+    for key, value in zip(overrides[::2], overrides[1::2]):
+        if not key.startswith("--"):
+            raise ConfigError(f"expected an option like --model.heads.gender.weight, got '{key}'")
+        parts = key[2:].split(".")
+        node = raw
+        for p in parts[:-1]:
+            nxt = node.setdefault(p, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"override '{key}': '{p}' is not a section")
+            node = nxt
+        node[parts[-1]] = yaml.safe_load(value)
+    return raw
+
+
+def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> Config:
+    raw: Dict[str, Any] = {}
+    if path:
+        try:
+            with open(path) as f:
+                raw = yaml.safe_load(f) or {}
+        except OSError as e:
+            raise ConfigError(f"cannot read config '{path}': {e}") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    raw = apply_overrides(raw, list(overrides))
+    cfg = _build(Config, raw, "")
+    resolve_components(cfg)
+    return cfg
+
+
+def fill_kwargs(fn, given: Dict[str, Any], path: str, skip: Sequence[str] = ()) -> Dict[str, Any]:
+    """Check ``given`` against ``fn``'s keyword parameters and fill in the defaults."""
+    sig = inspect.signature(fn)
+    params = {n: p for n, p in sig.parameters.items() if n not in ("self", *skip)
+              and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    for k in given:
+        if k not in params:
+            raise ConfigError(f"unknown config key '{path}.{k}'; valid keys: {sorted(params)}")
+    out = {}
+    for n, p in params.items():
+        if n in given:
+            out[n] = given[n]
+        elif p.default is not inspect.Parameter.empty:
+            out[n] = p.default
+        else:
+            raise ConfigError(f"'{path}.{n}' is required")
+    return out
+
+
+def resolve_components(cfg: Config) -> None:
+    """Check component names against the registries and fill their confs' defaults."""
+    from serkit.models.registry import ENCODERS, HEADS, POOLINGS
+
+    m = cfg.model
+    if m.encoder not in ENCODERS:
+        raise ConfigError(f"unknown encoder '{m.encoder}'; choose from {sorted(ENCODERS)}")
+    m.encoder_conf = fill_kwargs(ENCODERS[m.encoder], m.encoder_conf, "model.encoder_conf", skip=("input_dim",))
+    if m.pooling not in POOLINGS:
+        raise ConfigError(f"unknown pooling '{m.pooling}'; choose from {sorted(POOLINGS)}")
+    m.pooling_conf = fill_kwargs(POOLINGS[m.pooling], m.pooling_conf, "model.pooling_conf",
+                                 skip=("input_dim", "bidirectional"))
+    for name in m.heads:
+        if name not in HEADS:
+            raise ConfigError(f"unknown head '{name}'; choose from {sorted(HEADS)}")
+    if "emotion" not in m.heads:
+        raise ConfigError("model.heads must include 'emotion'")

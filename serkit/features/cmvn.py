@@ -1,0 +1,89 @@
+"""Cepstral mean and variance normalisation statistics (DESIGN.md §6).
+
+``global``: one mean/std from a fold's training utterances only.
+``speaker``: one mean/std per speaker from all of that speaker's utterances (test speakers
+included: unlabelled and transductive, as is common in SER).
+Stats are stored as counts, sums and sums of squares (float64) in an ``.npz``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, Iterable, Mapping, Optional
+
+import numpy as np
+
+from serkit.errors import ConfigError, DataDirError
+from serkit.features.storage import FeatReader
+
+CMVN_MODES = ("global", "speaker", "none")
+STD_FLOOR = 1e-5
+
+
+def _accumulate(reader: FeatReader, utts: Iterable[str]):
+    count, s, ss = 0, None, None
+    for utt in utts:
+        x = reader[utt].astype(np.float64)
+        if s is None:
+            s = np.zeros(x.shape[1])
+            ss = np.zeros(x.shape[1])
+        count += x.shape[0]
+        s += x.sum(0)
+        ss += (x * x).sum(0)
+    if s is None:
+        raise DataDirError("CMVN: no utterances to accumulate")
+    return count, s, ss
+
+
+def compute_cmvn(reader: FeatReader, utts: Iterable[str], out: str | os.PathLike) -> None:
+    count, s, ss = _accumulate(reader, utts)
+    _save(out, mode="global", keys=np.array(["global"]), count=np.array([count]), sum=s[None], sumsq=ss[None])
+
+
+def compute_speaker_cmvn(reader: FeatReader, utt2spk: Mapping[str, str], out: str | os.PathLike) -> None:
+    spk2utts: Dict[str, list] = {}
+    for u, spk in utt2spk.items():
+        spk2utts.setdefault(spk, []).append(u)
+    keys = sorted(spk2utts)
+    stats = [_accumulate(reader, spk2utts[k]) for k in keys]
+    _save(out, mode="speaker", keys=np.array(keys), count=np.array([c for c, _, _ in stats]),
+          sum=np.stack([s for _, s, _ in stats]), sumsq=np.stack([ss for _, _, ss in stats]))
+
+
+def _save(out, **arrays) -> None:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, out)
+
+
+class CMVN:
+    """Apply stored statistics: ``cmvn(feats, spk) -> normalised feats``."""
+
+    def __init__(self, path: Optional[str | os.PathLike], mode: str):
+        if mode not in CMVN_MODES:
+            raise ConfigError(f"unknown cmvn mode '{mode}'; choose from {list(CMVN_MODES)}")
+        self.mode = mode
+        self.table: Dict[str, tuple] = {}
+        if mode == "none":
+            return
+        if path is None:
+            raise ConfigError(f"cmvn mode '{mode}' needs a statistics file (--cmvn_stats)")
+        with np.load(path) as z:
+            stored = str(z["mode"])
+            if stored != mode:
+                raise ConfigError(f"{path}: holds '{stored}' CMVN statistics but the config asks for '{mode}'")
+            for k, c, s, ss in zip(z["keys"], z["count"], z["sum"], z["sumsq"]):
+                mean = s / c
+                std = np.sqrt(np.maximum(ss / c - mean * mean, STD_FLOOR ** 2))
+                self.table[str(k)] = (mean.astype(np.float32), (1.0 / std).astype(np.float32))
+
+    def __call__(self, feats: np.ndarray, spk: Optional[str] = None) -> np.ndarray:
+        if self.mode == "none":
+            return feats
+        key = "global" if self.mode == "global" else spk
+        if key not in self.table:
+            raise DataDirError(f"CMVN: no statistics for speaker '{spk}'")
+        mean, inv_std = self.table[key]
+        return (feats - mean) * inv_std

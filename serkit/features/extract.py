@@ -1,0 +1,123 @@
+"""Feature extraction with torchaudio (DESIGN.md §6).
+
+Mel settings follow librosa's defaults (slaney scale and norm, constant padding) so that
+``mfcc`` and ``logmel`` match ``librosa.feature.mfcc`` / ``power_to_db(melspectrogram)``.
+"""
+from __future__ import annotations
+
+import io
+import subprocess
+from dataclasses import asdict, dataclass, fields
+from typing import Optional
+
+import numpy as np
+import soundfile
+import torch
+import torchaudio
+
+from serkit.errors import ConfigError, DataDirError
+
+FEATURE_TYPES = ("mfcc", "logmel", "fbank", "wave")
+
+
+@dataclass
+class FeatureConfig:
+    type: str = "mfcc"
+    sample_rate: int = 16000
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int = 0            # 0: next power of two >= window
+    n_mels: int = 80
+    n_mfcc: int = 40
+    fmin: float = 0.0
+    fmax: Optional[float] = None
+    top_db: Optional[float] = 80.0   # dB floor below the utterance peak (librosa's default)
+
+    def __post_init__(self):
+        if self.type not in FEATURE_TYPES:
+            raise ConfigError(f"unknown feature type '{self.type}'; choose from {list(FEATURE_TYPES)}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureConfig":
+        names = {f.name for f in fields(cls)}
+        for k in d:
+            if k not in names:
+                raise ConfigError(f"unknown feature option '{k}'; valid: {sorted(names)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def win_length(self) -> int:
+        return int(round(self.sample_rate * self.win_ms / 1000))
+
+    @property
+    def hop_length(self) -> int:
+        return int(round(self.sample_rate * self.hop_ms / 1000))
+
+    @property
+    def fft_size(self) -> int:
+        if self.n_fft:
+            return self.n_fft
+        return 1 << (self.win_length - 1).bit_length()
+
+
+def read_audio(spec: str, sample_rate: int) -> np.ndarray:
+    """Read a ``wav.scp`` value (a path or a ``cmd |`` pipe) as mono float32 at ``sample_rate``."""
+    spec = spec.strip()
+    try:
+        if spec.endswith("|"):
+            raw = subprocess.run(spec[:-1], shell=True, check=True, capture_output=True).stdout
+            x, sr = soundfile.read(io.BytesIO(raw), dtype="float32", always_2d=True)
+        else:
+            x, sr = soundfile.read(spec, dtype="float32", always_2d=True)
+    except (RuntimeError, OSError, subprocess.CalledProcessError, soundfile.LibsndfileError) as e:
+        raise DataDirError(f"cannot read audio '{spec}': {e}") from None
+    x = x.mean(axis=1)
+    if sr != sample_rate:
+        x = torchaudio.functional.resample(torch.from_numpy(x), sr, sample_rate).numpy()
+    return x
+
+
+class FeatureExtractor:
+    """Waveform (samples,) -> features (frames, dim)."""
+
+    def __init__(self, cfg: FeatureConfig):
+        self.cfg = cfg
+        mel_kwargs = dict(
+            sample_rate=cfg.sample_rate, n_fft=cfg.fft_size, win_length=cfg.win_length,
+            hop_length=cfg.hop_length, f_min=cfg.fmin, f_max=cfg.fmax, n_mels=cfg.n_mels,
+            mel_scale="slaney", norm="slaney", pad_mode="constant", power=2.0,
+        )
+        if cfg.type == "mfcc":
+            self.transform = torchaudio.transforms.MFCC(
+                sample_rate=cfg.sample_rate, n_mfcc=cfg.n_mfcc, norm="ortho", log_mels=False,
+                melkwargs={k: v for k, v in mel_kwargs.items() if k != "sample_rate"},
+            )
+            self.transform.amplitude_to_DB.top_db = cfg.top_db
+        elif cfg.type == "logmel":
+            self.transform = torch.nn.Sequential(
+                torchaudio.transforms.MelSpectrogram(**mel_kwargs),
+                torchaudio.transforms.AmplitudeToDB("power", top_db=cfg.top_db),
+            )
+        else:
+            self.transform = None
+
+    @property
+    def dim(self) -> int:
+        return {"mfcc": self.cfg.n_mfcc, "logmel": self.cfg.n_mels, "fbank": self.cfg.n_mels, "wave": 1}[self.cfg.type]
+
+    @torch.no_grad()
+    def __call__(self, wave: np.ndarray) -> np.ndarray:
+        x = torch.as_tensor(wave, dtype=torch.float32)
+        if self.cfg.type == "wave":
+            return x.unsqueeze(1).numpy()
+        if self.cfg.type == "fbank":
+            feats = torchaudio.compliance.kaldi.fbank(
+                x.unsqueeze(0) * 32768, num_mel_bins=self.cfg.n_mels, frame_length=self.cfg.win_ms,
+                frame_shift=self.cfg.hop_ms, sample_frequency=self.cfg.sample_rate, dither=0.0,
+                low_freq=self.cfg.fmin, high_freq=self.cfg.fmax or 0.0,
+            )
+            return feats.numpy()
+        return self.transform(x).transpose(0, 1).contiguous().numpy()

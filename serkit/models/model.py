@@ -1,0 +1,53 @@
+"""The multi-task SER model: encoder -> pooling -> heads, L = sum_k w_k L_k."""
+from __future__ import annotations
+
+from typing import Dict, List, Mapping, Optional
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from serkit.config import ModelConf
+from serkit.models.registry import ENCODERS, HEADS, POOLINGS
+
+
+class MultiTaskModel(nn.Module):
+    """feats (B, T, D), lengths (B,) -> logits per head (B, C_k).
+
+    Heads with weight 0 are not built, so they cost nothing. ``forward`` with targets returns
+    ``(loss, stats, weight)`` as ESPnet models do, so one trainer serves every model.
+    """
+
+    def __init__(self, input_dim: int, conf: ModelConf, classes: Mapping[str, List[str]]):
+        super().__init__()
+        self.encoder = ENCODERS[conf.encoder](input_dim, **conf.encoder_conf)
+        self.pooling = POOLINGS[conf.pooling](
+            self.encoder.output_dim, bidirectional=getattr(self.encoder, "bidirectional", False),
+            **conf.pooling_conf)
+        self.weights = {k: h.weight for k, h in conf.heads.items() if h.weight > 0 or k == "emotion"}
+        self.heads = nn.ModuleDict({
+            k: HEADS[k](self.pooling.output_dim, len(classes[k]), hidden=h.hidden, dropout=h.dropout)
+            for k, h in conf.heads.items() if k in self.weights
+        })
+
+    def logits(self, feats: torch.Tensor, lengths: torch.Tensor) -> Dict[str, torch.Tensor]:
+        hidden, lengths = self.encoder(feats, lengths)
+        pooled = self.pooling(hidden, lengths)
+        return {k: head(pooled) for k, head in self.heads.items()}
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor,
+                targets: Optional[Mapping[str, torch.Tensor]] = None):
+        out = self.logits(feats, lengths)
+        if targets is None:
+            return out
+        stats = {}
+        loss = feats.new_zeros(())
+        for k, logits in out.items():
+            if self.weights[k] == 0:
+                continue
+            lk = F.cross_entropy(logits.float(), targets[k])
+            stats[f"loss_{k}"] = lk.detach()
+            stats[f"acc_{k}"] = (logits.argmax(-1) == targets[k]).float().mean().detach()
+            loss = loss + self.weights[k] * lk
+        stats["loss"] = loss.detach()
+        return loss, stats, torch.tensor(feats.size(0), device=feats.device), out

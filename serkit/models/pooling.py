@@ -1,0 +1,52 @@
+"""Utterance pooling over valid frames: hidden (B, T, D), lengths (B,) -> (B, D)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def valid_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """(B,) -> (B, T) bool, True on frames inside each utterance."""
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+class LastPooling(nn.Module):
+    """Last valid frame; for a bidirectional encoder, concat of the forward half at the last
+    frame and the backward half at the first frame (the final states of both directions)."""
+
+    def __init__(self, input_dim: int, bidirectional: bool = False):
+        super().__init__()
+        self.bidirectional = bidirectional
+        self.output_dim = input_dim
+
+    def forward(self, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        idx = (lengths - 1).clamp(min=0).to(hidden.device)
+        last = hidden[torch.arange(hidden.size(0), device=hidden.device), idx]
+        if not self.bidirectional:
+            return last
+        half = hidden.size(2) // 2
+        return torch.cat([last[:, :half], hidden[:, 0, half:]], dim=-1)
+
+
+class MeanPooling(nn.Module):
+    """Global average pooling over valid frames (GAP)."""
+
+    def __init__(self, input_dim: int, bidirectional: bool = False):
+        super().__init__()
+        self.output_dim = input_dim
+
+    def forward(self, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        mask = valid_mask(lengths.to(hidden.device), hidden.size(1)).unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+
+class SumPooling(nn.Module):
+    """Sum over valid frames."""
+
+    def __init__(self, input_dim: int, bidirectional: bool = False):
+        super().__init__()
+        self.output_dim = input_dim
+
+    def forward(self, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        mask = valid_mask(lengths.to(hidden.device), hidden.size(1)).unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1)

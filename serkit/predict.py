@@ -1,0 +1,82 @@
+"""Decode a data dir with a trained model: ``predictions/<set>.tsv`` with class probabilities."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch.utils.data import DataLoader
+
+from serkit.config import Config, _build
+from serkit.data.datadir import DataDir
+from serkit.data.dataset import FeatDataset, collate
+from serkit.data.sampler import BucketBatchSampler
+from serkit.errors import SerkitError
+from serkit.features.cmvn import CMVN
+from serkit.features.storage import FeatReader
+from serkit.models.model import MultiTaskModel
+from serkit.train.checkpoint import load_checkpoint
+
+TSV_HEADER = ("utt", "gold", "pred")
+
+
+def load_model(exp_dir: str | os.PathLike, which: str = "best"):
+    """Model, config and classes from ``exp_dir/checkpoints/<which>.pt`` (self-describing)."""
+    ck = load_checkpoint(Path(exp_dir) / "checkpoints" / f"{which}.pt")
+    cfg: Config = _build(Config, ck["config"], "")
+    model = MultiTaskModel(ck["input_dim"], cfg.model, ck["classes"])
+    model.load_state_dict(ck["model"])
+    model.eval()
+    return model, cfg, ck["classes"]
+
+
+@torch.no_grad()
+def predict(exp_dir: str | os.PathLike, data_dir: str | os.PathLike, feats: str, cmvn_stats: Optional[str],
+            out_tsv: str | os.PathLike, batch_size: int = 32) -> int:
+    model, cfg, classes = load_model(exp_dir)
+    data = DataDir.load(data_dir)
+    reader = FeatReader(feats)
+    names = classes["emotion"]
+    has_gold = data.has("utt2emo")
+    ds = FeatDataset(data, reader, CMVN(cmvn_stats, cfg.data.cmvn), {"emotion": names}, with_targets=has_gold)
+    loader = DataLoader(ds, batch_sampler=BucketBatchSampler(ds.lengths, batch_size, shuffle=False),
+                        collate_fn=collate)
+    rows = []
+    for batch in loader:
+        probs = model.logits(batch["feats"], batch["lengths"])["emotion"].softmax(-1)
+        gold = batch["targets"].get("emotion")
+        for b, utt in enumerate(batch["utts"]):
+            g = names[int(gold[b])] if gold is not None else "-"
+            p = probs[b]
+            rows.append((utt, g, names[int(p.argmax())], *(f"{float(v):.5f}" for v in p)))
+    rows.sort(key=lambda r: r[0].encode())
+    out_tsv = Path(out_tsv)
+    out_tsv.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_tsv.with_name(out_tsv.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write("\t".join(TSV_HEADER + tuple(f"p_{c}" for c in names)) + "\n")
+        for r in rows:
+            f.write("\t".join(r) + "\n")
+    os.replace(tmp, out_tsv)
+    return len(rows)
+
+
+def read_predictions(path: str | os.PathLike):
+    """-> (classes, rows [(utt, gold, pred)]) from a predictions TSV."""
+    path = Path(path)
+    if not path.exists():
+        raise SerkitError(f"predictions not found: {path}")
+    with open(path) as f:
+        header = f.readline().rstrip("\n").split("\t")
+        if tuple(header[:3]) != TSV_HEADER:
+            raise SerkitError(f"{path}:1: not a predictions file (header {header[:3]})")
+        classes = [h[2:] for h in header[3:]]
+        rows = []
+        for lineno, line in enumerate(f, 2):
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != len(header):
+                raise SerkitError(f"{path}:{lineno}: expected {len(header)} columns, got {len(parts)}")
+            rows.append(tuple(parts[:3]))
+    return classes, rows
+

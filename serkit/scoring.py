@@ -1,0 +1,134 @@
+"""Score cross-validation predictions: per fold, pooled and mean ± std (DESIGN.md §9).
+
+Pooled = all folds' test predictions together (sum correct / N_total for WA).
+Mean ± std = over the per-fold values (population std).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from serkit.errors import SerkitError
+from serkit.metrics import confusion_matrix, mean_std, normalise_rows, scores_from_confusion
+from serkit.predict import read_predictions
+
+METRICS = ("wa", "ua", "macro_f1")
+
+
+def score_folds(pred_files: Dict[str, str | os.PathLike]) -> dict:
+    """``{fold: predictions.tsv}`` -> dict with per-fold, pooled and mean/std scores."""
+    classes: Optional[List[str]] = None
+    per_fold = {}
+    pooled_cm = None
+    for fold, path in pred_files.items():
+        cls, rows = read_predictions(path)
+        if classes is None:
+            classes = cls
+        elif cls != classes:
+            raise SerkitError(f"{path}: classes {cls} differ from the other folds' {classes}")
+        index = {c: i for i, c in enumerate(classes)}
+        try:
+            gold = [index[g] for _, g, _ in rows]
+            pred = [index[p] for _, _, p in rows]
+        except KeyError as e:
+            raise SerkitError(f"{path}: label {e} is not one of {classes} (no gold labels?)") from None
+        cm = confusion_matrix(gold, pred, len(classes))
+        pooled_cm = cm if pooled_cm is None else pooled_cm + cm
+        per_fold[fold] = scores_from_confusion(cm) | {"confusion": cm.tolist()}
+    if classes is None:
+        raise SerkitError("no predictions to score")
+    pooled = scores_from_confusion(pooled_cm) | {"confusion": pooled_cm.tolist()}
+    mean = {}
+    for m in METRICS:
+        mu, sd = mean_std([per_fold[f][m] for f in per_fold])
+        mean[m] = {"mean": mu, "std": sd}
+    return {"classes": classes, "folds": per_fold, "pooled": pooled, "mean_std": mean}
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f}"
+
+
+def format_markdown(result: dict, title: str, protocol: str, speaker_dependent: bool = False,
+                    extra: Optional[Dict[str, str]] = None) -> str:
+    classes = result["classes"]
+    lines = [f"## {title}", ""]
+    prot = f"{protocol} (SPEAKER-DEPENDENT)" if speaker_dependent else protocol
+    lines.append(f"- protocol: {prot}")
+    for k, v in (extra or {}).items():
+        lines.append(f"- {k}: {v}")
+    lines += ["", "WA = overall accuracy, UA = mean per-class recall, F1 = macro-F1; in %.", "",
+              "| fold | #utts | WA | UA | F1 |", "|---|---:|---:|---:|---:|"]
+    for fold, s in result["folds"].items():
+        lines.append(f"| {fold} | {s['num_utts']} | {_pct(s['wa'])} | {_pct(s['ua'])} | {_pct(s['macro_f1'])} |")
+    p = result["pooled"]
+    lines.append(f"| **pooled** | {p['num_utts']} | {_pct(p['wa'])} | {_pct(p['ua'])} | {_pct(p['macro_f1'])} |")
+    ms = result["mean_std"]
+    lines.append("| **mean ± std** | | " + " | ".join(
+        f"{_pct(ms[m]['mean'])} ± {_pct(ms[m]['std'])}" for m in METRICS) + " |")
+    cm = np.array(p["confusion"])
+    norm = normalise_rows(cm)
+    lines += ["", "Pooled confusion (rows = gold, columns = predicted; counts and row-normalised %):", "",
+              "| gold \\ pred | " + " | ".join(classes) + " |", "|---|" + "---:|" * len(classes)]
+    for i, c in enumerate(classes):
+        cells = [f"{int(cm[i, j])} ({100 * norm[i, j]:.1f})" for j in range(len(classes))]
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def environment_info() -> Dict[str, str]:
+    import torch
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True).stdout.strip()
+        commit += "-dirty" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return {"git commit": commit, "python": platform.python_version(), "torch": torch.__version__,
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+
+
+def update_results_md(path: str | os.PathLike, section: str, title: str) -> None:
+    """Replace the section starting with ``## <title>`` in RESULTS.md, or append it."""
+    path = Path(path)
+    text = path.read_text() if path.exists() else "# RESULTS\n\n"
+    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_scores(result: dict, out_dir: str | os.PathLike, markdown: str) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "scores.json", "w") as f:
+        json.dump(result, f, indent=1)
+    (out_dir / "scores.md").write_text(markdown)
+
+
+def find_fold_predictions(exp_dir: str | os.PathLike, split: str = "test",
+                          folds: Optional[Sequence[str]] = None) -> Dict[str, Path]:
+    exp_dir = Path(exp_dir)
+    names = folds or sorted((p.name for p in exp_dir.glob("fold*") if p.is_dir()),
+                            key=lambda n: int(n[4:]) if n[4:].isdigit() else n)
+    out = {n: exp_dir / n / "predictions" / f"{split}.tsv" for n in names}
+    if not out:
+        raise SerkitError(f"{exp_dir}: no fold*/ directories with predictions")
+    missing = [str(p) for p in out.values() if not p.exists()]
+    if missing:
+        raise SerkitError(f"missing predictions (did stage 3 finish?): {', '.join(missing)}")
+    return out

@@ -1,0 +1,308 @@
+"""Generic trainer: one loop for every model that returns ``(loss, stats, weight, logits)``.
+
+Features: length-bucketed batches, gradient accumulation and clipping, bf16 autocast on GPU,
+DDP under torchrun (NCCL on GPU, gloo on CPU), model selection and early stopping on the
+**valid** split, atomic checkpoints after every epoch and resume from the last one, TensorBoard
+scalars for every loss, metric and the learning rate. Rank 0 alone writes files.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+import yaml
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from serkit.config import Config, to_dict
+from serkit.data.datadir import DataDir
+from serkit.data.dataset import FeatDataset, build_classes, collate
+from serkit.data.sampler import BucketBatchSampler
+from serkit.errors import ConfigError, SerkitError
+from serkit.features.cmvn import CMVN
+from serkit.features.storage import FeatReader
+from serkit.metrics import classification_scores
+from serkit.models.model import MultiTaskModel
+from serkit.train.checkpoint import load_checkpoint, save_atomic
+from serkit.train.distributed import (DistInfo, all_gather_list, all_reduce_sum, barrier, cleanup,
+                                      init_distributed)
+
+log = logging.getLogger("serkit.train")
+
+
+@dataclass
+class RunPaths:
+    """Inputs of one training run (recorded in ``exp_dir/run.yaml``)."""
+
+    train_data: str
+    valid_data: str
+    feats: str
+    cmvn_stats: Optional[str]
+    exp_dir: str
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_optimizer(cfg: Config, params) -> torch.optim.Optimizer:
+    o = cfg.optim
+    if o.name == "adam":
+        return torch.optim.Adam(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
+    if o.name == "adamw":
+        return torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
+    if o.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=o.lr, eps=o.eps, momentum=o.momentum, weight_decay=o.weight_decay)
+    return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+
+
+def build_scheduler(cfg: Config, optim: torch.optim.Optimizer, total_steps: int):
+    s = cfg.scheduler
+    warm = int(round(s.warmup_ratio * total_steps))
+
+    def factor(step: int) -> float:
+        if s.name == "constant":
+            return 1.0
+        if step < warm:
+            return (step + 1) / warm
+        if s.name == "warmup_constant":
+            return 1.0
+        return max(0.0, (total_steps - step) / max(1, total_steps - warm))
+
+    return torch.optim.lr_scheduler.LambdaLR(optim, factor)
+
+
+def _better(metric: str, new: float, best: Optional[float]) -> bool:
+    if best is None:
+        return True
+    return new < best if metric == "loss" else new > best
+
+
+class Trainer:
+    def __init__(self, cfg: Config, paths: RunPaths, ngpu: int = 0):
+        self.cfg = cfg
+        self.paths = paths
+        use_cuda = ngpu > 0 and torch.cuda.is_available()
+        if ngpu > 0 and not use_cuda:
+            raise SerkitError(f"--ngpu {ngpu} asked for but no CUDA device is visible")
+        self.dist: DistInfo = init_distributed(use_cuda)
+        self.device = torch.device(f"cuda:{self.dist.local_rank}" if use_cuda else "cpu")
+        self.exp_dir = Path(paths.exp_dir)
+        self.ckpt_dir = self.exp_dir / "checkpoints"
+        seed_everything(cfg.seed)
+
+        train = DataDir.load(paths.train_data)
+        valid = DataDir.load(paths.valid_data)
+        self.classes = build_classes(train, list(cfg.model.heads), cfg.data.emotions)
+        reader = FeatReader(paths.feats)
+        cmvn = CMVN(paths.cmvn_stats, cfg.data.cmvn)
+        self.train_set = FeatDataset(train, reader, cmvn, self.classes, crop_frames=cfg.data.crop_frames)
+        self.valid_set = FeatDataset(valid, reader, cmvn, {"emotion": self.classes["emotion"]})
+        self.input_dim = reader.dim
+        d = self.dist
+        self.train_sampler = BucketBatchSampler(
+            self.train_set.lengths, cfg.data.batch_size, cfg.data.max_frames, shuffle=True,
+            seed=cfg.seed, rank=d.rank, world_size=d.world_size)
+        self.valid_sampler = BucketBatchSampler(
+            self.valid_set.lengths, cfg.data.batch_size, cfg.data.max_frames, shuffle=False,
+            rank=d.rank, world_size=d.world_size)
+        loader_kw = dict(collate_fn=collate, num_workers=cfg.data.num_workers,
+                         pin_memory=use_cuda, persistent_workers=cfg.data.num_workers > 0)
+        self.train_loader = DataLoader(self.train_set, batch_sampler=self.train_sampler, **loader_kw)
+        self.valid_loader = DataLoader(self.valid_set, batch_sampler=self.valid_sampler, **loader_kw)
+
+        self.model = MultiTaskModel(self.input_dim, cfg.model, self.classes).to(self.device)
+        self.ddp_model = (DistributedDataParallel(self.model, device_ids=[self.device.index] if use_cuda else None)
+                          if d.enabled else self.model)
+        self.optim = build_optimizer(cfg, self.model.parameters())
+        steps_per_epoch = math.ceil(len(self.train_sampler) / cfg.train.accum_grad)
+        self.scheduler = build_scheduler(cfg, self.optim, steps_per_epoch * cfg.train.max_epochs)
+        self.amp = cfg.train.amp and use_cuda
+        self.state = {"epoch": 0, "step": 0, "best": None, "best_epoch": 0, "bad_epochs": 0,
+                      "finished": False, "history": []}
+        self.writer = None
+
+    # ------------------------------------------------------------------ files
+    def _write_setup(self) -> None:
+        self.exp_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.exp_dir / "config.yaml", "w") as f:
+            yaml.safe_dump(to_dict(self.cfg), f, sort_keys=False)
+        with open(self.exp_dir / "run.yaml", "w") as f:
+            yaml.safe_dump(vars(self.paths) | {"world_size": self.dist.world_size}, f, sort_keys=False)
+        with open(self.exp_dir / "classes.yaml", "w") as f:
+            yaml.safe_dump(self.classes, f, sort_keys=False)
+        handler = logging.FileHandler(self.exp_dir / "train.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(self.exp_dir / "tensorboard"))
+
+    def _checkpoint(self) -> dict:
+        return {
+            "model": self.model.state_dict(), "optim": self.optim.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "state": self.state,
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+            "config": to_dict(self.cfg), "classes": self.classes, "input_dim": self.input_dim,
+        }
+
+    def _resume(self) -> bool:
+        last = self.ckpt_dir / "last.pt"
+        if not last.exists():
+            return False
+        ck = load_checkpoint(last)
+        if ck["config"] != to_dict(self.cfg):
+            raise ConfigError(f"{last}: was trained with another config; use a new --exp_dir or remove it")
+        self.model.load_state_dict(ck["model"])
+        self.optim.load_state_dict(ck["optim"])
+        self.scheduler.load_state_dict(ck["scheduler"])
+        self.state = ck["state"]
+        torch.set_rng_state(ck["rng"]["torch"])
+        np.random.set_state(ck["rng"]["numpy"])
+        random.setstate(ck["rng"]["python"])
+        if ck["rng"]["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
+        log.info("resumed from %s after epoch %d", last, self.state["epoch"])
+        return True
+
+    # ------------------------------------------------------------------ loops
+    def train_epoch(self, epoch: int) -> Dict[str, float]:
+        cfg = self.cfg
+        self.ddp_model.train()
+        self.train_sampler.set_epoch(epoch)
+        self.train_set.epoch_seed = cfg.seed * 100003 + epoch
+        sums: Dict[str, float] = {}
+        n_utts = 0.0
+        accum = cfg.train.accum_grad
+        bar = tqdm(self.train_loader, desc=f"epoch {epoch}", disable=not (self.dist.is_main and sys.stderr.isatty()),
+                   leave=False)
+        self.optim.zero_grad(set_to_none=True)
+        for it, batch in enumerate(bar):
+            feats = batch["feats"].to(self.device, non_blocking=True)
+            lengths = batch["lengths"].to(self.device)
+            targets = {k: v.to(self.device) for k, v in batch["targets"].items()}
+            local_n = float(feats.size(0))
+            global_n = all_reduce_sum(local_n, self.dist, self.device)
+            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                loss, stats, weight, _ = self.ddp_model(feats, lengths, targets)
+            # DDP averages gradients over ranks: scale so the update equals the global-batch mean
+            scaled = loss * (local_n * self.dist.world_size / global_n) / accum
+            last_micro = (it + 1) % accum == 0 or it + 1 == len(self.train_loader)
+            if self.dist.enabled and not last_micro:
+                with self.ddp_model.no_sync():
+                    scaled.backward()
+            else:
+                scaled.backward()
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * local_n
+            n_utts += local_n
+            if last_micro:
+                if cfg.train.grad_clip > 0:
+                    gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.train.grad_clip)
+                    if not torch.isfinite(gnorm):
+                        log.warning("epoch %d step %d: non-finite gradient norm, update skipped", epoch,
+                                    self.state["step"])
+                        self.optim.zero_grad(set_to_none=True)
+                        continue
+                self.optim.step()
+                self.scheduler.step()
+                self.optim.zero_grad(set_to_none=True)
+                self.state["step"] += 1
+                if self.writer is not None:
+                    self.writer.add_scalar("train/lr", self.optim.param_groups[0]["lr"], self.state["step"])
+                    if self.state["step"] % cfg.train.log_interval == 0:
+                        for k, v in stats.items():
+                            self.writer.add_scalar(f"train/{k}_step", float(v), self.state["step"])
+                bar.set_postfix(loss=f"{float(stats['loss']):.3f}")
+        keys = sorted(sums)
+        totals = [all_reduce_sum(sums[k], self.dist, self.device) for k in keys]
+        n_total = all_reduce_sum(n_utts, self.dist, self.device)
+        return {k: t / n_total for k, t in zip(keys, totals)}
+
+    @torch.no_grad()
+    def evaluate(self) -> Dict[str, float]:
+        self.model.eval()
+        rows = []
+        loss_sum = 0.0
+        for batch in self.valid_loader:
+            feats = batch["feats"].to(self.device)
+            lengths = batch["lengths"].to(self.device)
+            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                logits = self.model.logits(feats, lengths)["emotion"].float()
+            gold = batch["targets"]["emotion"].to(self.device)
+            loss_sum += float(torch.nn.functional.cross_entropy(logits, gold, reduction="sum"))
+            rows += list(zip(gold.tolist(), logits.argmax(-1).tolist()))
+        rows = all_gather_list(rows, self.dist)
+        loss_sum = all_reduce_sum(loss_sum, self.dist, self.device)
+        gold, pred = zip(*rows)
+        scores = classification_scores(gold, pred, len(self.classes["emotion"]))
+        scores["loss"] = loss_sum / len(rows)
+        return scores
+
+    def run(self) -> dict:
+        cfg = self.cfg
+        if self.dist.is_main:
+            self._write_setup()
+        barrier(self.dist)
+        self._resume()
+        if self.state["finished"]:
+            log.info("%s: training already finished (best epoch %d)", self.exp_dir, self.state["best_epoch"])
+            return self.state
+        metric = cfg.train.select_metric
+        n_params = sum(p.numel() for p in self.model.parameters())
+        log.info("model %s + %s, heads %s: %.2fM parameters; %d train / %d valid utts; world size %d; device %s",
+                 cfg.model.encoder, cfg.model.pooling, dict(self.model.weights), n_params / 1e6,
+                 len(self.train_set), len(self.valid_set), self.dist.world_size, self.device)
+        for epoch in range(self.state["epoch"] + 1, cfg.train.max_epochs + 1):
+            t0 = time.perf_counter()
+            tr = self.train_epoch(epoch)
+            va = self.evaluate()
+            self.state["epoch"] = epoch
+            improved = _better(metric, va[metric], self.state["best"])
+            if improved:
+                self.state.update(best=va[metric], best_epoch=epoch, bad_epochs=0)
+            else:
+                self.state["bad_epochs"] += 1
+            stop = cfg.train.patience > 0 and self.state["bad_epochs"] >= cfg.train.patience
+            self.state["finished"] = stop or epoch == cfg.train.max_epochs
+            self.state["history"].append({"epoch": epoch, "train": tr, "valid": va})
+            if self.dist.is_main:
+                for k, v in tr.items():
+                    self.writer.add_scalar(f"train/{k}", v, epoch)
+                for k, v in va.items():
+                    self.writer.add_scalar(f"valid/{k}", v, epoch)
+                self.writer.flush()
+                ck = self._checkpoint()
+                if improved:
+                    save_atomic({k: ck[k] for k in ("model", "config", "classes", "input_dim")}
+                                | {"epoch": epoch, "valid": va}, self.ckpt_dir / "best.pt")
+                save_atomic(ck, self.ckpt_dir / "last.pt")  # written last: the resume point
+            barrier(self.dist)
+            log.info("epoch %d: train loss %.4f | valid loss %.4f WA %.4f UA %.4f F1 %.4f%s | %.1fs", epoch,
+                     tr["loss"], va["loss"], va["wa"], va["ua"], va["macro_f1"], " *" if improved else "",
+                     time.perf_counter() - t0)
+            if stop:
+                log.info("early stop: no better valid %s for %d epochs", metric, cfg.train.patience)
+                break
+        log.info("best valid %s %.4f at epoch %d", metric, self.state["best"], self.state["best_epoch"])
+        if self.dist.is_main:
+            with open(self.exp_dir / "history.json", "w") as f:
+                json.dump(self.state["history"], f, indent=1)
+            self.writer.close()
+        return self.state
+
+    def close(self) -> None:
+        cleanup(self.dist)
