@@ -142,6 +142,11 @@ def _check_scalar(value: Any, tp, path: str):
         origin = typing.get_origin(tp)
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):
+        try:  # PyYAML reads "5e-5" (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if tp is bool and isinstance(value, bool):
@@ -227,5 +232,5 @@ def resolve_components(cfg: Config) -> None:
     for name in m.heads:
         if name not in HEADS:
             raise ConfigError(f"unknown head '{name}'; choose from {sorted(HEADS)}")
-    if "emotion" not in m.heads:
-        raise ConfigError("model.heads must include 'emotion'")
+    if "emotion" not in m.heads:  # the task's own head is always there
+        m.heads = {"emotion": HeadConf(), **m.heads}

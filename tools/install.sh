@@ -5,7 +5,7 @@
 # Example: tools/install.sh && source tools/venv/bin/activate
 set -euo pipefail
 
-tools_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+tools_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 root=$(dirname "${tools_dir}")
 venv=${SERKIT_VENV:-${tools_dir}/venv}
 python=${PYTHON:-python3}

@@ -1,0 +1,55 @@
+"""Scoring across folds: pooled vs mean ± std on hand-made predictions; RESULTS.md sections."""
+import pytest
+
+from serkit.scoring import format_markdown, score_folds, update_results_md
+from serkit.errors import SerkitError
+
+
+def write_pred(path, rows, classes=("ang", "neu")):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["\t".join(["utt", "gold", "pred"] + [f"p_{c}" for c in classes])]
+    for utt, gold, pred in rows:
+        probs = ["1.0" if c == pred else "0.0" for c in classes]
+        lines.append("\t".join([utt, gold, pred] + probs))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_pooled_and_mean_std(tmp_path):
+    # fold1: 3/4 correct; fold2: 1/2 correct
+    f1 = write_pred(tmp_path / "f1.tsv", [("a", "ang", "ang"), ("b", "ang", "ang"), ("c", "neu", "ang"),
+                                         ("d", "neu", "neu")])
+    f2 = write_pred(tmp_path / "f2.tsv", [("e", "ang", "neu"), ("f", "neu", "neu")])
+    r = score_folds({"fold1": f1, "fold2": f2})
+    assert r["folds"]["fold1"]["wa"] == pytest.approx(0.75)
+    assert r["folds"]["fold1"]["ua"] == pytest.approx((1.0 + 0.5) / 2)
+    assert r["folds"]["fold2"]["ua"] == pytest.approx((0.0 + 1.0) / 2)
+    assert r["pooled"]["wa"] == pytest.approx(4 / 6)          # sum correct / N total
+    assert r["pooled"]["ua"] == pytest.approx((2 / 3 + 2 / 3) / 2)
+    assert r["mean_std"]["wa"]["mean"] == pytest.approx((0.75 + 0.5) / 2)
+    assert r["mean_std"]["wa"]["std"] == pytest.approx(0.125)
+    assert r["pooled"]["confusion"] == [[2, 1], [1, 2]]
+    md = format_markdown(r, "blstm", "random", speaker_dependent=True)
+    assert "protocol: random (SPEAKER-DEPENDENT)" in md
+    assert "| **pooled** | 6 | 66.67 | 66.67 |" in md
+    assert "| ang | 2 (66.7) | 1 (33.3) |" in md
+
+
+def test_mismatched_classes_and_bad_files(tmp_path):
+    f1 = write_pred(tmp_path / "f1.tsv", [("a", "ang", "ang")])
+    f2 = write_pred(tmp_path / "f2.tsv", [("a", "sad", "sad")], classes=("sad", "neu"))
+    with pytest.raises(SerkitError, match="differ from the other folds"):
+        score_folds({"fold1": f1, "fold2": f2})
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("utt\tgold\tpred\tp_ang\na\tang\n")
+    with pytest.raises(SerkitError, match=r"bad.tsv:2: expected 4 columns, got 2"):
+        score_folds({"fold1": bad})
+
+
+def test_results_md_sections_are_replaced_not_duplicated(tmp_path):
+    p = tmp_path / "RESULTS.md"
+    update_results_md(p, "## a\n\nfirst\n", "a")
+    update_results_md(p, "## b\n\nother\n", "b")
+    update_results_md(p, "## a\n\nsecond\n", "a")
+    text = p.read_text()
+    assert text.count("## a") == 1 and "second" in text and "first" not in text and "## b" in text

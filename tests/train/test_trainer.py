@@ -1,0 +1,118 @@
+"""Trainer: learning, exp-dir contents, resume after a kill, DDP equivalence."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from serkit.config import load_config
+from serkit.features.cmvn import compute_cmvn
+from serkit.features.storage import FeatReader
+from serkit.data.datadir import DataDir
+from serkit.train.trainer import RunPaths, Trainer
+
+SMALL = ["--model.encoder_conf.hidden", "32", "--model.pooling", "mean", "--data.batch_size", "16", "--optim.lr", "0.003",
+         "--model.heads.gender.weight", "0.3"]
+
+
+@pytest.fixture(scope="module")
+def fold(mini_corpus):
+    f = mini_corpus["folds"] / "fold1"
+    stats = mini_corpus["base"] / "cmvn_fold1.npz"
+    if not stats.exists():
+        compute_cmvn(FeatReader(mini_corpus["feats"]), DataDir.load(f / "train").utts, stats)
+    return {"train": str(f / "train"), "valid": str(f / "valid"), "feats": str(mini_corpus["feats"]),
+            "cmvn": str(stats)}
+
+
+def train_args(fold, exp_dir, *extra):
+    return ["--train_data", fold["train"], "--valid_data", fold["valid"], "--feats", fold["feats"],
+            "--cmvn_stats", fold["cmvn"], "--exp_dir", str(exp_dir), *SMALL, *extra]
+
+
+def final_weights(exp_dir):
+    return torch.load(Path(exp_dir) / "checkpoints" / "last.pt", weights_only=False)["model"]
+
+
+def assert_same_weights(a, b, atol):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=atol), (k, (a[k] - b[k]).abs().max())
+
+
+def test_training_learns_and_writes_exp_dir(fold, tmp_path):
+    cfg = load_config(None, SMALL + ["--train.max_epochs", "6"])
+    exp = tmp_path / "exp"
+    state = Trainer(cfg, RunPaths(fold["train"], fold["valid"], fold["feats"], fold["cmvn"], str(exp))).run()
+    losses = [h["train"]["loss"] for h in state["history"]]
+    assert losses[-1] < losses[0] * 0.8
+    assert {"loss_emotion", "loss_gender", "acc_emotion"} <= set(state["history"][0]["train"])
+    for name in ("config.yaml", "run.yaml", "classes.yaml", "train.log", "history.json",
+                 "checkpoints/last.pt", "checkpoints/best.pt"):
+        assert (exp / name).exists(), name
+    assert list((exp / "tensorboard").glob("events.out.tfevents.*"))
+    resolved = yaml.safe_load((exp / "config.yaml").read_text())
+    assert resolved["model"]["encoder_conf"]["num_layers"] == 2  # defaults written out
+    assert yaml.safe_load((exp / "classes.yaml").read_text()) == {
+        "emotion": ["ang", "hap", "neu", "sad"], "gender": ["f", "m"]}
+    best = torch.load(exp / "checkpoints" / "best.pt", weights_only=False)
+    assert best["epoch"] == state["best_epoch"]
+    assert best["valid"]["ua"] == pytest.approx(max(h["valid"]["ua"] for h in state["history"]))
+    # a finished run is a no-op
+    mtime = os.path.getmtime(exp / "checkpoints" / "last.pt")
+    Trainer(cfg, RunPaths(fold["train"], fold["valid"], fold["feats"], fold["cmvn"], str(exp))).run()
+    assert os.path.getmtime(exp / "checkpoints" / "last.pt") == mtime
+    # the same exp dir with another config is refused
+    other = load_config(None, SMALL + ["--train.max_epochs", "6", "--optim.lr", "0.01"])
+    with pytest.raises(Exception, match="another config"):
+        Trainer(other, RunPaths(fold["train"], fold["valid"], fold["feats"], fold["cmvn"], str(exp))).run()
+
+
+def _python_train(args, env=None):
+    return [sys.executable, "-m", "serkit.bin.train", *args]
+
+
+def test_resume_after_kill_gives_same_weights(fold, tmp_path):
+    extra = ["--train.max_epochs", "6", "--model.encoder_conf.dropout", "0.3", "--data.crop_frames", "150",
+             "--model.encoder_conf.hidden", "48"]
+    ref = tmp_path / "ref"
+    subprocess.run(_python_train(train_args(fold, ref, *extra)), check=True, capture_output=True)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_python_train(train_args(fold, killed, *extra)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    log = killed / "train.log"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if log.exists() and "epoch 2:" in log.read_text():
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    epoch_at_kill = torch.load(killed / "checkpoints" / "last.pt", weights_only=False)["state"]["epoch"]
+    assert 2 <= epoch_at_kill < 6, "the kill should land mid-training"
+    subprocess.run(_python_train(train_args(fold, killed, *extra)), check=True, capture_output=True)
+    assert "resumed from" in log.read_text()
+    assert_same_weights(final_weights(ref), final_weights(killed), atol=0)
+
+
+def test_ddp_two_processes_match_one(fold, tmp_path):
+    extra = ["--train.max_epochs", "2", "--model.encoder_conf.dropout", "0.0"]
+    one = tmp_path / "one"
+    subprocess.run(_python_train(train_args(fold, one, *extra)), check=True, capture_output=True)
+    two = tmp_path / "two"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "serkit.bin.train",
+                        *train_args(fold, two, *extra)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "world size 2" in (two / "train.log").read_text()
+    assert_same_weights(final_weights(one), final_weights(two), atol=2e-4)
+    h1 = yaml.safe_load((one / "history.json").read_text())
+    h2 = yaml.safe_load((two / "history.json").read_text())
+    assert h1[-1]["valid"]["ua"] == pytest.approx(h2[-1]["valid"]["ua"], abs=0.02)
+    assert h1[-1]["train"]["loss"] == pytest.approx(h2[-1]["train"]["loss"], rel=1e-3)
