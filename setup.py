@@ -10,6 +10,7 @@ CONSOLE_SCRIPTS = {
     "serkit-train": "train",
     "serkit-decode": "decode",
     "serkit-score": "score",
+    "serkit-sweep": "sweep",
 }
 
 setup(
@@ -29,6 +30,7 @@ setup(
         "numpy",
         "tqdm",
         "scikit-learn",
+        "matplotlib",
     ],
     extras_require={"test": ["pytest"], "mini_emo": ["espeakng-loader"]},
     entry_points={"console_scripts": [f"{name}=serkit.bin.{mod}:cli" for name, mod in CONSOLE_SCRIPTS.items()]},

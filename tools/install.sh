@@ -16,10 +16,14 @@ if [ "${1:-}" != "--force" ] && [ -f "${stamp}" ] && [ "$(cat "${stamp}")" = "${
   exit 0
 fi
 echo "$0: installing serkit and its requirements into ${venv} (first use: a few minutes)" >&2
+pip_install() {  # pip without the noise of local index warnings; fails when pip fails
+  "${venv}/bin/python" -m pip install --quiet "$@" 2>&1 | { grep -vE \
+    "is ignored: it is neither|BuildBackendWarning|^ *!!|\*{20}|careful with folders|name as your package|take precedence|WheelFile\(|^ *$" || true; } >&2
+}
 [ -x "${venv}/bin/python" ] || "${python}" -m venv "${venv}"
-"${venv}/bin/python" -m pip install --quiet --upgrade pip setuptools wheel >&2
-"${venv}/bin/python" -m pip install --quiet -r "${tools_dir}/requirements.txt" >&2
-"${venv}/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "${root}" >&2
+pip_install --upgrade pip setuptools wheel
+pip_install -r "${tools_dir}/requirements.txt"
+pip_install --no-deps --no-build-isolation -e "${root}"
 "${venv}/bin/python" -c "import serkit, torch, torchaudio, soundfile, espeakng_loader" >&2
 echo "${want}" > "${stamp}"
 echo "$0: done" >&2

@@ -14,9 +14,11 @@ Usage: ./run.sh [options]
   --folds LIST               comma list of fold numbers to train, or "all" (default all)
   --feats_conf FILE          feature config (default conf/feats/mfcc.yaml)
   --train_config FILE        training config (default set by the recipe)
-  --tag NAME                 experiment name under exp/ (default: <train config>_<feats>_<protocol>)
+  --tag NAME                 experiment name under exp/ (default: <train config>_<feats>_<protocol><train_opts>)
   --data_opts "..."          extra options for local/data.sh
   --train_opts "..."         extra options for serkit-train (e.g. "--train.max_epochs 5")
+  --sweep_key KEY            stages 3-4 sweep this config key (e.g. model.heads.gender.weight) ...
+  --sweep_values V1,V2,...   ... over these values with serkit-sweep: one table + plot
 Example: ./run.sh --stage 3 --train_config conf/train_blstm_gender.yaml
 HELP
 )
@@ -32,6 +34,8 @@ train_config=
 tag=
 data_opts=
 train_opts=
+sweep_key=
+sweep_values=
 results_md=RESULTS.md
 . ../../tools/parse_options.sh || exit 1
 
@@ -42,7 +46,12 @@ run() { log "+ $*"; "$@"; }
 [ -n "${train_config}" ] || { log "error: --train_config is required"; exit 1; }
 [ -f "${train_config}" ] || { log "error: ${train_config} not found"; exit 1; }
 feats=$(basename "${feats_conf%.*}")
-[ -n "${tag}" ] || tag=$(basename "${train_config%.*}")_${feats}_${protocol}
+if [ -z "${tag}" ]; then
+  tag=$(basename "${train_config%.*}")_${feats}_${protocol}
+  # overrides change the model: they go into the name, as ESPnet does
+  [ -z "${train_opts}" ] || tag+=$(echo "${train_opts}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')
+  [ -z "${sweep_key}" ] || tag+=_sweep_${sweep_key##*.}
+fi
 folds_dir=data/folds/${protocol}
 dump_dir=dump/${feats}
 exp_dir=exp/${tag}
@@ -95,7 +104,25 @@ cmvn_stats() {  # fold -> statistics file for the config's CMVN mode
   esac
 }
 
-if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+sweep() {  # $1: train | score
+  local stats_opt=()
+  case "${cmvn_mode}" in
+    global) stats_opt=(--cmvn_stats "${dump_dir}/${protocol}/{fold}/cmvn.npz") ;;
+    speaker) stats_opt=(--cmvn_stats "${dump_dir}/all/cmvn_spk.npz") ;;
+  esac
+  local launcher=()
+  [ "${ngpu}" -le 1 ] || launcher=(--launcher "torchrun --standalone --nproc_per_node ${ngpu}")
+  # shellcheck disable=SC2086
+  run serkit-sweep --mode "$1" --config "${train_config}" --key "${sweep_key}" --values "${sweep_values}" \
+    --folds_dir "${folds_dir}" --folds "$(fold_list)" --feats "${dump_dir}/all/feats.scp" "${stats_opt[@]}" \
+    --exp_dir "${exp_dir}" --ngpu "${ngpu}" "${launcher[@]}" --results_md "${results_md}" --title "${tag}" \
+    -- ${train_opts}
+}
+
+if [ -n "${sweep_key}" ] && [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+  log "stage 3: sweeping ${sweep_key} over ${sweep_values} with ${train_config} on ${protocol} folds: $(fold_list)"
+  sweep train
+elif [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   log "stage 3: training ${train_config} on ${protocol} folds: $(fold_list)"
   if [ "${ngpu}" -gt 1 ]; then
     train_cmd=(torchrun --standalone --nproc_per_node "${ngpu}" -m serkit.bin.train)
@@ -121,7 +148,10 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   done
 fi
 
-if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+if [ -n "${sweep_key}" ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+  log "stage 4: scoring the sweep ${exp_dir}"
+  sweep score
+elif [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   log "stage 4: scoring ${exp_dir}"
   run serkit-score --exp_dir "${exp_dir}" --folds_dir "${folds_dir}" --results_md "${results_md}" \
     --folds "$(fold_list)" --title "${tag}" --note "command: ./run.sh --train_config ${train_config} --protocol ${protocol}${train_opts:+ --train_opts \"${train_opts}\"}" \

@@ -1,39 +1,21 @@
 """egs/mini_emo end to end: synthesis, prep, folds, features, training on every fold, scoring."""
 import json
-import os
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
+from conftest import run_recipe
 
 
 @pytest.fixture(scope="module")
-def recipe(tmp_path_factory):
-    """A copy of the recipe beside links to the shared stages and tools, as in the repo."""
-    top = tmp_path_factory.mktemp("repo")
-    (top / "egs").mkdir()
-    shutil.copytree(REPO / "egs" / "mini_emo", top / "egs" / "mini_emo",
-                    ignore=shutil.ignore_patterns("data", "dump", "exp", "db", "RESULTS.md"))
-    (top / "egs" / "TEMPLATE").symlink_to(REPO / "egs" / "TEMPLATE")
-    (top / "tools").symlink_to(REPO / "tools")
-    return top / "egs" / "mini_emo"
-
-
-def run(recipe, *args):
-    env = dict(os.environ)
-    r = subprocess.run(["./run.sh", *args], cwd=recipe, capture_output=True, text=True, env=env)
-    assert r.returncode == 0, r.stderr[-4000:]
-    return r.stderr + r.stdout
+def recipe(recipe_copy):
+    return recipe_copy("mini_emo")
 
 
 def test_recipe_end_to_end(recipe):
     small = ["--nj", "2", "--train_opts", "--train.max_epochs 8 --train.patience 0"]
-    out = run(recipe, *small)
+    out = run_recipe(recipe, *small)
     assert "stage 4: scoring" in out
-    tag = "train_blstm_gender_mfcc_loso_session"
+    tag = "train_blstm_gender_mfcc_loso_session_train.max_epochs8_train.patience0"  # overrides in the name
     exp = recipe / "exp" / tag
     scores = json.loads((exp / "scores" / "scores.json").read_text())
     assert list(scores["folds"]) == [f"fold{k}" for k in range(1, 6)]
@@ -50,7 +32,7 @@ def test_recipe_end_to_end(recipe):
         assert len(pred) == 87
         assert abs(sum(float(p) for p in pred[1].split("\t")[3:]) - 1) < 1e-3
     # re-running finished stages is a no-op; stage 4 rewrites the same section
-    out = run(recipe, "--stage", "1", *small)
+    out = run_recipe(recipe, "--stage", "1", *small)
     assert out.count("done, skipped") == 5
     assert (recipe / "RESULTS.md").read_text().count(f"## {tag}") == 1
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# IEMOCAP: 4-class SER (ang, hap+exc, neu, sad; 5,531 utterances, 10 speakers) with the
+# seed papers' systems, on every published protocol.
+#
+# Usage: ./run.sh --iemocap_root /path/IEMOCAP_full_release [--protocol loso] [options of ../TEMPLATE/ser.sh]
+#        ./run.sh --help
+# Examples:
+#   ./run.sh --iemocap_root /data/IEMOCAP_full_release
+#   ./run.sh --stage 3 --train_config conf/tuning/train_blstm2l_gender.yaml
+#   ./run.sh --stage 3 --train_config conf/tuning/train_blstm2l_gender.yaml \
+#       --sweep_key model.heads.gender.weight --sweep_values 0,1e-3,1e-2,1e-1,1,10,100,1000,5000
+set -euo pipefail
+
+# Corpus location: --iemocap_root, else IEMOCAP in db.sh. Data-prep options go to local/data.sh.
+. ./db.sh
+args=()
+data_opts=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --iemocap_root|--iemocap-root) IEMOCAP=$2; shift 2 ;;
+    --label_set|--label-set|--dialog_types|--dialog-types) opt=${1#--}; data_opts+=("--${opt//-/_}" "$2"); shift 2 ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+
+../TEMPLATE/ser.sh \
+  --protocol loso \
+  --feats_conf conf/feats/mfcc.yaml \
+  --train_config conf/tuning/train_blstm2l_gender.yaml \
+  --data_opts "--iemocap_root ${IEMOCAP} ${data_opts[*]:-}" \
+  "${args[@]}"

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Speed benchmarks (not tests): feature extraction and BLSTM training throughput.
+
+Usage:
+    python tools/benchmark.py feats [--data DATA_DIR] [--seconds 300]
+    python tools/benchmark.py blstm [--batch 16] [--hidden 128] [--steps 10]
+
+feats: real-time factor of one core (CPU seconds per audio second) for torchaudio MFCC/log-mel
+       as serkit computes them, beside librosa's, on the wavs of DATA_DIR (or synthetic audio).
+blstm: training steps/s and frames/s of the BLSTM encoder on batches of mixed lengths, serkit's
+       unpacked implementation beside PyTorch's packed bidirectional LSTM.
+
+Example:
+    python tools/benchmark.py feats --data egs/mini_emo/data/all
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+
+def bench_feats(args) -> None:
+    import librosa
+
+    from serkit.features.extract import FeatureConfig, FeatureExtractor, read_audio
+
+    torch.set_num_threads(1)
+    if args.data:
+        from serkit.data.datadir import DataDir
+
+        waves, total = [], 0.0
+        for spec in DataDir.load(args.data).get("wav.scp").values():
+            x = read_audio(spec, 16000)
+            waves.append(x)
+            total += len(x) / 16000
+            if total >= args.seconds:
+                break
+    else:
+        rng = np.random.RandomState(0)
+        waves = [rng.randn(16000 * 3).astype(np.float32) * 0.1 for _ in range(int(args.seconds // 3))]
+    audio_sec = sum(len(x) for x in waves) / 16000
+    print(f"{len(waves)} utterances, {audio_sec:.1f} s of audio, 1 thread")
+    for kind in ("mfcc", "logmel"):
+        cfg = FeatureConfig(type=kind, n_mels=40 if kind == "mfcc" else 80)
+        ext = FeatureExtractor(cfg)
+        t0 = time.process_time()
+        for x in waves:
+            ext(x)
+        ours = time.process_time() - t0
+        t0 = time.process_time()
+        for x in waves:
+            if kind == "mfcc":
+                librosa.feature.mfcc(y=x, sr=16000, n_mfcc=40, n_fft=cfg.fft_size, hop_length=cfg.hop_length,
+                                     win_length=cfg.win_length, n_mels=40, pad_mode="constant")
+            else:
+                librosa.power_to_db(librosa.feature.melspectrogram(
+                    y=x, sr=16000, n_fft=cfg.fft_size, hop_length=cfg.hop_length, win_length=cfg.win_length,
+                    n_mels=80, pad_mode="constant"), top_db=80)
+        ref = time.process_time() - t0
+        print(f"{kind:7s} torchaudio RTF/core {ours / audio_sec:.5f} ({audio_sec / ours:,.0f}x real time) | "
+              f"librosa RTF/core {ref / audio_sec:.5f} | speed-up {ref / ours:.2f}x")
+
+
+def bench_blstm(args) -> None:
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from serkit.models.encoders.blstm import BLSTMEncoder
+
+    torch.manual_seed(0)
+    x = torch.randn(args.batch, args.frames, 40)
+    lengths = torch.randint(args.frames // 2, args.frames + 1, (args.batch,))
+    lengths[0] = args.frames
+    frames = int(lengths.sum())
+    ours = BLSTMEncoder(40, hidden=args.hidden, num_layers=2, dropout=0.0)
+    packed = torch.nn.LSTM(40, args.hidden, 2, batch_first=True, bidirectional=True)
+
+    def step_ours():
+        y, _ = ours(x, lengths)
+        y.sum().backward()
+
+    def step_packed():
+        p = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        y, _ = pad_packed_sequence(packed(p)[0], batch_first=True)
+        y.sum().backward()
+
+    print(f"batch {args.batch} x up to {args.frames} frames ({frames} valid), hidden {args.hidden}, "
+          f"{torch.get_num_threads()} threads")
+    for name, fn in (("serkit (unpacked)", step_ours), ("torch packed", step_packed)):
+        fn()
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            fn()
+        dt = (time.perf_counter() - t0) / args.steps
+        print(f"{name:18s} {1 / dt:6.2f} steps/s  {frames / dt:9,.0f} frames/s (forward + backward)")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="what", required=True)
+    f = sub.add_parser("feats")
+    f.add_argument("--data", default=None)
+    f.add_argument("--seconds", type=float, default=300.0)
+    b = sub.add_parser("blstm")
+    b.add_argument("--batch", type=int, default=16)
+    b.add_argument("--frames", type=int, default=300)
+    b.add_argument("--hidden", type=int, default=128)
+    b.add_argument("--steps", type=int, default=10)
+    args = p.parse_args()
+    bench_feats(args) if args.what == "feats" else bench_blstm(args)
+
+
+if __name__ == "__main__":
+    main()
