@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 
 from serkit.bin.common import run_main, setup_logging
-from serkit.data.folds import read_protocol
-from serkit.errors import SerkitError
+from serkit.data.folds import read_protocol, select_folds
 from serkit.scoring import environment_info, find_fold_predictions, format_markdown, score_folds, \
     update_results_md, write_scores
 
@@ -34,15 +33,9 @@ def main() -> None:
     args = p.parse_args()
     setup_logging()
     info = read_protocol(args.folds_dir)
-    folds = [f["name"] for f in info["folds"]]
-    if args.folds:
-        wanted = args.folds.replace(",", " ").split()
-        unknown = sorted(set(wanted) - set(folds))
-        if unknown:
-            raise SerkitError(f"--folds: {unknown} not in {args.folds_dir}/protocol.yaml ({folds})")
-        if len(wanted) < len(folds):
-            args.note.append(f"folds scored: {len(wanted)} of {len(folds)} ({' '.join(wanted)})")
-        folds = wanted
+    folds = select_folds(info, args.folds, args.folds_dir)
+    if len(folds) < len(info["folds"]):
+        args.note.append(f"folds scored: {len(folds)} of {len(info['folds'])} ({' '.join(folds)})")
     result = score_folds(find_fold_predictions(args.exp_dir, "test", folds))
     title = args.title or Path(args.exp_dir).name
     extra = dict(n.split(": ", 1) if ": " in n else (n, "") for n in args.note)

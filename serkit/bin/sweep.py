@@ -24,8 +24,7 @@ import sys
 from pathlib import Path
 
 from serkit.bin.common import run_main, setup_logging
-from serkit.data.folds import read_protocol
-from serkit.errors import ConfigError
+from serkit.data.folds import read_protocol, select_folds
 from serkit.scoring import environment_info, update_results_md
 from serkit.sweep import format_sweep_markdown, parse_values, run_sweep_training, score_sweep, write_sweep
 
@@ -57,11 +56,7 @@ def main() -> None:
     load_config(args.config, extra + [f"--{args.key}", parse_values(args.values)[0]])  # fail fast on bad keys
     values = parse_values(args.values)
     info = read_protocol(args.folds_dir)
-    all_folds = [f["name"] for f in info["folds"]]
-    folds = args.folds.replace(",", " ").split() if args.folds else all_folds
-    unknown = sorted(set(folds) - set(all_folds))
-    if unknown:
-        raise ConfigError(f"--folds: {unknown} not in {args.folds_dir}/protocol.yaml ({all_folds})")
+    folds = select_folds(info, args.folds, args.folds_dir)
     if args.mode in ("all", "train"):
         run_sweep_training(args.config, args.key, values, args.folds_dir, folds, args.feats, args.cmvn_stats,
                            args.exp_dir, extra, shlex.split(args.launcher), args.ngpu)

@@ -156,3 +156,15 @@ def read_protocol(folds_dir: str | Path) -> dict:
         raise DataDirError(f"{p}: missing; run the fold maker (stage 0) first")
     with open(p) as fh:
         return yaml.safe_load(fh)
+
+
+def select_folds(info: dict, wanted: Optional[str], folds_dir: str | Path = "") -> List[str]:
+    """Fold names of a protocol (``read_protocol``), or the subset in ``wanted`` ("fold1,fold2")."""
+    names = [f["name"] for f in info["folds"]]
+    if not wanted:
+        return names
+    picked = wanted.replace(",", " ").split()
+    unknown = sorted(set(picked) - set(names))
+    if unknown:
+        raise DataDirError(f"folds {unknown} are not in {folds_dir}/protocol.yaml ({names})")
+    return picked

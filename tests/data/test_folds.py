@@ -80,3 +80,15 @@ def test_write_folds_round_trip(tmp_path):
     assert [f["num_utts"]["test"] for f in info["folds"]] == [12, 12, 12]
     test = DataDir.load(tmp_path / "f" / "fold2" / "test")
     assert set(test.get("utt2spk").values()) == {"Ses02F", "Ses02M"}
+
+
+def test_select_folds():
+    from serkit.data.folds import select_folds
+    from serkit.errors import DataDirError
+
+    info = {"folds": [{"name": "fold1"}, {"name": "fold2"}, {"name": "fold3"}]}
+    assert select_folds(info, None) == ["fold1", "fold2", "fold3"]
+    assert select_folds(info, "fold3,fold1") == ["fold3", "fold1"]
+    assert select_folds(info, "fold1 fold2") == ["fold1", "fold2"]
+    with pytest.raises(DataDirError, match=r"folds \['fold9'\] are not in"):
+        select_folds(info, "fold9")
