@@ -3,6 +3,8 @@ from setuptools import find_packages, setup
 CONSOLE_SCRIPTS = {
     "serkit-synth-mini-emo": "synth_mini_emo",
     "serkit-prep-iemocap": "prep_iemocap",
+    "serkit-prep-corpus": "prep_corpus",
+    "serkit-combine-data": "combine_data",
     "serkit-validate-data-dir": "validate_data_dir",
     "serkit-make-folds": "make_folds",
     "serkit-dump-feats": "dump_feats",

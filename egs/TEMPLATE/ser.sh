@@ -11,6 +11,9 @@ Usage: ./run.sh [options]
   --nj J                     parallel jobs for data prep and feature dump (default 2)
   --ngpu G                   GPUs per training run; G > 1 launches torchrun (default 0: CPU)
   --protocol P               loso | loso_session | random | first2spk
+  --fold_data DIR            data dir the folds are made of (default data/all)
+  --extra_train DIR          data dir added to every fold's training set (e.g. another corpus) ...
+  --extra_label_map FILE     ... relabelled through this map ("source target" lines, "-" drops)
   --folds LIST               comma list of fold numbers to train, or "all" (default all)
   --feats_conf FILE          feature config (default conf/feats/mfcc.yaml)
   --train_config FILE        training config (default set by the recipe)
@@ -28,6 +31,9 @@ stop_stage=4
 nj=2
 ngpu=0
 protocol=loso_session
+fold_data=data/all
+extra_train=
+extra_label_map=
 folds=all
 feats_conf=conf/feats/mfcc.yaml
 train_config=
@@ -46,13 +52,16 @@ run() { log "+ $*"; "$@"; }
 [ -n "${train_config}" ] || { log "error: --train_config is required"; exit 1; }
 [ -f "${train_config}" ] || { log "error: ${train_config} not found"; exit 1; }
 feats=$(basename "${feats_conf%.*}")
+folds_name=${protocol}
+[ "${fold_data}" = data/all ] || folds_name=$(basename "${fold_data}")_${protocol}
+[ -z "${extra_train}" ] || folds_name+=_plus_$(basename "${extra_train}")
 if [ -z "${tag}" ]; then
-  tag=$(basename "${train_config%.*}")_${feats}_${protocol}
+  tag=$(basename "${train_config%.*}")_${feats}_${folds_name}
   # overrides change the model: they go into the name, as ESPnet does
   [ -z "${train_opts}" ] || tag+=$(echo "${train_opts}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')
   [ -z "${sweep_key}" ] || tag+=_sweep_${sweep_key##*.}
 fi
-folds_dir=data/folds/${protocol}
+folds_dir=data/folds/${folds_name}
 dump_dir=dump/${feats}
 exp_dir=exp/${tag}
 cmvn_mode=$(python -m serkit.bin.train --config "${train_config}" --print_config ${train_opts} \
@@ -67,7 +76,7 @@ fold_list() {
 }
 
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
-  log "stage 0: data preparation and ${protocol} folds"
+  log "stage 0: data preparation and ${folds_name} folds"
   if [ ! -f data/all/.done ]; then
     # shellcheck disable=SC2086
     run local/data.sh --nj "${nj}" ${data_opts}
@@ -75,7 +84,10 @@ if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
     touch data/all/.done
   fi
   if [ ! -f "${folds_dir}/.done" ]; then
-    run serkit-make-folds --protocol "${protocol}" data/all "${folds_dir}"
+    extra_opts=()
+    [ -z "${extra_train}" ] || extra_opts+=(--extra_train "${extra_train}")
+    [ -z "${extra_label_map}" ] || extra_opts+=(--extra_label_map "${extra_label_map}")
+    run serkit-make-folds --protocol "${protocol}" "${extra_opts[@]}" "${fold_data}" "${folds_dir}"
     touch "${folds_dir}/.done"
   fi
 fi
@@ -84,7 +96,7 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   log "stage 1: ${feats} features and CMVN statistics (${cmvn_mode})"
   run serkit-dump-feats --feat_conf "${feats_conf}" --nj "${nj}" data/all "${dump_dir}/all"
   for fold in $(fold_list); do
-    out=${dump_dir}/${protocol}/${fold}/cmvn.npz
+    out=${dump_dir}/${folds_name}/${fold}/cmvn.npz
     [ -f "${out}" ] || run serkit-compute-cmvn --mode global --feats "${dump_dir}/all/feats.scp" \
       --data "${folds_dir}/${fold}/train" --out "${out}"
   done
@@ -98,7 +110,7 @@ fi
 
 cmvn_stats() {  # fold -> statistics file for the config's CMVN mode
   case "${cmvn_mode}" in
-    global) echo "--cmvn_stats ${dump_dir}/${protocol}/$1/cmvn.npz" ;;
+    global) echo "--cmvn_stats ${dump_dir}/${folds_name}/$1/cmvn.npz" ;;
     speaker) echo "--cmvn_stats ${dump_dir}/all/cmvn_spk.npz" ;;
     *) echo "" ;;
   esac
@@ -107,7 +119,7 @@ cmvn_stats() {  # fold -> statistics file for the config's CMVN mode
 sweep() {  # $1: train | score
   local stats_opt=()
   case "${cmvn_mode}" in
-    global) stats_opt=(--cmvn_stats "${dump_dir}/${protocol}/{fold}/cmvn.npz") ;;
+    global) stats_opt=(--cmvn_stats "${dump_dir}/${folds_name}/{fold}/cmvn.npz") ;;
     speaker) stats_opt=(--cmvn_stats "${dump_dir}/all/cmvn_spk.npz") ;;
   esac
   local launcher=()
@@ -154,7 +166,7 @@ if [ -n "${sweep_key}" ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; t
 elif [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   log "stage 4: scoring ${exp_dir}"
   run serkit-score --exp_dir "${exp_dir}" --folds_dir "${folds_dir}" --results_md "${results_md}" \
-    --folds "$(fold_list)" --title "${tag}" --note "command: ./run.sh --train_config ${train_config} --protocol ${protocol}${train_opts:+ --train_opts \"${train_opts}\"}" \
+    --folds "$(fold_list)" --title "${tag}" --note "command: ./run.sh --train_config ${train_config} --protocol ${protocol}${extra_train:+ --extra_train ${extra_train}}${train_opts:+ --train_opts \"${train_opts}\"}" \
     --note "config: ${train_config} (resolved: ${exp_dir}/fold*/config.yaml)" \
     --note "features: ${feats_conf}, CMVN ${cmvn_mode}"
 fi

@@ -2,7 +2,7 @@
 
 Usage:
     serkit-make-folds --protocol loso|loso_session|random|first2spk [--valid_rule auto]
-        DATA_DIR OUT_DIR
+        [--extra_train DIR [--extra_label_map FILE]] DATA_DIR OUT_DIR
 
 Writes OUT_DIR/fold<k>/{train,valid,test}/ and OUT_DIR/protocol.yaml; fails if a fold shares
 a speaker between splits for a speaker-independent protocol.
@@ -15,9 +15,12 @@ from __future__ import annotations
 import argparse
 import logging
 
+from pathlib import Path
+
 from serkit.bin.common import run_main, setup_logging
 from serkit.data.datadir import DataDir
 from serkit.data.folds import PROTOCOLS, SPEAKER_DEPENDENT, make_folds, write_folds
+from serkit.data.labels import map_labels, read_label_map
 
 
 def main() -> None:
@@ -27,11 +30,21 @@ def main() -> None:
     p.add_argument("--protocol", required=True, choices=PROTOCOLS)
     p.add_argument("--valid_rule", default="auto", choices=("auto", "same_session", "next_speaker"))
     p.add_argument("--seed", type=int, default=123456, help="shuffle seed of the random protocol")
+    p.add_argument("--extra_train", default=None, help="data dir added to every fold's training set")
+    p.add_argument("--extra_label_map", default=None,
+                   help="'source target' lines mapping the extra data's labels ('-' drops a label)")
     args = p.parse_args()
     setup_logging()
     data = DataDir.load(args.data_dir)
     folds = make_folds(data, args.protocol, valid_rule=args.valid_rule, seed=args.seed)
-    write_folds(data, folds, args.out_dir, args.protocol)
+    extra = None
+    if args.extra_train:
+        extra = DataDir.load(args.extra_train)
+        if args.extra_label_map:
+            extra = map_labels(extra, read_label_map(args.extra_label_map), Path(args.out_dir) / "extra_train",
+                               source=args.extra_label_map)
+        logging.info("adding %d utterances of %s to every training set", len(extra.utts), args.extra_train)
+    write_folds(data, folds, args.out_dir, args.protocol, extra_train=extra)
     if args.protocol in SPEAKER_DEPENDENT:
         logging.warning("protocol '%s' is SPEAKER-DEPENDENT: test speakers are seen in training", args.protocol)
     for f in folds:

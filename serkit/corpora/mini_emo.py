@@ -11,6 +11,7 @@ Deterministic from ``seed``.
 """
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import os
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 import soundfile
+from scipy.signal import resample_poly
 
 from serkit.corpora.espeak import ESpeak
 
@@ -69,6 +71,10 @@ PROFILES: Dict[str, Tuple[float, float, float, float, float]] = {
     "exc": (195, 70, 90, 130, 0),
     "sad": (135, 36, 18, 80, 4),
     "fru": (175, 48, 50, 120, 1),
+    "bor": (140, 40, 12, 85, 3),
+    "dis": (150, 38, 45, 105, 2),
+    "fea": (205, 66, 30, 95, 1),
+    "sur": (175, 72, 95, 120, 1),
 }
 # Standard deviation of the per-utterance jitter: wide enough that classes overlap.
 JITTER = np.array([18.0, 7.0, 14.0, 20.0, 1.5])
@@ -115,6 +121,23 @@ def _emotion_params(label: str, voice: Voice, rng: np.random.RandomState) -> np.
     lo = np.array([80, 0, 0, 30, 0])
     hi = np.array([320, 99, 99, 200, 10])
     return np.clip(np.round(p), lo, hi)
+
+
+def _render(engine: ESpeak, text: str, voice: Voice, label: str, rng: np.random.RandomState,
+            noise_key: List) -> np.ndarray:
+    """One utterance: the emotion's prosody with jitter, short silences, noise at a random level.
+
+    The noise comes from its own generator (``noise_key``) so that a length change never shifts
+    the draws of later utterances."""
+    sr = engine.sample_rate
+    rate, pitch, prange, vol, gap = _emotion_params(label, voice, rng)
+    x = engine.synth(text, voice.espeak_voice, rate, pitch, prange, vol, gap).astype(np.float32) / 32768
+    lead = np.zeros(int(sr * rng.uniform(0.05, 0.25)), np.float32)
+    tail = np.zeros(int(sr * rng.uniform(0.05, 0.25)), np.float32)
+    x = np.concatenate([lead, x, tail])
+    noise_db = rng.uniform(-60, -32)
+    noise = np.random.default_rng(noise_key).standard_normal(len(x))
+    return np.clip(x + noise.astype(np.float32) * (10 ** (noise_db / 20)), -1, 1)
 
 
 def _annotator_lines(label: str, rng: np.random.RandomState) -> List[str]:
@@ -183,14 +206,7 @@ def _synthesize_session(job: Tuple[str, int, int, int]) -> Dict[str, int]:
         for v, label, n in turns:
             utt = f"{dialog}_{v.gender}{n:03d}"
             text = SENTENCES[rng.randint(len(SENTENCES))]
-            rate, pitch, prange, vol, gap = _emotion_params(label, v, rng)
-            x = engine.synth(text, v.espeak_voice, rate, pitch, prange, vol, gap).astype(np.float32) / 32768
-            lead = np.zeros(int(sr * rng.uniform(0.05, 0.25)), np.float32)
-            tail = np.zeros(int(sr * rng.uniform(0.05, 0.25)), np.float32)
-            x = np.concatenate([lead, x, tail])
-            noise_db = rng.uniform(-60, -32)
-            noise = np.random.default_rng([seed, s, d_idx, n, v.gender == "M"]).standard_normal(len(x))
-            x = np.clip(x + noise.astype(np.float32) * (10 ** (noise_db / 20)), -1, 1)
+            x = _render(engine, text, v, label, rng, [seed, s, d_idx, n, v.gender == "M"])
             wav = sess_dir / "sentences" / "wav" / dialog / f"{utt}.wav"
             wav.parent.mkdir(parents=True, exist_ok=True)
             soundfile.write(str(wav), x, sr, subtype="PCM_16")
@@ -221,3 +237,73 @@ def _synthesize_session(job: Tuple[str, int, int, int]) -> Dict[str, int]:
 def _read_counts(path: Path) -> Dict[str, int]:
     with open(path) as f:
         return {k: int(v) for k, v in (line.split() for line in f if line.strip())}
+
+
+# ----------------------------------------------------------------------------- other layouts
+GERMAN_SENTENCES = [
+    "Der Zug kommt heute später an.", "Das Buch liegt auf dem Tisch.", "Wir gehen morgen in den Park.",
+    "Sie hat das Fenster offen gelassen.", "Ich habe den Schlüssel gefunden.", "Es regnet schon den ganzen Tag.",
+    "Er ruft heute Abend noch einmal an.", "Die Tür ist seit gestern kaputt.", "Das Essen steht im Kühlschrank.",
+    "Am Samstag fahren wir nach Hause.", "Der Brief ist endlich angekommen.", "Die Kinder spielen im Garten.",
+    "Ich weiß nicht, was ich sagen soll.", "Das Konzert beginnt um acht Uhr.", "Sie wohnt jetzt in einer anderen Stadt.",
+]
+SAVEE_CODES = {"a": "ang", "d": "dis", "f": "fea", "h": "hap", "n": "neu", "sa": "sad", "su": "sur"}
+EMODB_CODES = {"W": "ang", "L": "bor", "E": "dis", "A": "fea", "F": "hap", "T": "sad", "N": "neu"}
+EMODB_VOICES = {"03": "m", "08": "f", "09": "f", "10": "m", "11": "m", "12": "m", "13": "f", "14": "f",
+                "15": "m", "16": "f"}
+
+
+def synthesize_layout(layout: str, root: str | os.PathLike, seed: int = 0, per_emotion: int = 15,
+                      nj: int = 1) -> int:
+    """Write a small corpus in the SAVEE (``AudioData/DC/a01.wav``, 44.1 kHz, 4 male speakers) or
+    EMO-DB (``wav/03a01Fa.wav``, 16 kHz, 10 speakers, German) layout; return the number of files.
+
+    SAVEE has ``per_emotion`` utterances per emotion and speaker (twice as many neutral, as in
+    the release); EMO-DB ``per_emotion`` per emotion and speaker, text codes a01.. then b01..
+    """
+    if layout not in ("savee", "emodb"):
+        raise ValueError(f"unknown layout '{layout}'; choose savee or emodb")
+    root = Path(root)
+    done = root / ".done"
+    if done.exists():
+        return int(done.read_text())
+    speakers = ["DC", "JE", "JK", "KL"] if layout == "savee" else list(EMODB_VOICES)
+    jobs = [(layout, str(root), seed, k, spk, per_emotion) for k, spk in enumerate(speakers)]
+    with mp.get_context("spawn").Pool(max(1, min(nj, len(jobs))), maxtasksperchild=1) as pool:
+        n = sum(pool.imap_unordered(_synthesize_speaker, jobs))
+    done.write_text(str(n))
+    return n
+
+
+def _synthesize_speaker(job) -> int:
+    layout, root, seed, k, spk, per_emotion = job
+    rng = np.random.RandomState([seed, 1000 + k])
+    engine = ESpeak()
+    if layout == "savee":
+        voice = Voice(spk, "M", f"en-gb-x-rp+m{k + 1}", pitch_offset=(k - 1.5) * 3, rate_offset=(k % 2) * 6 - 3)
+        items = [(code, num) for code in SAVEE_CODES
+                 for num in range(1, (2 if code == "n" else 1) * per_emotion + 1)]
+        out_sr, sentences = 44100, SENTENCES
+    else:
+        gender = EMODB_VOICES[spk].upper()
+        voice = Voice(spk, gender, f"de+{gender.lower()}{k % 4 + 1}", pitch_offset=(k % 3 - 1) * 4,
+                      rate_offset=(k % 2) * 8 - 4)
+        texts = [f"a{i:02d}" for i in range(1, 6)] + [f"b{i:02d}" for i in range(1, 11)]
+        items = [(code, texts[i % len(texts)]) for code in EMODB_CODES for i in range(per_emotion)]
+        out_sr, sentences = 16000, GERMAN_SENTENCES
+    for i, (code, num) in enumerate(items):
+        label = SAVEE_CODES[code] if layout == "savee" else EMODB_CODES[code]
+        if layout == "savee":
+            text = sentences[rng.randint(len(sentences))]
+            wav = Path(root) / "AudioData" / spk / f"{code}{num:02d}.wav"
+        else:
+            idx = (int(num[1:]) - 1) + (5 if num[0] == "b" else 0)
+            text = sentences[idx % len(sentences)]
+            version = "abcdefghij"[sum(1 for c, n in items[:i] if c == code and n == num) % 10]
+            wav = Path(root) / "wav" / f"{spk}{num}{code}{version}.wav"
+        x = _render(engine, text, voice, label, rng, [seed, 1000 + k, i])
+        g = math.gcd(out_sr, engine.sample_rate)
+        x = resample_poly(x, out_sr // g, engine.sample_rate // g)
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(str(wav), np.clip(x, -1, 1), out_sr, subtype="PCM_16")
+    return len(items)

@@ -130,21 +130,45 @@ def check_fold(fold: Fold, utt2spk: Mapping[str, str], speaker_independent: bool
                     raise LeakError(f"{fold.name}: speaker(s) {sorted(spk_shared)} in both {a} and {b}")
 
 
-def write_folds(data: DataDir, folds: Sequence[Fold], out_dir: str | Path, protocol: str) -> None:
-    """Write ``<out_dir>/fold<k>/{train,valid,test}/`` data dirs and ``protocol.yaml``."""
+def merge_datadirs(a: DataDir, b: DataDir, path: str | Path) -> DataDir:
+    """Union of two data dirs with disjoint utterances; keeps the fields both have."""
+    shared = sorted(set(a.get("utt2spk")) & set(b.get("utt2spk")))
+    if shared:
+        raise DataDirError(f"{a.path} and {b.path} share utterance ids, e.g. {shared[0]}")
+    names = [n for n in a.fields if n in b.fields]
+    return DataDir(Path(path), {n: {**a.fields[n], **b.fields[n]} for n in names})
+
+
+def write_folds(data: DataDir, folds: Sequence[Fold], out_dir: str | Path, protocol: str,
+                extra_train: Optional[DataDir] = None) -> None:
+    """Write ``<out_dir>/fold<k>/{train,valid,test}/`` data dirs and ``protocol.yaml``.
+
+    ``extra_train`` (another corpus, already relabelled) is added to every fold's training set;
+    its speakers must not be any fold's valid or test speakers.
+    """
     out_dir = Path(out_dir)
     info = {
         "protocol": protocol,
         "speaker_dependent": protocol in SPEAKER_DEPENDENT,
         "source": str(data.path),
+        "extra_train": str(extra_train.path) if extra_train is not None else None,
         "folds": [],
     }
+    utt2spk = data.get("utt2spk")
+    extra_spk = set(extra_train.get("utt2spk").values()) if extra_train is not None else set()
     for f in folds:
+        held_out = {utt2spk[u] for u in f.valid + f.test}
+        if extra_spk & held_out:
+            raise LeakError(f"{f.name}: extra training speakers {sorted(extra_spk & held_out)} are held out")
         for split in ("train", "valid", "test"):
-            data.subset(getattr(f, split), out_dir / f.name / split).write()
+            part = data.subset(getattr(f, split), out_dir / f.name / split)
+            if split == "train" and extra_train is not None:
+                part = merge_datadirs(part, extra_train, part.path)
+            part.write()
+        n_extra = len(extra_train.utts) if extra_train is not None else 0
         info["folds"].append({
             "name": f.name, "test_speakers": f.test_speakers, "valid_speakers": f.valid_speakers,
-            "num_utts": {"train": len(f.train), "valid": len(f.valid), "test": len(f.test)},
+            "num_utts": {"train": len(f.train) + n_extra, "valid": len(f.valid), "test": len(f.test)},
         })
     with open(out_dir / "protocol.yaml", "w") as fh:
         yaml.safe_dump(info, fh, sort_keys=False)

@@ -32,6 +32,7 @@ class FeatureConfig:
     fmin: float = 0.0
     fmax: Optional[float] = None
     top_db: Optional[float] = 80.0   # dB floor below the utterance peak (librosa's default)
+    max_frames: int = 0       # cut utterances to this many frames (0: keep all), e.g. 256 for mel_fu
 
     def __post_init__(self):
         if self.type not in FEATURE_TYPES:
@@ -108,8 +109,12 @@ class FeatureExtractor:
     def dim(self) -> int:
         return {"mfcc": self.cfg.n_mfcc, "logmel": self.cfg.n_mels, "fbank": self.cfg.n_mels, "wave": 1}[self.cfg.type]
 
-    @torch.no_grad()
     def __call__(self, wave: np.ndarray) -> np.ndarray:
+        feats = self._extract(wave)
+        return feats[: self.cfg.max_frames] if self.cfg.max_frames else feats
+
+    @torch.no_grad()
+    def _extract(self, wave: np.ndarray) -> np.ndarray:
         x = torch.as_tensor(wave, dtype=torch.float32)
         if self.cfg.type == "wave":
             return x.unsqueeze(1).numpy()

@@ -50,3 +50,21 @@ class SumPooling(nn.Module):
     def forward(self, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         mask = valid_mask(lengths.to(hidden.device), hidden.size(1)).unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1)
+
+
+class LocalAttentionPooling(nn.Module):
+    """alpha_i = softmax_i(u . h_i) over valid frames, o = sum_i alpha_i h_i (seed 4)."""
+
+    def __init__(self, input_dim: int, bidirectional: bool = False):
+        super().__init__()
+        self.u = nn.Linear(input_dim, 1, bias=False)
+        self.output_dim = input_dim
+
+    def weights(self, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T) attention weights; 0 on padded frames, each row sums to 1."""
+        scores = self.u(hidden).squeeze(-1)
+        mask = valid_mask(lengths.to(hidden.device), hidden.size(1))
+        return scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+
+    def forward(self, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bt,btd->bd", self.weights(hidden, lengths).to(hidden.dtype), hidden)

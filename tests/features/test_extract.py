@@ -103,3 +103,12 @@ def test_bad_audio_names_utterance(tmp_path):
     (tmp_path / "u1.wav").write_bytes(b"not audio")
     with pytest.raises(DataDirError, match="utterance 'spk-u1': cannot read audio"):
         dump_features(tmp_path / "data", tmp_path / "dump", FeatureConfig(), nj=1)
+
+
+def test_mel_fu_settings_cut_to_256_frames():
+    cfg = FeatureConfig(type="logmel", n_fft=800, win_ms=50.0, hop_ms=25.0, n_mels=128, max_frames=256)
+    assert (cfg.fft_size, cfg.win_length, cfg.hop_length) == (800, 800, 400)
+    long = FeatureExtractor(cfg)(tone(sec=8.0))
+    short = FeatureExtractor(cfg)(tone(sec=2.0))
+    assert long.shape == (256, 128)           # 8 s = 321 frames, cut
+    assert short.shape == (81, 128)           # 2 s at a 25 ms hop, centred frames

@@ -1,0 +1,50 @@
+"""CNN-BLSTM with multi-head self-attention (seed 4, "An end-to-end multitask learning model to
+improve speech emotion recognition").
+
+Conv1d over time (filters 512 / 1024 / 2048, kernels 3 / 1 / 3) -> dense bottleneck 512 ->
+2-layer BiLSTM (128 per direction) -> 16-head scaled-dot self-attention; dropout 0.35.
+Padded frames are masked: zeroed before every convolution (so they never leak into valid
+frames through the kernel), skipped by the LSTMs, and excluded as attention keys.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from serkit.models.encoders.blstm import BLSTMEncoder
+from serkit.models.pooling import valid_mask
+
+
+class CNNBLSTMAttEncoder(nn.Module):
+    """feats (B, T, D), lengths (B,) -> hidden (B, T, 2 * lstm_hidden), lengths (B,)."""
+
+    def __init__(self, input_dim: int, filters: Sequence[int] = (512, 1024, 2048), kernels: Sequence[int] = (3, 1, 3),
+                 bottleneck: int = 512, lstm_hidden: int = 128, lstm_layers: int = 2, heads: int = 16,
+                 dropout: float = 0.35):
+        super().__init__()
+        if len(filters) != len(kernels):
+            raise ValueError("filters and kernels must have the same length")
+        convs = []
+        in_dim = input_dim
+        for f, k in zip(filters, kernels):
+            convs.append(nn.Conv1d(in_dim, f, k, padding=k // 2))
+            in_dim = f
+        self.convs = nn.ModuleList(convs)
+        self.bottleneck = nn.Linear(in_dim, bottleneck)
+        self.dropout = nn.Dropout(dropout)
+        self.blstm = BLSTMEncoder(bottleneck, hidden=lstm_hidden, num_layers=lstm_layers, dropout=dropout)
+        self.attention = nn.MultiheadAttention(self.blstm.output_dim, heads, dropout=dropout, batch_first=True)
+        self.bidirectional = True
+        self.output_dim = self.blstm.output_dim
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor):
+        mask = valid_mask(lengths.to(feats.device), feats.size(1))          # (B, T)
+        x = feats.transpose(1, 2)                                           # (B, D, T)
+        for conv in self.convs:
+            x = torch.relu(conv(x * mask[:, None, :].to(x.dtype)))
+        x = self.dropout(torch.relu(self.bottleneck(x.transpose(1, 2))))    # (B, T, 512)
+        h, _ = self.blstm(x, lengths)                                       # (B, T, 256)
+        att, _ = self.attention(h, h, h, key_padding_mask=~mask, need_weights=False)
+        return att * mask[..., None].to(att.dtype), lengths
