@@ -33,8 +33,9 @@ def load_model(exp_dir: str | os.PathLike, which: str = "best"):
 
 @torch.no_grad()
 def predict(exp_dir: str | os.PathLike, data_dir: str | os.PathLike, feats: str, cmvn_stats: Optional[str],
-            out_tsv: str | os.PathLike, batch_size: int = 32) -> int:
-    model, cfg, classes = load_model(exp_dir)
+            out_tsv: str | os.PathLike, batch_size: int = 32, model=None) -> int:
+    """Write ``out_tsv``; ``model`` is ``load_model(exp_dir)``'s result when already loaded."""
+    model, cfg, classes = model or load_model(exp_dir)
     data = DataDir.load(data_dir)
     reader = FeatReader(feats)
     names = classes["emotion"]

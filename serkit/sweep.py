@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -126,7 +127,7 @@ def plot_sweep(result: Dict, out_png: str | os.PathLike, title: str) -> None:
     ax.set_xticklabels([r["value"] for r in rows], rotation=45)
     ax.set_xlabel(result["key"])
     ax.set_ylabel("%")
-    ax.set_title(title, fontsize=9)
+    ax.set_title("\n".join(textwrap.wrap(title, 80)), fontsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()

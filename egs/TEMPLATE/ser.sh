@@ -151,11 +151,9 @@ elif [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     run "${train_cmd[@]}" --config "${train_config}" --ngpu "${ngpu}" \
       --train_data "${folds_dir}/${fold}/train" --valid_data "${folds_dir}/${fold}/valid" \
       --feats "${dump_dir}/all/feats.scp" $(cmvn_stats "${fold}") --exp_dir "${fold_exp}" ${train_opts}
-    for split in valid test; do
-      # shellcheck disable=SC2046
-      run serkit-decode --exp_dir "${fold_exp}" --data "${folds_dir}/${fold}/${split}" \
-        --feats "${dump_dir}/all/feats.scp" $(cmvn_stats "${fold}") --name "${split}"
-    done
+    # shellcheck disable=SC2046
+    run serkit-decode --exp_dir "${fold_exp}" --feats "${dump_dir}/all/feats.scp" $(cmvn_stats "${fold}") \
+      --data "${folds_dir}/${fold}/valid" --name valid --data "${folds_dir}/${fold}/test" --name test
     touch "${fold_exp}/.done"
   done
 fi

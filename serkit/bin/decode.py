@@ -1,9 +1,11 @@
 """Decode a data dir with the best checkpoint of an exp dir into ``predictions/<name>.tsv``.
 
 Usage:
-    serkit-decode --exp_dir DIR --data DIR --feats FEATS_SCP [--cmvn_stats STATS.npz] [--name test]
+    serkit-decode --exp_dir DIR --data DIR [--data DIR ...] --feats FEATS_SCP [--cmvn_stats STATS.npz]
+        [--name test [--name ...]]
 
-Each TSV line: utt, gold label (or -), predicted label, one probability per class.
+Each TSV line: utt, gold label (or -), predicted label, one probability per class. Several
+data dirs (each with its --name) are decoded in one run, loading the model once.
 
 Example:
     serkit-decode --exp_dir exp/blstm/fold1 --data data/folds/loso/fold1/test \
@@ -16,22 +18,28 @@ import logging
 from pathlib import Path
 
 from serkit.bin.common import run_main, setup_logging
-from serkit.predict import predict
+from serkit.errors import ConfigError
+from serkit.predict import load_model, predict
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp_dir", required=True)
-    p.add_argument("--data", required=True)
+    p.add_argument("--data", required=True, action="append", help="data dir (repeatable)")
     p.add_argument("--feats", required=True)
     p.add_argument("--cmvn_stats", default=None)
-    p.add_argument("--name", default="test", help="predictions/<name>.tsv")
+    p.add_argument("--name", action="append", default=None, help="predictions/<name>.tsv, one per --data")
     p.add_argument("--batch_size", type=int, default=32)
     args = p.parse_args()
     setup_logging()
-    out = Path(args.exp_dir) / "predictions" / f"{args.name}.tsv"
-    n = predict(args.exp_dir, args.data, args.feats, args.cmvn_stats, out, batch_size=args.batch_size)
-    logging.info("wrote %d predictions to %s", n, out)
+    names = args.name or ["test"]
+    if len(names) != len(args.data):
+        raise ConfigError(f"{len(args.data)} --data but {len(names)} --name")
+    model = load_model(args.exp_dir)
+    for data, name in zip(args.data, names):
+        out = Path(args.exp_dir) / "predictions" / f"{name}.tsv"
+        n = predict(args.exp_dir, data, args.feats, args.cmvn_stats, out, batch_size=args.batch_size, model=model)
+        logging.info("wrote %d predictions to %s", n, out)
 
 
 def cli() -> None:

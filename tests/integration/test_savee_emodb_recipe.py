@@ -1,0 +1,40 @@
+"""egs/savee_emodb on generated SAVEE- and EMO-DB-layout fixtures: multitask cross-language training."""
+import json
+
+import pytest
+import yaml
+from conftest import run_recipe
+
+from serkit.corpora.mini_emo import synthesize_layout
+
+TINY = ("--train.max_epochs 1 --model.encoder_conf.filters [16,16,16] --model.encoder_conf.bottleneck 16 "
+        "--model.encoder_conf.lstm_hidden 8 --model.encoder_conf.heads 2 --data.batch_size 16")
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory):
+    base = tmp_path_factory.mktemp("fixtures")
+    synthesize_layout("savee", base / "savee", seed=2, per_emotion=2, nj=2)
+    synthesize_layout("emodb", base / "emodb", seed=2, per_emotion=1, nj=2)
+    return base
+
+
+def test_multitask_cross_language(recipe_copy, corpora):
+    recipe = recipe_copy("savee_emodb")
+    run_recipe(recipe, "--savee_root", str(corpora / "savee"), "--emodb_root", str(corpora / "emodb"),
+               "--cross_language", "true", "--train_config", "conf/train_cnn_blstm_att_spk.yaml",
+               "--train_opts", TINY, "--tag", "tiny_xling", "--nj", "2")
+    folds = recipe / "data" / "folds" / "savee_loso_plus_emodb"
+    info = yaml.safe_load((folds / "protocol.yaml").read_text())
+    assert [f["test_speakers"] for f in info["folds"]] == [["saveeDC"], ["saveeJE"], ["saveeJK"], ["saveeKL"]]
+    assert info["folds"][0]["num_utts"] == {"train": 2 * 16 + 60, "valid": 16, "test": 16}
+    exp = recipe / "exp" / "tiny_xling"
+    classes = yaml.safe_load((exp / "fold1" / "classes.yaml").read_text())
+    assert len(classes["speaker"]) == 2 + 10          # SAVEE training speakers + all EMO-DB speakers
+    assert classes["emotion"] == ["anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"]
+    cfg = yaml.safe_load((exp / "fold1" / "config.yaml").read_text())
+    assert cfg["model"]["encoder"] == "cnn_blstm_att" and cfg["model"]["pooling"] == "local_attention"
+    assert cfg["optim"]["name"] == "rmsprop" and cfg["model"]["heads"]["speaker"]["weight"] == 1.0
+    scores = json.loads((exp / "scores" / "scores.json").read_text())
+    assert scores["pooled"]["num_utts"] == 64
+    assert "--extra_train data/emodb" in (recipe / "RESULTS.md").read_text()
