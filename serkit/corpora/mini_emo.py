@@ -97,14 +97,21 @@ class Voice:
     rate_offset: float
 
 
+# eSpeak NG voice variants. Those with a "breath" setting (f2, f3, f5, ...) add aspiration noise
+# that differs from one process to the next, so they are not used: the corpus must depend on the
+# seed only.
+FEMALE_VARIANTS = ["f1", "f4", "Annie", "linda", "belinda"]
+MALE_VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7"]
+
+
 def make_voices(num_sessions: int = 5) -> List[Voice]:
     bases = ["en-us", "en", "en-us", "en-gb-x-rp", "en-us", "en", "en-us", "en"]
     voices = []
     for s in range(1, num_sessions + 1):
         base = bases[(s - 1) % len(bases)]
-        voices.append(Voice(f"Ses{s:02d}F", "F", f"{base}+f{(s - 1) % 5 + 1}",
+        voices.append(Voice(f"Ses{s:02d}F", "F", f"{base}+{FEMALE_VARIANTS[(s - 1) % len(FEMALE_VARIANTS)]}",
                             pitch_offset=(s % 3 - 1) * 4.0, rate_offset=(s % 2) * 8.0 - 4.0))
-        voices.append(Voice(f"Ses{s:02d}M", "M", f"{base}+m{(s - 1) % 7 + 1}",
+        voices.append(Voice(f"Ses{s:02d}M", "M", f"{base}+{MALE_VARIANTS[(s - 1) % len(MALE_VARIANTS)]}",
                             pitch_offset=((s + 1) % 3 - 1) * 4.0, rate_offset=((s + 1) % 2) * 8.0 - 4.0))
     return voices
 
@@ -286,7 +293,8 @@ def _synthesize_speaker(job) -> int:
         out_sr, sentences = 44100, SENTENCES
     else:
         gender = EMODB_VOICES[spk].upper()
-        voice = Voice(spk, gender, f"de+{gender.lower()}{k % 4 + 1}", pitch_offset=(k % 3 - 1) * 4,
+        variants = FEMALE_VARIANTS if gender == "F" else MALE_VARIANTS
+        voice = Voice(spk, gender, f"de+{variants[k % 4]}", pitch_offset=(k % 3 - 1) * 4,
                       rate_offset=(k % 2) * 8 - 4)
         texts = [f"a{i:02d}" for i in range(1, 6)] + [f"b{i:02d}" for i in range(1, 11)]
         items = [(code, texts[i % len(texts)]) for code in EMODB_CODES for i in range(per_emotion)]
