@@ -99,8 +99,8 @@ class Voice:
 
 # eSpeak NG voice variants. Those with a "breath" setting (f2, f3, f5, ...) add aspiration noise
 # that differs from one process to the next, so they are not used: the corpus must depend on the
-# seed only.
-FEMALE_VARIANTS = ["f1", "f4", "Annie", "linda", "belinda"]
+# seed only. The female voices are f1 and f4 over different accents.
+FEMALE_VOICES = ["en-us+f1", "en+f1", "en-us+f4", "en-gb-x-rp+f4", "en-gb-x-rp+f1"]
 MALE_VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7"]
 
 
@@ -109,7 +109,7 @@ def make_voices(num_sessions: int = 5) -> List[Voice]:
     voices = []
     for s in range(1, num_sessions + 1):
         base = bases[(s - 1) % len(bases)]
-        voices.append(Voice(f"Ses{s:02d}F", "F", f"{base}+{FEMALE_VARIANTS[(s - 1) % len(FEMALE_VARIANTS)]}",
+        voices.append(Voice(f"Ses{s:02d}F", "F", FEMALE_VOICES[(s - 1) % len(FEMALE_VOICES)],
                             pitch_offset=(s % 3 - 1) * 4.0, rate_offset=(s % 2) * 8.0 - 4.0))
         voices.append(Voice(f"Ses{s:02d}M", "M", f"{base}+{MALE_VARIANTS[(s - 1) % len(MALE_VARIANTS)]}",
                             pitch_offset=((s + 1) % 3 - 1) * 4.0, rate_offset=((s + 1) % 2) * 8.0 - 4.0))
@@ -293,8 +293,8 @@ def _synthesize_speaker(job) -> int:
         out_sr, sentences = 44100, SENTENCES
     else:
         gender = EMODB_VOICES[spk].upper()
-        variants = FEMALE_VARIANTS if gender == "F" else MALE_VARIANTS
-        voice = Voice(spk, gender, f"de+{variants[k % 4]}", pitch_offset=(k % 3 - 1) * 4,
+        variant = ("f1", "f4")[k % 2] if gender == "F" else MALE_VARIANTS[k % 4]
+        voice = Voice(spk, gender, f"de+{variant}", pitch_offset=(k % 3 - 1) * 4,
                       rate_offset=(k % 2) * 8 - 4)
         texts = [f"a{i:02d}" for i in range(1, 6)] + [f"b{i:02d}" for i in range(1, 11)]
         items = [(code, texts[i % len(texts)]) for code in EMODB_CODES for i in range(per_emotion)]
