@@ -40,6 +40,18 @@ def _new_fields() -> Dict[str, Dict[str, str]]:
     return {n: {} for n in ("wav.scp", "utt2spk", "utt2emo", "utt2gender", "utt2dur", "utt2lang", "utt2corpus")}
 
 
+def _add(f: Dict[str, Dict[str, str]], wav: Path, spk: str, emotion: str, gender: str, lang: str,
+         corpus: str) -> None:
+    utt = f"{spk}-{wav.stem}"
+    f["wav.scp"][utt] = str(wav.resolve())
+    f["utt2spk"][utt] = spk
+    f["utt2emo"][utt] = emotion
+    f["utt2gender"][utt] = gender
+    f["utt2dur"][utt] = f"{soundfile.info(str(wav)).duration:.3f}"
+    f["utt2lang"][utt] = lang
+    f["utt2corpus"][utt] = corpus
+
+
 def prepare_emodb(root: str | Path, out_dir: str | Path) -> DataDir:
     """All 535 utterances of the release with their 7 emotions."""
     root = Path(root)
@@ -51,15 +63,7 @@ def prepare_emodb(root: str | Path, out_dir: str | Path) -> DataDir:
         m = EMODB_RE.match(wav.stem)
         if not m or m["spk"] not in EMODB_SPEAKERS or m["emo"] not in EMODB_EMOTIONS:
             raise DataDirError(f"{wav}: not an EMO-DB file name (e.g. 03a01Fa.wav with a known speaker and emotion)")
-        spk = f"emodb{m['spk']}"
-        utt = f"{spk}-{wav.stem}"
-        f["wav.scp"][utt] = str(wav.resolve())
-        f["utt2spk"][utt] = spk
-        f["utt2emo"][utt] = EMODB_EMOTIONS[m["emo"]]
-        f["utt2gender"][utt] = EMODB_SPEAKERS[m["spk"]]
-        f["utt2dur"][utt] = f"{soundfile.info(str(wav)).duration:.3f}"
-        f["utt2lang"][utt] = "de"
-        f["utt2corpus"][utt] = "emodb"
+        _add(f, wav, f"emodb{m['spk']}", EMODB_EMOTIONS[m["emo"]], EMODB_SPEAKERS[m["spk"]], "de", "emodb")
     return _write(out_dir, f, root)
 
 
@@ -75,13 +79,5 @@ def prepare_savee(root: str | Path, out_dir: str | Path) -> DataDir:
             m = SAVEE_RE.match(wav.stem)
             if not m:
                 raise DataDirError(f"{wav}: not a SAVEE file name (<a|d|f|h|n|sa|su><NN>.wav)")
-            spk = f"savee{spk_name}"
-            utt = f"{spk}-{wav.stem}"
-            f["wav.scp"][utt] = str(wav.resolve())
-            f["utt2spk"][utt] = spk
-            f["utt2emo"][utt] = SAVEE_EMOTIONS[m["emo"]]
-            f["utt2gender"][utt] = "m"
-            f["utt2dur"][utt] = f"{soundfile.info(str(wav)).duration:.3f}"
-            f["utt2lang"][utt] = "en"
-            f["utt2corpus"][utt] = "savee"
+            _add(f, wav, f"savee{spk_name}", SAVEE_EMOTIONS[m["emo"]], "m", "en", "savee")
     return _write(out_dir, f, root)
