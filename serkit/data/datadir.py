@@ -127,7 +127,6 @@ def write_datadir(path: str | os.PathLike, fields: Mapping[str, Mapping[str, str
 @dataclass
 class ValidationReport:
     errors: List[str] = field(default_factory=list)
-    warnings: List[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

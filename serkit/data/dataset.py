@@ -48,7 +48,7 @@ class FeatDataset(Dataset):
                 index = {c: i for i, c in enumerate(names)}
                 values = data.get(HEAD_TARGETS[head])
                 tgt = []
-                for lineno, u in enumerate(self.utts, 1):
+                for u in self.utts:
                     if values[u] not in index:
                         raise DataDirError(f"{data.path}/{HEAD_TARGETS[head]}: utterance '{u}' has label "
                                            f"'{values[u]}' unseen in training ({names})")

@@ -53,6 +53,3 @@ class BucketBatchSampler(Sampler[List[int]]):
 
     def __len__(self) -> int:
         return len(self.batches)
-
-    def global_batch_size(self, k: int) -> int:
-        return len(self.batches[k])

@@ -73,7 +73,7 @@ def test_training_learns_and_writes_exp_dir(fold, tmp_path):
         Trainer(other, RunPaths(fold["train"], fold["valid"], fold["feats"], fold["cmvn"], str(exp))).run()
 
 
-def _python_train(args, env=None):
+def _python_train(args):
     return [sys.executable, "-m", "serkit.bin.train", *args]
 
 
