@@ -116,17 +116,12 @@ cmvn_stats() {  # fold -> statistics file for the config's CMVN mode
   esac
 }
 
-sweep() {  # $1: train | score
-  local stats_opt=()
-  case "${cmvn_mode}" in
-    global) stats_opt=(--cmvn_stats "${dump_dir}/${folds_name}/{fold}/cmvn.npz") ;;
-    speaker) stats_opt=(--cmvn_stats "${dump_dir}/all/cmvn_spk.npz") ;;
-  esac
+sweep() {  # $1: train | score; serkit-sweep puts each fold's name in place of {fold}
   local launcher=()
   [ "${ngpu}" -le 1 ] || launcher=(--launcher "torchrun --standalone --nproc_per_node ${ngpu}")
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2046,SC2086
   run serkit-sweep --mode "$1" --config "${train_config}" --key "${sweep_key}" --values "${sweep_values}" \
-    --folds_dir "${folds_dir}" --folds "$(fold_list)" --feats "${dump_dir}/all/feats.scp" "${stats_opt[@]}" \
+    --folds_dir "${folds_dir}" --folds "$(fold_list)" --feats "${dump_dir}/all/feats.scp" $(cmvn_stats "{fold}") \
     --exp_dir "${exp_dir}" --ngpu "${ngpu}" "${launcher[@]}" --results_md "${results_md}" --title "${tag}" \
     -- ${train_opts}
 }
