@@ -182,6 +182,11 @@ def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, 
     return raw
 
 
+def config_from_dict(raw: Dict[str, Any]) -> Config:
+    """A Config from a resolved dict (e.g. the one stored in a checkpoint), checked like a YAML file."""
+    return _build(Config, raw, "")
+
+
 def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> Config:
     raw: Dict[str, Any] = {}
     if path:

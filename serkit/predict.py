@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from torch.utils.data import DataLoader
 
-from serkit.config import Config, _build
+from serkit.config import Config, config_from_dict
 from serkit.data.datadir import DataDir
 from serkit.data.dataset import FeatDataset, collate
 from serkit.data.sampler import BucketBatchSampler
@@ -24,7 +24,7 @@ TSV_HEADER = ("utt", "gold", "pred")
 def load_model(exp_dir: str | os.PathLike, which: str = "best"):
     """Model, config and classes from ``exp_dir/checkpoints/<which>.pt`` (self-describing)."""
     ck = load_checkpoint(Path(exp_dir) / "checkpoints" / f"{which}.pt")
-    cfg: Config = _build(Config, ck["config"], "")
+    cfg: Config = config_from_dict(ck["config"])
     model = MultiTaskModel(ck["input_dim"], cfg.model, ck["classes"])
     model.load_state_dict(ck["model"])
     model.eval()

@@ -10,6 +10,7 @@ import os
 import platform
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -110,6 +111,13 @@ def update_results_md(path: str | os.PathLike, section: str, title: str) -> None
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def publish(markdown: str, title: str, results_md: Optional[str]) -> None:
+    """Replace the section ``title`` of RESULTS.md (when given) and print the markdown."""
+    if results_md:
+        update_results_md(results_md, markdown, title)
+    sys.stdout.write(markdown)
 
 
 def write_scores(result: dict, out_dir: str | os.PathLike, markdown: str) -> None:

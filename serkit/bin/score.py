@@ -13,13 +13,12 @@ Example:
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from serkit.bin.common import run_main, setup_logging
 from serkit.data.folds import read_protocol, select_folds
 from serkit.scoring import environment_info, find_fold_predictions, format_markdown, score_folds, \
-    update_results_md, write_scores
+    publish, write_scores
 
 
 def main() -> None:
@@ -42,9 +41,7 @@ def main() -> None:
     extra.update(environment_info())
     md = format_markdown(result, title, info["protocol"], info.get("speaker_dependent", False), extra)
     write_scores(result, Path(args.exp_dir) / "scores", md)
-    if args.results_md:
-        update_results_md(args.results_md, md, title)
-    sys.stdout.write(md)
+    publish(md, title, args.results_md)
 
 
 def cli() -> None:

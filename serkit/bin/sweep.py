@@ -25,7 +25,7 @@ from pathlib import Path
 
 from serkit.bin.common import run_main, setup_logging
 from serkit.data.folds import read_protocol, select_folds
-from serkit.scoring import environment_info, update_results_md
+from serkit.scoring import environment_info, publish
 from serkit.sweep import format_sweep_markdown, parse_values, run_sweep_training, score_sweep, write_sweep
 
 
@@ -68,9 +68,7 @@ def main() -> None:
                  "plot": f"{args.exp_dir}/sweep.png"} | environment_info()
         md = format_sweep_markdown(result, title, protocol, notes)
         write_sweep(result, args.exp_dir, md, f"{title} ({info['protocol']})")
-        if args.results_md:
-            update_results_md(args.results_md, md, title)
-        sys.stdout.write(md)
+        publish(md, title, args.results_md)
 
 
 def cli() -> None:

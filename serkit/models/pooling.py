@@ -10,6 +10,12 @@ def valid_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 
 
+def masked_sum(hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(B, T, D) -> (B, D): sum over each utterance's valid frames."""
+    mask = valid_mask(lengths.to(hidden.device), hidden.size(1)).unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1)
+
+
 class LastPooling(nn.Module):
     """Last valid frame; for a bidirectional encoder, concat of the forward half at the last
     frame and the backward half at the first frame (the final states of both directions)."""
@@ -36,8 +42,7 @@ class MeanPooling(nn.Module):
         self.output_dim = input_dim
 
     def forward(self, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        mask = valid_mask(lengths.to(hidden.device), hidden.size(1)).unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        return masked_sum(hidden, lengths) / lengths.to(hidden.device, hidden.dtype).clamp(min=1)[:, None]
 
 
 class SumPooling(nn.Module):
@@ -48,8 +53,7 @@ class SumPooling(nn.Module):
         self.output_dim = input_dim
 
     def forward(self, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        mask = valid_mask(lengths.to(hidden.device), hidden.size(1)).unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1)
+        return masked_sum(hidden, lengths)
 
 
 class LocalAttentionPooling(nn.Module):
