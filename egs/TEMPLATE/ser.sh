@@ -10,6 +10,8 @@ Usage: ./run.sh [options]
                                3 train + decode per fold  4 score -> RESULTS.md
   --nj J                     parallel jobs for data prep and feature dump (default 2)
   --ngpu G                   GPUs per training run; G > 1 launches torchrun (default 0: CPU)
+  --fold_nj K                stage 3 trains K folds at once (default 1), each logging to
+                               exp/<tag>/<fold>.log; small models on one GPU (--ngpu 1) gain most
   --protocol P               loso | loso_session | random | first2spk
   --fold_data DIR            data dir the folds are made of (default data/all)
   --extra_train DIR          data dir added to every fold's training set (e.g. another corpus) ...
@@ -22,6 +24,7 @@ Usage: ./run.sh [options]
   --train_opts "..."         extra options for serkit-train (e.g. "--train.max_epochs 5")
   --sweep_key KEY            stages 3-4 sweep this config key (e.g. model.heads.gender.weight) ...
   --sweep_values V1,V2,...   ... over these values with serkit-sweep: one table + plot
+  --run_cmd CMD              the command line RESULTS.md records (run.sh passes its own)
 Example: ./run.sh --stage 3 --train_config conf/train_blstm_gender.yaml
 HELP
 )
@@ -30,6 +33,7 @@ stage=0
 stop_stage=4
 nj=2
 ngpu=0
+fold_nj=1
 protocol=loso_session
 fold_data=data/all
 extra_train=
@@ -43,6 +47,7 @@ train_opts=
 sweep_key=
 sweep_values=
 results_md=RESULTS.md
+run_cmd=  # the recipe's command line, for RESULTS.md
 . ../../tools/parse_options.sh || exit 1
 
 log() { echo "$(date '+%F %T') ($(basename "$0"):${BASH_LINENO[0]}) $*" >&2; }
@@ -136,21 +141,33 @@ elif [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   else
     train_cmd=(serkit-train)
   fi
-  for fold in $(fold_list); do
-    fold_exp=${exp_dir}/${fold}
-    if [ -f "${fold_exp}/.done" ]; then
-      log "${fold_exp}: done, skipped"
-      continue
-    fi
+  train_fold() {  # $1: fold; train, then decode its valid and test sets
+    local fold_exp=${exp_dir}/$1
     # shellcheck disable=SC2046,SC2086
     run "${train_cmd[@]}" --config "${train_config}" --ngpu "${ngpu}" \
-      --train_data "${folds_dir}/${fold}/train" --valid_data "${folds_dir}/${fold}/valid" \
-      --feats "${dump_dir}/all/feats.scp" $(cmvn_stats "${fold}") --exp_dir "${fold_exp}" ${train_opts}
+      --train_data "${folds_dir}/$1/train" --valid_data "${folds_dir}/$1/valid" \
+      --feats "${dump_dir}/all/feats.scp" $(cmvn_stats "$1") --exp_dir "${fold_exp}" ${train_opts}
     # shellcheck disable=SC2046
-    run serkit-decode --exp_dir "${fold_exp}" --feats "${dump_dir}/all/feats.scp" $(cmvn_stats "${fold}") \
-      --data "${folds_dir}/${fold}/valid" --name valid --data "${folds_dir}/${fold}/test" --name test
+    run serkit-decode --exp_dir "${fold_exp}" --feats "${dump_dir}/all/feats.scp" $(cmvn_stats "$1") \
+      --data "${folds_dir}/$1/valid" --name valid --data "${folds_dir}/$1/test" --name test
     touch "${fold_exp}/.done"
+  }
+  failed=0
+  for fold in $(fold_list); do
+    if [ -f "${exp_dir}/${fold}/.done" ]; then
+      log "${exp_dir}/${fold}: done, skipped"
+    elif [ "${fold_nj}" -le 1 ]; then
+      train_fold "${fold}"
+    else
+      # at most fold_nj folds at once; a failed fold fails the stage once all have ended
+      while [ "$(jobs -rp | wc -l)" -ge "${fold_nj}" ]; do wait -n || failed=$((failed + 1)); done
+      mkdir -p "${exp_dir}"
+      log "${fold}: training in the background, log ${exp_dir}/${fold}.log"
+      (set -e; train_fold "${fold}") > "${exp_dir}/${fold}.log" 2>&1 &
+    fi
   done
+  while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || failed=$((failed + 1)); done
+  [ "${failed}" -eq 0 ] || { log "error: ${failed} fold(s) failed: see ${exp_dir}/fold*.log"; exit 1; }
 fi
 
 if [ -n "${sweep_key}" ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
@@ -159,7 +176,7 @@ if [ -n "${sweep_key}" ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; t
 elif [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   log "stage 4: scoring ${exp_dir}"
   run serkit-score --exp_dir "${exp_dir}" --folds_dir "${folds_dir}" --results_md "${results_md}" \
-    --folds "$(fold_list)" --title "${tag}" --note "command: ./run.sh --train_config ${train_config} --protocol ${protocol}${extra_train:+ --extra_train ${extra_train}}${train_opts:+ --train_opts \"${train_opts}\"}" \
+    --folds "$(fold_list)" --title "${tag}" --note "command: ${run_cmd:-./run.sh --train_config ${train_config} --protocol ${protocol}${extra_train:+ --extra_train ${extra_train}}${train_opts:+ --train_opts \"${train_opts}\"}}" \
     --note "config: ${train_config} (resolved: ${exp_dir}/fold*/config.yaml)" \
     --note "features: ${feats_conf}, CMVN ${cmvn_mode}"
 fi

@@ -10,6 +10,7 @@
 #   ./run.sh --stage 3 --train_config conf/tuning/train_blstm2l_gender.yaml \
 #       --sweep_key model.heads.gender.weight --sweep_values 0,1e-3,1e-2,1e-1,1,10,100,1000,5000
 set -euo pipefail
+run_cmd=./run.sh; [ $# -eq 0 ] || run_cmd+=$(printf ' %q' "$@")  # for RESULTS.md
 
 # Corpus location: --iemocap_root, else IEMOCAP in db.sh. Data-prep options go to local/data.sh.
 . ./db.sh
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-../TEMPLATE/ser.sh \
+../TEMPLATE/ser.sh --run_cmd "${run_cmd}" \
   --protocol loso \
   --feats_conf conf/feats/mfcc.yaml \
   --train_config conf/tuning/train_blstm2l_gender.yaml \

@@ -7,8 +7,9 @@
 #        ./run.sh --help   lists every option
 # Example: ./run.sh --stage 3 --train_config conf/train_blstm.yaml
 set -euo pipefail
+run_cmd=./run.sh; [ $# -eq 0 ] || run_cmd+=$(printf ' %q' "$@")  # for RESULTS.md
 
-../TEMPLATE/ser.sh \
+../TEMPLATE/ser.sh --run_cmd "${run_cmd}" \
   --protocol loso_session \
   --feats_conf conf/feats/mfcc.yaml \
   --train_config conf/train_blstm_gender.yaml \

@@ -12,6 +12,7 @@
 #   ./run.sh --stage 0 --train_config conf/train_cnn_blstm_att_spk.yaml --cross_language true
 #   ./run.sh --emodb_root /data/emodb --corpus emodb --train_config conf/train_cnn_blstm_att.yaml
 set -euo pipefail
+run_cmd=./run.sh; [ $# -eq 0 ] || run_cmd+=$(printf ' %q' "$@")  # for RESULTS.md
 
 . ./db.sh
 corpus=savee
@@ -36,7 +37,7 @@ if [ "${cross_language}" = true ]; then
   extra=(--extra_train data/emodb --extra_label_map conf/emodb_to_savee.map)
 fi
 
-../TEMPLATE/ser.sh \
+../TEMPLATE/ser.sh --run_cmd "${run_cmd}" \
   --protocol loso \
   --fold_data "data/${corpus}" \
   --feats_conf conf/feats/mel_fu.yaml \

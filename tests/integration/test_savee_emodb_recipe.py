@@ -23,7 +23,7 @@ def test_multitask_cross_language(recipe_copy, corpora):
     recipe = recipe_copy("savee_emodb")
     run_recipe(recipe, "--savee_root", str(corpora / "savee"), "--emodb_root", str(corpora / "emodb"),
                "--cross_language", "true", "--train_config", "conf/train_cnn_blstm_att_spk.yaml",
-               "--train_opts", TINY, "--tag", "tiny_xling", "--nj", "2")
+               "--train_opts", TINY, "--tag", "tiny_xling", "--nj", "2", "--fold_nj", "2")
     folds = recipe / "data" / "folds" / "savee_loso_plus_emodb"
     info = yaml.safe_load((folds / "protocol.yaml").read_text())
     assert [f["test_speakers"] for f in info["folds"]] == [["saveeDC"], ["saveeJE"], ["saveeJK"], ["saveeKL"]]
@@ -37,4 +37,23 @@ def test_multitask_cross_language(recipe_copy, corpora):
     assert cfg["optim"]["name"] == "rmsprop" and cfg["model"]["heads"]["speaker"]["weight"] == 1.0
     scores = json.loads((exp / "scores" / "scores.json").read_text())
     assert scores["pooled"]["num_utts"] == 64
-    assert "--extra_train data/emodb" in (recipe / "RESULTS.md").read_text()
+    assert "- command: ./run.sh --savee_root" in (recipe / "RESULTS.md").read_text()
+    assert "--cross_language true" in (recipe / "RESULTS.md").read_text()
+    for fold in ("fold1", "fold2", "fold3", "fold4"):     # folds trained two at a time, one log each
+        assert "best valid ua" in (exp / f"{fold}.log").read_text()
+        assert (exp / fold / ".done").exists()
+
+
+def test_failed_folds_fail_the_stage(recipe_copy, corpora):
+    """With --fold_nj, a fold that fails in the background still fails stage 3, naming the logs."""
+    import subprocess
+
+    recipe = recipe_copy("savee_emodb")
+    run_recipe(recipe, "--savee_root", str(corpora / "savee"), "--emodb_root", str(corpora / "emodb"),
+               "--stop_stage", "1", "--nj", "2")
+    r = subprocess.run(["./run.sh", "--stage", "3", "--train_config", "conf/train_cnn_blstm_att.yaml", "--fold_nj", "2",
+                        "--tag", "broken", "--train_opts", TINY + " --model.encoder_conf.heads 3"],
+                       cwd=recipe, capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "4 fold(s) failed: see exp/broken/fold*.log" in r.stderr
+    assert not (recipe / "exp" / "broken" / "scores").exists()          # stage 4 never ran
