@@ -71,6 +71,20 @@ class TrainConf:
 
 
 @dataclass
+class PretrainConf:
+    """Self-supervised objective of ``serkit-pretrain`` (unused by ``serkit-train``)."""
+
+    objective: str = "none"         # none | fop | mpc
+    loss: str = "l1"                # l1 | l2 (per-frame mean over feature dims)
+    shift: int = 1                  # FOP: frame t predicts frame t + shift
+    mask_ratio: float = 0.15        # MPC: fraction of frames masked ...
+    mask_span: int = 7              # ... in spans of this many frames
+    replace_zero: float = 0.8       # MPC: of the masked frames, this share is zeroed,
+    replace_random: float = 0.1     # this share replaced by a random frame, the rest kept
+    valid_every: int = 20           # every n-th utterance (sorted ids) of each data dir is held out
+
+
+@dataclass
 class Config:
     seed: int = 0
     data: DataConf = field(default_factory=DataConf)
@@ -78,6 +92,7 @@ class Config:
     optim: OptimConf = field(default_factory=OptimConf)
     scheduler: SchedulerConf = field(default_factory=SchedulerConf)
     train: TrainConf = field(default_factory=TrainConf)
+    pretrain: PretrainConf = field(default_factory=PretrainConf)
 
 
 CHOICES = {
@@ -85,6 +100,8 @@ CHOICES = {
     "optim.name": ("adam", "adamw", "rmsprop", "sgd"),
     "scheduler.name": ("constant", "warmup_linear", "warmup_constant"),
     "train.select_metric": ("ua", "wa", "macro_f1", "loss"),
+    "pretrain.objective": ("none", "fop", "mpc"),
+    "pretrain.loss": ("l1", "l2"),
 }
 
 
@@ -140,6 +157,13 @@ def _check_scalar(value: Any, tp, path: str):
             return None
         tp = next(a for a in args if a is not type(None))
         origin = typing.get_origin(tp)
+    if origin is typing.Union:  # e.g. Union[int, str]: the first member that takes the value
+        for member in args:
+            try:
+                return _check_scalar(value, member, path)
+            except ConfigError:
+                pass
+        raise ConfigError(f"'{path}' expects one of {[getattr(a, '__name__', a) for a in args]}, got {value!r}")
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if tp is float and isinstance(value, str):

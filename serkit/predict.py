@@ -51,7 +51,13 @@ def predict(exp_dir: str | os.PathLike, data_dir: str | os.PathLike, feats: str,
             g = names[int(gold[b])] if gold is not None else "-"
             p = probs[b]
             rows.append((utt, g, names[int(p.argmax())], *(f"{float(v):.5f}" for v in p)))
-    rows.sort(key=lambda r: r[0].encode())
+    write_predictions(out_tsv, names, rows)
+    return len(rows)
+
+
+def write_predictions(out_tsv: str | os.PathLike, names, rows) -> None:
+    """Write rows ``(utt, gold, pred, p_1, ..., p_C)`` sorted by utt, atomically."""
+    rows = sorted(rows, key=lambda r: r[0].encode())
     out_tsv = Path(out_tsv)
     out_tsv.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_tsv.with_name(out_tsv.name + ".tmp")
@@ -60,7 +66,6 @@ def predict(exp_dir: str | os.PathLike, data_dir: str | os.PathLike, feats: str,
         for r in rows:
             f.write("\t".join(r) + "\n")
     os.replace(tmp, out_tsv)
-    return len(rows)
 
 
 def read_predictions(path: str | os.PathLike):

@@ -6,7 +6,7 @@ set -euo pipefail
 help_message=$(cat <<'HELP'
 Usage: ./run.sh [options]
   --stage N --stop_stage M   run stages N..M (default 0..4)
-                               0 data prep + folds  1 features + CMVN  2 pretraining (reserved)
+                               0 data prep + folds  1 features + CMVN  2 self-supervised pretraining
                                3 train + decode per fold  4 score -> RESULTS.md
   --nj J                     parallel jobs for data prep and feature dump (default 2)
   --ngpu G                   GPUs per training run; G > 1 launches torchrun (default 0: CPU)
@@ -25,6 +25,12 @@ Usage: ./run.sh [options]
   --sweep_key KEY            stages 3-4 sweep this config key (e.g. model.heads.gender.weight) ...
   --sweep_values V1,V2,...   ... over these values with serkit-sweep: one table + plot
   --run_cmd CMD              the command line RESULTS.md records (run.sh passes its own)
+  --pretrain_config FILE     stage 2 pretrains with serkit-pretrain (FOP / MPC); stage 3 then loads
+                               exp/pretrain/<name>/checkpoints/best.pt into a 'pretrained' encoder
+                               or a classical config's representation
+  --pretrain_data "D1 D2"    unlabelled data dirs to pretrain on (default data/all); dirs other than
+                               data/all are dumped in stage 1 to dump/<feats>/<basename>
+  --pretrain_opts "..."      overrides for serkit-pretrain (e.g. "--train.max_epochs 5")
 Example: ./run.sh --stage 3 --train_config conf/train_blstm_gender.yaml
 HELP
 )
@@ -47,6 +53,9 @@ train_opts=
 sweep_key=
 sweep_values=
 results_md=RESULTS.md
+pretrain_config=
+pretrain_data=data/all
+pretrain_opts=
 run_cmd=  # the recipe's command line, for RESULTS.md
 . ../../tools/parse_options.sh || exit 1
 
@@ -60,7 +69,9 @@ feats=$(basename "${feats_conf%.*}")
 folds_name=${protocol}
 [ "${fold_data}" = data/all ] || folds_name=$(basename "${fold_data}")_${protocol}
 [ -z "${extra_train}" ] || folds_name+=_plus_$(basename "${extra_train}")
+auto_tag=false
 if [ -z "${tag}" ]; then
+  auto_tag=true
   tag=$(basename "${train_config%.*}")_${feats}_${folds_name}
   # overrides change the model: they go into the name, as ESPnet does
   [ -z "${train_opts}" ] || tag+=$(echo "${train_opts}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')
@@ -69,8 +80,46 @@ fi
 folds_dir=data/folds/${folds_name}
 dump_dir=dump/${feats}
 exp_dir=exp/${tag}
-cmvn_mode=$(python -m serkit.bin.train --config "${train_config}" --print_config ${train_opts} \
-  | python -c "import sys, yaml; print(yaml.safe_load(sys.stdin)['data']['cmvn'])")
+classical=$(python -c "from serkit.classical import is_classical_config as c; print(int(c('${train_config}')))")
+if [ "${classical}" = 1 ]; then
+  train_mod=train_classical
+  [ -z "${sweep_key}" ] || { log "error: --sweep_key works with neural configs; ${train_config} is classical"; exit 1; }
+  cmvn_key=cmvn
+else
+  train_mod=train
+  cmvn_key=data.cmvn
+fi
+config_value() {  # $1: dotted key of the resolved train config
+  # shellcheck disable=SC2086
+  python -m "serkit.bin.${train_mod}" --config "${train_config}" --print_config ${train_opts} \
+    | python -c "import sys, yaml; v = yaml.safe_load(sys.stdin)
+for k in '$1'.split('.'): v = v[k]
+print(v)"
+}
+cmvn_mode=$(config_value "${cmvn_key}")
+
+if [ -n "${pretrain_config}" ]; then
+  [ -f "${pretrain_config}" ] || { log "error: ${pretrain_config} not found"; exit 1; }
+  pretrain_tag=$(basename "${pretrain_config%.*}")_${feats}
+  for d in ${pretrain_data}; do [ "${d}" = data/all ] || pretrain_tag+=_plus_$(basename "${d}"); done
+  [ -z "${pretrain_opts}" ] || pretrain_tag+=$(echo "${pretrain_opts}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')
+  pretrain_dir=exp/pretrain/${pretrain_tag}
+  pretrain_ckpt=${pretrain_dir}/checkpoints/best.pt
+  # stage 3 takes the checkpoint where the train config has a place for it
+  ckpt_opt=
+  if [ "${classical}" = 1 ]; then
+    ckpt_opt=--representation.checkpoint
+  elif [ "$(config_value model.encoder)" = pretrained ]; then
+    ckpt_opt=--model.encoder_conf.checkpoint
+  fi
+  if [ -n "${ckpt_opt}" ]; then
+    train_opts+=" ${ckpt_opt} ${pretrain_ckpt}"
+    if ${auto_tag}; then tag+=_pt_${pretrain_tag}; exp_dir=exp/${tag}; fi
+  fi
+fi
+pretrain_dump() {  # data dir -> its feature dump (data/all's is the recipe's own)
+  if [ "$1" = data/all ]; then echo "${dump_dir}/all"; else echo "${dump_dir}/$(basename "$1")"; fi
+}
 
 fold_list() {
   if [ "${folds}" = all ]; then
@@ -107,10 +156,46 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   done
   [ -f "${dump_dir}/all/cmvn_spk.npz" ] || run serkit-compute-cmvn --mode speaker \
     --feats "${dump_dir}/all/feats.scp" --data data/all --out "${dump_dir}/all/cmvn_spk.npz"
+  if [ -n "${pretrain_config}" ]; then  # pretraining data: its own dumps, global and speaker CMVN
+    for d in ${pretrain_data}; do
+      pdump=$(pretrain_dump "${d}")
+      [ "${d}" = data/all ] || run serkit-dump-feats --feat_conf "${feats_conf}" --nj "${nj}" "${d}" "${pdump}"
+      [ -f "${pdump}/cmvn.npz" ] || run serkit-compute-cmvn --mode global --feats "${pdump}/feats.scp" \
+        --data "${d}" --out "${pdump}/cmvn.npz"
+      [ -f "${pdump}/cmvn_spk.npz" ] || run serkit-compute-cmvn --mode speaker --feats "${pdump}/feats.scp" \
+        --data "${d}" --out "${pdump}/cmvn_spk.npz"
+    done
+  fi
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
-  log "stage 2: self-supervised pretraining: none configured for this recipe, skipped"
+  if [ -z "${pretrain_config}" ]; then
+    log "stage 2: self-supervised pretraining: no --pretrain_config, skipped"
+  elif [ -f "${pretrain_dir}/.done" ]; then
+    log "stage 2: ${pretrain_dir}: done, skipped"
+  else
+    log "stage 2: pretraining ${pretrain_config} on ${pretrain_data} -> ${pretrain_dir}"
+    pt_cmvn=$(python -m serkit.bin.pretrain --config "${pretrain_config}" --print_config ${pretrain_opts} \
+      | python -c "import sys, yaml; print(yaml.safe_load(sys.stdin)['data']['cmvn'])")
+    pt_args=()
+    for d in ${pretrain_data}; do
+      pdump=$(pretrain_dump "${d}")
+      pt_args+=(--data "${d}" --feats "${pdump}/feats.scp")
+      case "${pt_cmvn}" in
+        global) pt_args+=(--cmvn_stats "${pdump}/cmvn.npz") ;;
+        speaker) pt_args+=(--cmvn_stats "${pdump}/cmvn_spk.npz") ;;
+      esac
+    done
+    if [ "${ngpu}" -gt 1 ]; then
+      pt_cmd=(torchrun --standalone --nproc_per_node "${ngpu}" -m serkit.bin.pretrain)
+    else
+      pt_cmd=(serkit-pretrain)
+    fi
+    # shellcheck disable=SC2086
+    run "${pt_cmd[@]}" --config "${pretrain_config}" --ngpu "${ngpu}" "${pt_args[@]}" \
+      --exp_dir "${pretrain_dir}" ${pretrain_opts}
+    touch "${pretrain_dir}/.done"
+  fi
 fi
 
 cmvn_stats() {  # fold -> statistics file for the config's CMVN mode
@@ -143,6 +228,15 @@ elif [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   fi
   train_fold() {  # $1: fold; train, then decode its valid and test sets
     local fold_exp=${exp_dir}/$1
+    if [ "${classical}" = 1 ]; then  # fits and predicts in one go
+      # shellcheck disable=SC2046,SC2086
+      run serkit-train-classical --config "${train_config}" --train_data "${folds_dir}/$1/train" \
+        --valid_data "${folds_dir}/$1/valid" --feats "${dump_dir}/all/feats.scp" $(cmvn_stats "$1") \
+        --exp_dir "${fold_exp}" --data "${folds_dir}/$1/valid" --name valid --data "${folds_dir}/$1/test" \
+        --name test ${train_opts}
+      touch "${fold_exp}/.done"
+      return
+    fi
     # shellcheck disable=SC2046,SC2086
     run "${train_cmd[@]}" --config "${train_config}" --ngpu "${ngpu}" \
       --train_data "${folds_dir}/$1/train" --valid_data "${folds_dir}/$1/valid" \

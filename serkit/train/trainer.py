@@ -103,14 +103,7 @@ class Trainer:
         self.ckpt_dir = self.exp_dir / "checkpoints"
         seed_everything(cfg.seed)
 
-        train = DataDir.load(paths.train_data)
-        valid = DataDir.load(paths.valid_data)
-        self.classes = build_classes(train, list(cfg.model.heads), cfg.data.emotions)
-        reader = FeatReader(paths.feats)
-        cmvn = CMVN(paths.cmvn_stats, cfg.data.cmvn)
-        self.train_set = FeatDataset(train, reader, cmvn, self.classes, crop_frames=cfg.data.crop_frames)
-        self.valid_set = FeatDataset(valid, reader, cmvn, {"emotion": self.classes["emotion"]})
-        self.input_dim = reader.dim
+        self.train_set, self.valid_set, self.input_dim, self.classes = self._build_data()
         d = self.dist
         self.train_sampler = BucketBatchSampler(
             self.train_set.lengths, cfg.data.batch_size, cfg.data.max_frames, shuffle=True,
@@ -123,16 +116,40 @@ class Trainer:
         self.train_loader = DataLoader(self.train_set, batch_sampler=self.train_sampler, **loader_kw)
         self.valid_loader = DataLoader(self.valid_set, batch_sampler=self.valid_sampler, **loader_kw)
 
-        self.model = MultiTaskModel(self.input_dim, cfg.model, self.classes).to(self.device)
+        self.model = self._build_model().to(self.device)
         self.ddp_model = (DistributedDataParallel(self.model, device_ids=[self.device.index] if use_cuda else None)
                           if d.enabled else self.model)
-        self.optim = build_optimizer(cfg, self.model.parameters())
+        self.optim = build_optimizer(cfg, [p for p in self.model.parameters() if p.requires_grad])
         steps_per_epoch = math.ceil(len(self.train_sampler) / cfg.train.accum_grad)
         self.scheduler = build_scheduler(cfg, self.optim, steps_per_epoch * cfg.train.max_epochs)
         self.amp = cfg.train.amp and use_cuda
         self.state = {"epoch": 0, "step": 0, "best": None, "best_epoch": 0, "bad_epochs": 0,
                       "finished": False, "history": []}
         self.writer = None
+
+    # ------------------------------------------------------------------ what is trained
+    def _build_data(self):
+        """-> train set, valid set, input dim, classes per head."""
+        cfg, paths = self.cfg, self.paths
+        train = DataDir.load(paths.train_data)
+        valid = DataDir.load(paths.valid_data)
+        classes = build_classes(train, list(cfg.model.heads), cfg.data.emotions)
+        reader = FeatReader(paths.feats)
+        cmvn = CMVN(paths.cmvn_stats, cfg.data.cmvn)
+        train_set = FeatDataset(train, reader, cmvn, classes, crop_frames=cfg.data.crop_frames)
+        valid_set = FeatDataset(valid, reader, cmvn, {"emotion": classes["emotion"]})
+        return train_set, valid_set, reader.dim, classes
+
+    def _build_model(self) -> torch.nn.Module:
+        return MultiTaskModel(self.input_dim, self.cfg.model, self.classes)
+
+    def _describe(self) -> str:
+        cfg = self.cfg
+        return f"model {cfg.model.encoder} + {cfg.model.pooling}, heads {dict(self.model.weights)}"
+
+    def _epoch_line(self, tr: Dict[str, float], va: Dict[str, float]) -> str:
+        return (f"train loss {tr['loss']:.4f} | valid loss {va['loss']:.4f} WA {va['wa']:.4f} UA {va['ua']:.4f} "
+                f"F1 {va['macro_f1']:.4f}")
 
     # ------------------------------------------------------------------ files
     def _write_setup(self) -> None:
@@ -141,8 +158,9 @@ class Trainer:
             yaml.safe_dump(to_dict(self.cfg), f, sort_keys=False)
         with open(self.exp_dir / "run.yaml", "w") as f:
             yaml.safe_dump(vars(self.paths) | {"world_size": self.dist.world_size}, f, sort_keys=False)
-        with open(self.exp_dir / "classes.yaml", "w") as f:
-            yaml.safe_dump(self.classes, f, sort_keys=False)
+        if self.classes:
+            with open(self.exp_dir / "classes.yaml", "w") as f:
+                yaml.safe_dump(self.classes, f, sort_keys=False)
         handler = logging.FileHandler(self.exp_dir / "train.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(handler)
@@ -263,9 +281,8 @@ class Trainer:
             return self.state
         metric = cfg.train.select_metric
         n_params = sum(p.numel() for p in self.model.parameters())
-        log.info("model %s + %s, heads %s: %.2fM parameters; %d train / %d valid utts; world size %d; device %s",
-                 cfg.model.encoder, cfg.model.pooling, dict(self.model.weights), n_params / 1e6,
-                 len(self.train_set), len(self.valid_set), self.dist.world_size, self.device)
+        log.info("%s: %.2fM parameters; %d train / %d valid utts; world size %d; device %s", self._describe(),
+                 n_params / 1e6, len(self.train_set), len(self.valid_set), self.dist.world_size, self.device)
         for epoch in range(self.state["epoch"] + 1, cfg.train.max_epochs + 1):
             t0 = time.perf_counter()
             tr = self.train_epoch(epoch)
@@ -291,8 +308,7 @@ class Trainer:
                                 | {"epoch": epoch, "valid": va}, self.ckpt_dir / "best.pt")
                 save_atomic(ck, self.ckpt_dir / "last.pt")  # written last: the resume point
             barrier(self.dist)
-            log.info("epoch %d: train loss %.4f | valid loss %.4f WA %.4f UA %.4f F1 %.4f%s | %.1fs", epoch,
-                     tr["loss"], va["loss"], va["wa"], va["ua"], va["macro_f1"], " *" if improved else "",
+            log.info("epoch %d: %s%s | %.1fs", epoch, self._epoch_line(tr, va), " *" if improved else "",
                      time.perf_counter() - t0)
             if stop:
                 log.info("early stop: no better valid %s for %d epochs", metric, cfg.train.patience)

@@ -40,3 +40,32 @@ def test_recipe_end_to_end(recipe):
 def test_recipe_rejects_unknown_option(recipe):
     r = subprocess.run(["./run.sh", "--stgae", "3"], cwd=recipe, capture_output=True, text=True)
     assert r.returncode != 0 and "unknown option --stgae" in r.stderr
+
+
+def test_stage2_fop_pretraining_then_transfer(recipe):
+    """Stage 2 pretrains a tiny FOP stack on all utterances; stage 3 fine-tunes it and an SVM uses
+    its hypercolumns, on two folds (the data of the end-to-end test above is reused)."""
+    common = ["--stage", "1", "--nj", "2", "--folds", "1,2", "--feats_conf", "conf/feats/logmel80.yaml",
+              "--pretrain_config", "conf/pretrain_fop.yaml", "--pretrain_opts", "--train.max_epochs 3"]
+    run_recipe(recipe, *common, "--train_config", "conf/train_fop_finetune.yaml",
+               "--train_opts", "--train.max_epochs 3")
+    pt = recipe / "exp" / "pretrain" / "pretrain_fop_logmel80_train.max_epochs3"
+    hist = json.loads((pt / "history.json").read_text())
+    assert len(hist) == 3 and hist[-1]["valid"]["loss"] < hist[0]["valid"]["loss"]
+    assert hist[-1]["train"]["loss"] < hist[0]["train"]["loss"]
+    tag = "train_fop_finetune_logmel80_loso_session_train.max_epochs3_pt_pretrain_fop_logmel80_train.max_epochs3"
+    exp = recipe / "exp" / tag
+    cfg = (exp / "fold1" / "config.yaml").read_text()
+    assert f"checkpoint: {pt.relative_to(recipe)}/checkpoints/best.pt" in cfg and "mode: finetune" in cfg
+    ft = json.loads((exp / "fold1" / "history.json").read_text())
+    assert ft[-1]["train"]["loss"] < ft[0]["train"]["loss"]
+    scores = json.loads((exp / "scores" / "scores.json").read_text())
+    assert list(scores["folds"]) == ["fold1", "fold2"] and scores["pooled"]["num_utts"] == 172
+    # stage 2 is done: a second config reuses the checkpoint (SVM on hypercolumns F-projection + h1 + h2)
+    out = run_recipe(recipe, *common, "--train_config", "conf/classical_svm.yaml",
+                     "--train_opts", "--representation.mode hypercolumns --representation.combine add")
+    assert f"{pt.relative_to(recipe)}: done, skipped" in out
+    svm = next((recipe / "exp").glob("classical_svm_logmel80_*_pt_pretrain_fop_logmel80_train.max_epochs3"))
+    assert "serkit.classical: selected C=" in out and "128-dim vectors" in out   # mean + std of d_model 64
+    scores = json.loads((svm / "scores" / "scores.json").read_text())
+    assert scores["pooled"]["num_utts"] == 172 and scores["pooled"]["ua"] > 0.35    # chance is 0.25

@@ -1,0 +1,62 @@
+"""Train an SVM or random forest on utterance vectors of one fold and write its predictions.
+
+Usage:
+    serkit-train-classical --config conf/classical_svm.yaml --train_data DIR --valid_data DIR
+        --feats FEATS_SCP [--cmvn_stats STATS.npz] --exp_dir DIR [--data DIR --name NAME ...]
+        [--print_config] [--a.b VALUE ...]
+
+Utterance vector = mean and std over frames of the features, or of a pretrained stack's layer /
+hypercolumns (``--representation.checkpoint exp/pretrain/.../best.pt --representation.layer 2``).
+The SVM's C is chosen on the valid split's UA. Each ``--data`` (with its ``--name``) is predicted
+into ``exp_dir/predictions/<name>.tsv``, the format ``serkit-score`` reads.
+
+Example:
+    serkit-train-classical --config conf/classical_svm.yaml --train_data data/folds/loso/fold1/train \
+        --valid_data data/folds/loso/fold1/valid --feats dump/logmel80/all/feats.scp \
+        --cmvn_stats dump/logmel80/all/cmvn_spk.npz --exp_dir exp/svm/fold1 \
+        --data data/folds/loso/fold1/valid --name valid --data data/folds/loso/fold1/test --name test
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import yaml
+
+from serkit.bin.common import run_main, setup_logging
+from serkit.errors import ConfigError
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)
+    p.add_argument("--config")
+    for name in ("train_data", "valid_data", "feats", "cmvn_stats", "exp_dir"):
+        p.add_argument(f"--{name}", default=None)
+    p.add_argument("--data", action="append", default=[], help="data dir to predict (repeatable)")
+    p.add_argument("--name", action="append", default=[], help="name of each --data's predictions")
+    p.add_argument("--print_config", action="store_true")
+    args, overrides = p.parse_known_args()
+    from serkit.classical import load_classical_config, train_classical
+    from serkit.config import to_dict
+
+    cfg = load_classical_config(args.config, overrides)
+    if args.print_config:
+        yaml.safe_dump(to_dict(cfg), sys.stdout, sort_keys=False)
+        return
+    for name in ("train_data", "valid_data", "feats", "exp_dir"):
+        if getattr(args, name) is None:
+            raise ConfigError(f"--{name} is required")
+    if len(args.name) != len(args.data):
+        raise ConfigError(f"{len(args.data)} --data but {len(args.name)} --name: give one name per data dir")
+    setup_logging()
+    train_classical(cfg, args.train_data, args.valid_data, args.feats, args.cmvn_stats, args.exp_dir,
+                    list(zip(args.name, args.data)))
+
+
+def cli() -> None:
+    run_main(main)
+
+
+if __name__ == "__main__":
+    cli()

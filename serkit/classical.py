@@ -1,0 +1,172 @@
+"""Classical classifiers (scikit-learn SVM, random forest) on utterance vectors.
+
+An utterance vector is the mean and standard deviation over frames of a representation: the
+features themselves, or (with ``representation.checkpoint``) a pretrained stack's layer or
+hypercolumns, through the same ``PretrainedEncoder`` the neural transfer modes use. The SVM's C
+is chosen on the valid split's UA; predictions are written in the TSV format of ``serkit-decode``
+so ``serkit-score`` scores them like any model.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import yaml
+
+from serkit.config import _build, apply_overrides, to_dict
+from serkit.data.datadir import DataDir
+from serkit.data.dataset import FeatDataset, build_classes, collate
+from serkit.data.sampler import BucketBatchSampler
+from serkit.errors import ConfigError
+from serkit.features.cmvn import CMVN
+from serkit.features.storage import FeatReader
+from serkit.metrics import classification_scores
+from serkit.predict import write_predictions
+
+log = logging.getLogger("serkit.classical")
+
+
+@dataclass
+class RepresentationConf:
+    checkpoint: str = ""            # serkit-pretrain checkpoint; "" = the features themselves (F)
+    mode: str = "frozen"            # frozen | hypercolumns
+    layer: Union[int, str] = 0      # frozen: 0 = F, 1..L, -1 = last
+    combine: str = "concat"         # hypercolumns: add | concat
+
+
+@dataclass
+class ClassicalConfig:
+    seed: int = 0
+    cmvn: str = "global"            # global | speaker | none
+    classifier: str = "svm"         # svm | rf
+    svm_C: List[float] = field(default_factory=lambda: [0.1, 1.0, 10.0])   # chosen on valid UA
+    svm_kernel: str = "rbf"
+    rf_trees: int = 500
+    rf_max_depth: Optional[int] = None
+    emotions: Optional[List[str]] = None
+    representation: RepresentationConf = field(default_factory=RepresentationConf)
+
+
+_CHOICES = {"cmvn": ("global", "speaker", "none"), "classifier": ("svm", "rf"), "svm_kernel": ("rbf", "linear"),
+            "representation.mode": ("frozen", "hypercolumns"), "representation.combine": ("add", "concat")}
+
+
+def is_classical_config(path: str) -> bool:
+    with open(path) as f:
+        raw = yaml.safe_load(f) or {}
+    return "classifier" in raw
+
+
+def load_classical_config(path: Optional[str], overrides: Sequence[str] = ()) -> ClassicalConfig:
+    raw: Dict[str, Any] = {}
+    if path:
+        with open(path) as f:
+            raw = yaml.safe_load(f) or {}
+    cfg = _build(ClassicalConfig, apply_overrides(raw, list(overrides)), "")
+    for key, choices in _CHOICES.items():
+        value = cfg
+        for part in key.split("."):
+            value = getattr(value, part)
+        if value not in choices:
+            raise ConfigError(f"'{key}' is '{value}'; choose from {list(choices)}")
+    return cfg
+
+
+def build_representation(cfg: ClassicalConfig, input_dim: int):
+    r = cfg.representation
+    if not r.checkpoint:
+        if r.layer not in (0, "0"):
+            raise ConfigError("representation.layer > 0 needs representation.checkpoint")
+        return None
+    from serkit.models.encoders.pretrained import PretrainedEncoder
+
+    return PretrainedEncoder(input_dim, r.checkpoint, mode=r.mode, layer=r.layer, combine=r.combine).eval()
+
+
+@torch.no_grad()
+def utterance_vectors(ds: FeatDataset, encoder=None, batch_size: int = 32) -> Tuple[List[str], np.ndarray]:
+    """(utts, X (N, 2 * dim)): mean and std over each utterance's valid frames."""
+    sampler = BucketBatchSampler(ds.lengths, batch_size, shuffle=False)
+    utts, rows = [], []
+    for idx in sampler:
+        batch = collate([ds[i] for i in idx])
+        x, lengths = batch["feats"], batch["lengths"]
+        if encoder is not None:
+            x, _ = encoder(x, lengths)
+        keep = (torch.arange(x.size(1))[None] < lengths[:, None]).to(x.dtype)[..., None]
+        n = lengths[:, None].to(x.dtype)
+        mean = (x * keep).sum(1) / n
+        std = (((x - mean[:, None]) ** 2 * keep).sum(1) / n).clamp(min=0).sqrt()
+        rows.append(torch.cat([mean, std], -1).numpy())
+        utts += batch["utts"]
+    return utts, np.concatenate(rows).astype(np.float64)
+
+
+def _make(cfg: ClassicalConfig, C: float = 1.0):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    if cfg.classifier == "svm":
+        # Platt-scaled probabilities from 5-fold cross-validation on the training split
+        svc = SVC(C=C, kernel=cfg.svm_kernel, class_weight="balanced")
+        return make_pipeline(StandardScaler(), CalibratedClassifierCV(svc, ensemble=False))
+    return RandomForestClassifier(n_estimators=cfg.rf_trees, max_depth=cfg.rf_max_depth, class_weight="balanced",
+                                  random_state=cfg.seed, n_jobs=-1)
+
+
+def train_classical(cfg: ClassicalConfig, train_data: str, valid_data: str, feats: str, cmvn_stats: Optional[str],
+                    exp_dir: str, decode: Sequence[Tuple[str, str]] = ()) -> Dict[str, Any]:
+    """Fit on train (C chosen on valid UA), save ``exp_dir/model.pkl``, write predictions per (name, dir)."""
+    exp = Path(exp_dir)
+    exp.mkdir(parents=True, exist_ok=True)
+    with open(exp / "config.yaml", "w") as f:
+        yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
+    train, valid = DataDir.load(train_data), DataDir.load(valid_data)
+    classes = build_classes(train, ["emotion"], cfg.emotions)
+    names = classes["emotion"]
+    reader = FeatReader(feats)
+    cmvn = CMVN(cmvn_stats, cfg.cmvn)
+    encoder = build_representation(cfg, reader.dim)
+
+    def vectors(data: DataDir):
+        ds = FeatDataset(data, reader, cmvn, classes, with_targets=data.has("utt2emo"))
+        utts, X = utterance_vectors(ds, encoder)
+        if not ds.targets:
+            return utts, X, None
+        label = dict(zip(ds.utts, ds.targets["emotion"]))
+        return utts, X, np.array([label[u] for u in utts])
+
+    _, Xtr, ytr = vectors(train)
+    _, Xva, yva = vectors(valid)
+    grid = cfg.svm_C if cfg.classifier == "svm" else [None]
+    best = None
+    for C in grid:
+        clf = _make(cfg, C if C is not None else 1.0).fit(Xtr, ytr)
+        ua = classification_scores(yva.tolist(), clf.predict(Xva).tolist(), len(names))["ua"]
+        log.info("%s%s: valid UA %.4f", cfg.classifier, f" C={C}" if C is not None else "", ua)
+        if best is None or ua > best[0]:
+            best = (ua, C, clf)
+    ua, C, clf = best
+    log.info("selected %s: valid UA %.4f; %d train utts, %d-dim vectors", f"C={C}" if C is not None else cfg.classifier,
+             ua, len(ytr), Xtr.shape[1])
+    tmp = exp / "model.pkl.tmp"
+    with open(tmp, "wb") as f:
+        pickle.dump({"classifier": clf, "classes": classes, "config": to_dict(cfg), "C": C}, f)
+    os.replace(tmp, exp / "model.pkl")
+    for name, data_dir in decode:
+        utts, X, y = vectors(DataDir.load(data_dir))
+        probs = np.zeros((len(utts), len(names)))
+        probs[:, clf.classes_] = clf.predict_proba(X)   # classes absent from train get probability 0
+        rows = [(u, names[int(y[i])] if y is not None else "-", names[int(probs[i].argmax())],
+                 *(f"{v:.5f}" for v in probs[i])) for i, u in enumerate(utts)]
+        write_predictions(exp / "predictions" / f"{name}.tsv", names, rows)
+    return {"valid_ua": ua, "C": C, "dim": Xtr.shape[1]}

@@ -1,0 +1,125 @@
+"""Transfer of a pretrained transformer (``serkit-pretrain`` checkpoint) into a supervised model.
+
+Modes (``model.encoder: pretrained``, ``encoder_conf.mode``):
+- ``finetune``: the pretrained stack, trained further with the rest of the model; its last layer
+  feeds the pooling (seed 5: GAP + projection).
+- ``frozen``: the stack is fixed (eval mode, no gradient); ``layer`` picks what feeds the
+  ``downstream`` encoder: 0 = the input features F, l = layer l's output (1..L, -1 = last), or
+  ``weighted`` = a learned softmax-weighted sum of layers 1..L.
+- ``hypercolumns``: fixed stack, ``combine: add`` -> E(F) + sum_l h_l (E = the pretrained input
+  projection, so every term has d_model dims) or ``combine: concat`` -> [F, h_1, ..., h_L].
+The checkpoint is self-describing (config and input dim inside), so only its path is given.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Union
+
+import torch
+from torch import nn
+
+from serkit.errors import ConfigError
+
+MODES = ("finetune", "frozen", "hypercolumns")
+
+
+def load_pretrained_stack(checkpoint: str, input_dim: Optional[int] = None) -> nn.Module:
+    """The encoder of a pretraining checkpoint, with its trained weights."""
+    from serkit.config import config_from_dict
+    from serkit.models.registry import ENCODERS
+    from serkit.train.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(checkpoint)
+    if "pretrain" not in ck.get("config", {}) or ck["config"]["pretrain"]["objective"] == "none":
+        raise ConfigError(f"{checkpoint}: not a serkit-pretrain checkpoint (no pretraining objective in its config)")
+    if input_dim is not None and ck["input_dim"] != input_dim:
+        raise ConfigError(f"{checkpoint}: pretrained on {ck['input_dim']}-dim features, but these are "
+                          f"{input_dim}-dim: use the features the pretraining used")
+    cfg = config_from_dict(ck["config"])
+    stack = ENCODERS[cfg.model.encoder](ck["input_dim"], **cfg.model.encoder_conf)
+    weights = {k[len("encoder."):]: v for k, v in ck["model"].items() if k.startswith("encoder.")}
+    stack.load_state_dict(weights)
+    return stack
+
+
+class PretrainedEncoder(nn.Module):
+    """feats (B, T, D), lengths (B,) -> hidden (B, T, output_dim), lengths (B,)."""
+
+    def __init__(self, input_dim: int, checkpoint: str = "", mode: str = "finetune",
+                 layer: Union[int, str] = -1, combine: str = "concat", downstream: str = "none",
+                 downstream_conf: Optional[Dict[str, Any]] = None):
+        super().__init__()
+        if not checkpoint:
+            raise ConfigError("model.encoder_conf.checkpoint: give the serkit-pretrain checkpoint "
+                              "(e.g. exp/pretrain/<name>/checkpoints/best.pt)")
+        if mode not in MODES:
+            raise ConfigError(f"model.encoder_conf.mode is '{mode}'; choose from {list(MODES)}")
+        if combine not in ("add", "concat"):
+            raise ConfigError(f"model.encoder_conf.combine is '{combine}'; choose from ['add', 'concat']")
+        self.stack = load_pretrained_stack(checkpoint, input_dim)
+        self.mode, self.layer, self.combine = mode, layer, combine
+        L, d = self.stack.num_layers, self.stack.output_dim
+        if mode == "finetune":
+            rep_dim = d
+        elif mode == "frozen":
+            if layer == "weighted":
+                self.layer_logits = nn.Parameter(torch.zeros(L))
+                rep_dim = d
+            elif isinstance(layer, int) and -L <= layer <= L:
+                rep_dim = input_dim if layer == 0 else d
+            else:
+                raise ConfigError(f"model.encoder_conf.layer is {layer!r}: 0 (input), 1..{L}, -1 (last) or 'weighted'")
+        else:
+            rep_dim = d if combine == "add" else input_dim + L * d
+        if mode != "finetune":
+            for p in self.stack.parameters():
+                p.requires_grad_(False)
+            self.stack.eval()
+        self.representation_dim = rep_dim
+        if downstream == "none":
+            self.downstream = None
+            self.output_dim = rep_dim
+            self.bidirectional = False
+        else:
+            from serkit.config import fill_kwargs
+            from serkit.models.registry import ENCODERS
+
+            if downstream not in ENCODERS or downstream == "pretrained":
+                raise ConfigError(f"model.encoder_conf.downstream is '{downstream}'; choose from "
+                                  f"{sorted(set(ENCODERS) - {'pretrained'}) + ['none']}")
+            kw = fill_kwargs(ENCODERS[downstream], downstream_conf or {}, "model.encoder_conf.downstream_conf",
+                             skip=("input_dim",))
+            self.downstream = ENCODERS[downstream](rep_dim, **kw)
+            self.output_dim = self.downstream.output_dim
+            self.bidirectional = getattr(self.downstream, "bidirectional", False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.mode != "finetune":  # a fixed feature extractor: no dropout in it, ever
+            self.stack.eval()
+        return self
+
+    def representation(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """What the pretrained stack hands on: (B, T, representation_dim)."""
+        if self.mode == "frozen" and self.layer == 0:
+            return feats
+        with torch.set_grad_enabled(self.mode == "finetune" and torch.is_grad_enabled()):
+            outs: List[torch.Tensor] = self.stack.layer_outputs(feats, lengths)
+            if self.mode == "hypercolumns" and self.combine == "add":
+                keep = (torch.arange(feats.size(1), device=feats.device)[None] < lengths[:, None].to(feats.device))
+                rep = self.stack.embed(feats) * keep[..., None].to(feats.dtype) + torch.stack(outs).sum(0)
+            elif self.mode == "hypercolumns":
+                rep = torch.cat([feats, *outs], dim=-1)
+        if self.mode == "finetune":
+            return outs[-1]
+        if self.mode == "frozen":
+            if self.layer == "weighted":
+                w = self.layer_logits.softmax(0).to(outs[0].dtype)
+                return torch.einsum("l,lbtd->btd", w, torch.stack(outs))
+            return outs[self.layer - 1 if self.layer > 0 else self.layer]
+        return rep
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor):
+        rep = self.representation(feats, lengths)
+        if self.downstream is None:
+            return rep, lengths
+        return self.downstream(rep, lengths)

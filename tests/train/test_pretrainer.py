@@ -1,0 +1,88 @@
+"""serkit-pretrain on mini_emo MFCCs: the loss falls, no label is read, corpora combine, runs resume."""
+import json
+
+import pytest
+import torch
+
+from serkit.config import load_config
+from serkit.data.datadir import DataDir
+from serkit.errors import ConfigError
+from serkit.train.pretrainer import PretrainPaths, PretrainTrainer, split_heldout
+
+TINY = ["--model.encoder_conf", "{d_model: 32, heads: 4, ffn: 64, layers: 2, dropout: 0.0}",
+        "--data.cmvn", "global", "--data.batch_size", "16", "--data.crop_frames", "150",
+        "--optim.lr", "0.002", "--train.select_metric", "loss"]
+
+
+@pytest.fixture(scope="module")
+def stats(mini_corpus, tmp_path_factory):
+    from serkit.features.cmvn import compute_cmvn
+    from serkit.features.storage import FeatReader
+
+    out = tmp_path_factory.mktemp("cmvn") / "cmvn.npz"
+    compute_cmvn(FeatReader(mini_corpus["feats"]), DataDir.load(mini_corpus["data"]).utts, out)
+    return str(out)
+
+
+def run(cfg, paths):
+    t = PretrainTrainer(cfg, paths)
+    try:
+        return t, t.run()
+    finally:
+        t.close()
+
+
+@pytest.mark.parametrize("objective,encoder", [("fop", "fop_transformer"), ("mpc", "mpc_transformer")])
+def test_pretraining_loss_falls_without_labels(mini_corpus, stats, tmp_path, objective, encoder):
+    # a copy of the data dir without any label file: pretraining must not need one
+    data = DataDir.load(mini_corpus["data"])
+    unlabelled = DataDir(tmp_path / "unlabelled", {"utt2spk": data.get("utt2spk"), "wav.scp": data.get("wav.scp")})
+    unlabelled.write()
+    cfg = load_config(None, ["--model.encoder", encoder, "--pretrain.objective", objective,
+                             "--train.max_epochs", "3", *TINY])
+    trainer, state = run(cfg, PretrainPaths([str(unlabelled.path)], [str(mini_corpus["feats"])], [stats],
+                                            str(tmp_path / "exp")))
+    hist = state["history"]
+    train_losses = [h["train"]["loss"] for h in hist]
+    assert max(train_losses[1:]) < 0.95 * train_losses[0]
+    assert hist[-1]["valid"]["loss"] < hist[0]["valid"]["loss"]
+    assert len(trainer.valid_set) == len(data.utts) // 20
+    ck = torch.load(tmp_path / "exp" / "checkpoints" / "best.pt", weights_only=False)
+    assert ck["config"]["pretrain"]["objective"] == objective and ck["input_dim"] == 40
+    assert any(k.startswith("encoder.layers.1.") for k in ck["model"])
+    assert (tmp_path / "exp" / "tensorboard").is_dir()
+
+
+def test_two_corpora_and_resume(mini_corpus, stats, tmp_path):
+    data = str(mini_corpus["data"])
+    feats = str(mini_corpus["feats"])
+    paths = PretrainPaths([data, data], [feats, feats], [stats, stats], str(tmp_path / "exp"))
+    cfg = load_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop",
+                             "--train.max_epochs", "1", *TINY])
+    trainer, _ = run(cfg, paths)
+    n = len(DataDir.load(data).utts)
+    assert len(trainer.train_set) + len(trainer.valid_set) == 2 * n
+    # two more epochs continue from the first one's checkpoint
+    cfg2 = load_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop",
+                              "--train.max_epochs", "1", *TINY])
+    cfg2.train.max_epochs = 3
+    with pytest.raises(ConfigError, match="another config"):
+        run(cfg2, paths)   # the resolved config is part of the run: a change needs a new exp dir
+    hist = json.loads((tmp_path / "exp" / "history.json").read_text())
+    assert [h["epoch"] for h in hist] == [1]
+
+
+def test_objective_and_one_feats_per_dir(mini_corpus, tmp_path):
+    cfg = load_config(None, ["--model.encoder", "fop_transformer", *TINY])
+    with pytest.raises(ConfigError, match="objective is 'none'"):
+        PretrainTrainer(cfg, PretrainPaths([str(mini_corpus["data"])], [str(mini_corpus["feats"])], [None],
+                                           str(tmp_path / "e")))
+    cfg = load_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop", *TINY])
+    with pytest.raises(ConfigError, match="one of each per data dir"):
+        PretrainTrainer(cfg, PretrainPaths([str(mini_corpus["data"])], [], [None], str(tmp_path / "e")))
+
+
+def test_split_heldout_is_deterministic():
+    utts = [f"u{i:03d}" for i in range(45)]
+    train, valid = split_heldout(list(reversed(utts)), 20)
+    assert valid == ["u019", "u039"] and len(train) == 43 and train == sorted(train)
