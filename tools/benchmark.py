@@ -4,11 +4,16 @@
 Usage:
     python tools/benchmark.py feats [--data DATA_DIR] [--seconds 300]
     python tools/benchmark.py blstm [--batch 16] [--hidden 128] [--steps 10]
+    python tools/benchmark.py pretrain --config egs/iemocap/conf/tuning/pretrain_fop.yaml [--frames 1000]
+        [--steps 10] [--device cpu|cuda] [--a.b VALUE ...]
 
 feats: real-time factor of one core (CPU seconds per audio second) for torchaudio MFCC/log-mel
        as serkit computes them, beside librosa's, on the wavs of DATA_DIR (or synthetic audio).
 blstm: training steps/s and frames/s of the BLSTM encoder on batches of mixed lengths, serkit's
        unpacked implementation beside PyTorch's packed bidirectional LSTM.
+pretrain: optimizer steps/s and frames/s of a pretraining config (FOP or MPC) on batches of the
+       config's batch size and mixed lengths up to --frames; bf16 autocast on CUDA when the config
+       sets train.amp; peak GPU memory.
 
 Example:
     python tools/benchmark.py feats --data egs/mini_emo/data/all
@@ -97,6 +102,48 @@ def bench_blstm(args) -> None:
         print(f"{name:18s} {1 / dt:6.2f} steps/s  {frames / dt:9,.0f} frames/s (forward + backward)")
 
 
+def bench_pretrain(args, overrides) -> None:
+    from serkit.config import load_config
+    from serkit.models.pretrain import PretrainModel
+
+    cfg = load_config(args.config, overrides)
+    device = torch.device(args.device)
+    dim = args.dim
+    torch.manual_seed(0)
+    model = PretrainModel(dim, cfg.model, cfg.pretrain).to(device)
+    optim = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
+    B = cfg.data.batch_size
+    x = torch.randn(B, args.frames, dim, device=device)
+    lengths = torch.randint(args.frames // 2, args.frames + 1, (B,), device=device)
+    lengths[0] = args.frames
+    frames = int(lengths.sum())
+    amp = cfg.train.amp and device.type == "cuda"
+
+    def step():
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = model(x, lengths)[0]
+        loss.backward()
+        optim.step()
+        optim.zero_grad(set_to_none=True)
+
+    for _ in range(3):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    dt = (time.perf_counter() - t0) / args.steps
+    n_params = sum(p.numel() for p in model.parameters()) / 1e6
+    mem = f", peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if device.type == "cuda" else ""
+    print(f"{cfg.pretrain.objective} {cfg.model.encoder} ({n_params:.2f}M params), batch {B} x up to {args.frames} "
+          f"frames of {dim} dims ({frames} valid), {device}{' bf16' if amp else ''}, "
+          f"{torch.get_num_threads()} threads: {1 / dt:.2f} steps/s, {frames / dt:,.0f} frames/s{mem}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
@@ -108,8 +155,19 @@ def main() -> None:
     b.add_argument("--frames", type=int, default=300)
     b.add_argument("--hidden", type=int, default=128)
     b.add_argument("--steps", type=int, default=10)
-    args = p.parse_args()
-    bench_feats(args) if args.what == "feats" else bench_blstm(args)
+    t = sub.add_parser("pretrain")
+    t.add_argument("--config", required=True)
+    t.add_argument("--dim", type=int, default=80, help="feature dimension (80 for FOP, 160 for MPC)")
+    t.add_argument("--frames", type=int, default=1000)
+    t.add_argument("--steps", type=int, default=10)
+    t.add_argument("--device", default="cpu")
+    args, overrides = p.parse_known_args()
+    if args.what == "pretrain":
+        bench_pretrain(args, overrides)
+    elif overrides:
+        p.error(f"unrecognized arguments: {' '.join(overrides)}")
+    else:
+        bench_feats(args) if args.what == "feats" else bench_blstm(args)
 
 
 if __name__ == "__main__":

@@ -203,7 +203,7 @@ class Trainer:
         self.train_sampler.set_epoch(epoch)
         self.train_set.epoch_seed = cfg.seed * 100003 + epoch
         sums: Dict[str, float] = {}
-        n_utts = 0.0
+        n_units = 0.0
         accum = cfg.train.accum_grad
         bar = tqdm(self.train_loader, desc=f"epoch {epoch}", disable=not (self.dist.is_main and sys.stderr.isatty()),
                    leave=False)
@@ -212,11 +212,12 @@ class Trainer:
             feats = batch["feats"].to(self.device, non_blocking=True)
             lengths = batch["lengths"].to(self.device)
             targets = {k: v.to(self.device) for k, v in batch["targets"].items()}
-            local_n = float(feats.size(0))
-            global_n = all_reduce_sum(local_n, self.dist, self.device)
             with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                 loss, stats, weight, _ = self.ddp_model(feats, lengths, targets)
+            # the loss is a mean over the model's own units (utterances, or frames for pretraining);
             # DDP averages gradients over ranks: scale so the update equals the global-batch mean
+            local_n = float(weight)
+            global_n = all_reduce_sum(local_n, self.dist, self.device)
             scaled = loss * (local_n * self.dist.world_size / global_n) / accum
             last_micro = (it + 1) % accum == 0 or it + 1 == len(self.train_loader)
             if self.dist.enabled and not last_micro:
@@ -226,7 +227,7 @@ class Trainer:
                 scaled.backward()
             for k, v in stats.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * local_n
-            n_utts += local_n
+            n_units += local_n
             if last_micro:
                 if cfg.train.grad_clip > 0:
                     gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.train.grad_clip)
@@ -247,7 +248,7 @@ class Trainer:
                 bar.set_postfix(loss=f"{float(stats['loss']):.3f}")
         keys = sorted(sums)
         totals = [all_reduce_sum(sums[k], self.dist, self.device) for k in keys]
-        n_total = all_reduce_sum(n_utts, self.dist, self.device)
+        n_total = all_reduce_sum(n_units, self.dist, self.device)
         return {k: t / n_total for k, t in zip(keys, totals)}
 
     @torch.no_grad()

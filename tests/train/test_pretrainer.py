@@ -86,3 +86,33 @@ def test_split_heldout_is_deterministic():
     utts = [f"u{i:03d}" for i in range(45)]
     train, valid = split_heldout(list(reversed(utts)), 20)
     assert valid == ["u019", "u039"] and len(train) == 43 and train == sorted(train)
+
+
+def test_ddp_two_processes_match_one(mini_corpus, stats, tmp_path):
+    """FOP (no random masks, dropout 0) under torchrun with 2 processes equals 1 process; SGD, whose
+    update is proportional to the gradient, so a wrong scaling of the gradients across ranks shows."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    args = ["--data", str(mini_corpus["data"]), "--feats", str(mini_corpus["feats"]), "--cmvn_stats", stats,
+            "--model.encoder", "fop_transformer", "--pretrain.objective", "fop", "--train.max_epochs", "2", *TINY,
+            "--optim.name", "sgd", "--optim.lr", "0.05"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    one, two = tmp_path / "one", tmp_path / "two"
+    r = subprocess.run([sys.executable, "-m", "serkit.bin.pretrain", *args, "--exp_dir", str(one)],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    torchrun = Path(sys.executable).with_name("torchrun")
+    r = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "serkit.bin.pretrain", *args,
+                        "--exp_dir", str(two)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "world size 2" in (two / "train.log").read_text()
+    w1 = torch.load(one / "checkpoints" / "last.pt", weights_only=False)["model"]
+    w2 = torch.load(two / "checkpoints" / "last.pt", weights_only=False)["model"]
+    for k in w1:
+        assert torch.allclose(w1[k], w2[k], atol=1e-5), k
+    h1 = json.loads((one / "history.json").read_text())
+    h2 = json.loads((two / "history.json").read_text())
+    assert h1[-1]["valid"]["loss"] == pytest.approx(h2[-1]["valid"]["loss"], rel=1e-4)
