@@ -13,6 +13,7 @@ CONSOLE_SCRIPTS = {
     "serkit-train": "train",
     "serkit-train-classical": "train_classical",
     "serkit-decode": "decode",
+    "serkit-infer": "infer",
     "serkit-score": "score",
     "serkit-sweep": "sweep",
 }

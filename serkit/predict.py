@@ -16,9 +16,11 @@ from serkit.errors import SerkitError
 from serkit.features.cmvn import CMVN
 from serkit.features.storage import FeatReader
 from serkit.models.model import MultiTaskModel
+from serkit.text.vocab import greedy_ctc, normalize_transcript
 from serkit.train.checkpoint import load_checkpoint
 
 TSV_HEADER = ("utt", "gold", "pred")
+TEXT_COLUMNS = ("ref", "hyp")   # models with a CTC head: normalised transcript and greedy CTC output
 
 
 def load_model(exp_dir: str | os.PathLike, which: str = "best"):
@@ -43,33 +45,41 @@ def predict(exp_dir: str | os.PathLike, data_dir: str | os.PathLike, feats: str,
     ds = FeatDataset(data, reader, CMVN(cmvn_stats, cfg.data.cmvn), {"emotion": names}, with_targets=has_gold)
     loader = DataLoader(ds, batch_sampler=BucketBatchSampler(ds.lengths, batch_size, shuffle=False),
                         collate_fn=collate)
+    ctc = "ctc" in model.heads
+    refs = data.get("text") if ctc and data.has("text") else {}
     rows = []
     for batch in loader:
-        probs = model.logits(batch["feats"], batch["lengths"])["emotion"].softmax(-1)
+        out, enc_lengths = model.outputs(batch["feats"], batch["lengths"])
+        probs = out["emotion"].softmax(-1)
+        hyps = greedy_ctc(out["ctc"], enc_lengths, classes["ctc"]) if ctc else None
         gold = batch["targets"].get("emotion")
         for b, utt in enumerate(batch["utts"]):
             g = names[int(gold[b])] if gold is not None else "-"
             p = probs[b]
-            rows.append((utt, g, names[int(p.argmax())], *(f"{float(v):.5f}" for v in p)))
-    write_predictions(out_tsv, names, rows)
+            row = (utt, g, names[int(p.argmax())], *(f"{float(v):.5f}" for v in p))
+            if ctc:   # transcripts as a by-product: the normalised reference and the greedy CTC output
+                row += (normalize_transcript(refs.get(utt, "")), hyps[b])
+            rows.append(row)
+    write_predictions(out_tsv, names, rows, with_text=ctc)
     return len(rows)
 
 
-def write_predictions(out_tsv: str | os.PathLike, names, rows) -> None:
-    """Write rows ``(utt, gold, pred, p_1, ..., p_C)`` sorted by utt, atomically."""
+def write_predictions(out_tsv: str | os.PathLike, names, rows, with_text: bool = False) -> None:
+    """Write rows ``(utt, gold, pred, p_1, ..., p_C[, ref, hyp])`` sorted by utt, atomically."""
     rows = sorted(rows, key=lambda r: r[0].encode())
     out_tsv = Path(out_tsv)
     out_tsv.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_tsv.with_name(out_tsv.name + ".tmp")
     with open(tmp, "w") as f:
-        f.write("\t".join(TSV_HEADER + tuple(f"p_{c}" for c in names)) + "\n")
+        f.write("\t".join(TSV_HEADER + tuple(f"p_{c}" for c in names) + (TEXT_COLUMNS if with_text else ())) + "\n")
         for r in rows:
             f.write("\t".join(r) + "\n")
     os.replace(tmp, out_tsv)
 
 
-def read_predictions(path: str | os.PathLike):
-    """-> (classes, rows [(utt, gold, pred)]) from a predictions TSV."""
+def read_predictions(path: str | os.PathLike, with_text: bool = False):
+    """-> (classes, rows [(utt, gold, pred)]) from a predictions TSV; with ``with_text``, rows are
+    ``(utt, gold, pred, ref, hyp)`` (``None`` texts where the file has no transcripts)."""
     path = Path(path)
     if not path.exists():
         raise SerkitError(f"predictions not found: {path}")
@@ -77,12 +87,16 @@ def read_predictions(path: str | os.PathLike):
         header = f.readline().rstrip("\n").split("\t")
         if tuple(header[:3]) != TSV_HEADER:
             raise SerkitError(f"{path}:1: not a predictions file (header {header[:3]})")
-        classes = [h[2:] for h in header[3:]]
+        classes = [h[2:] for h in header[3:] if h.startswith("p_")]
+        texts = tuple(header[-2:]) == TEXT_COLUMNS
         rows = []
         for lineno, line in enumerate(f, 2):
             parts = line.rstrip("\n").split("\t")
             if len(parts) != len(header):
                 raise SerkitError(f"{path}:{lineno}: expected {len(header)} columns, got {len(parts)}")
-            rows.append(tuple(parts[:3]))
+            row = tuple(parts[:3])
+            if with_text:
+                row += tuple(parts[-2:]) if texts else (None, None)
+            rows.append(row)
     return classes, rows
 

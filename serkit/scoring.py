@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from serkit.errors import SerkitError
-from serkit.metrics import confusion_matrix, mean_std, normalise_rows, scores_from_confusion
+from serkit.metrics import confusion_matrix, error_rate, mean_std, normalise_rows, scores_from_confusion
 from serkit.predict import read_predictions
 
 METRICS = ("wa", "ua", "macro_f1")
@@ -28,8 +28,11 @@ def score_folds(pred_files: Dict[str, str | os.PathLike]) -> dict:
     classes: Optional[List[str]] = None
     per_fold = {}
     pooled_cm = None
+    texts = []      # (fold, ref, hyp) where the model has a CTC head
     for fold, path in pred_files.items():
-        cls, rows = read_predictions(path)
+        cls, rows = read_predictions(path, with_text=True)
+        texts += [(fold, r[3], r[4]) for r in rows if r[3] is not None]
+        rows = [r[:3] for r in rows]
         if classes is None:
             classes = cls
         elif cls != classes:
@@ -46,11 +49,24 @@ def score_folds(pred_files: Dict[str, str | os.PathLike]) -> dict:
     if classes is None:
         raise SerkitError("no predictions to score")
     pooled = scores_from_confusion(pooled_cm) | {"confusion": pooled_cm.tolist()}
+    metrics = METRICS
+    if texts:   # CER on characters (spaces included), WER on words; per fold and pooled
+        metrics = METRICS + ("cer", "wer")
+        for fold in per_fold:
+            per_fold[fold].update(_text_errors([(r, h) for f, r, h in texts if f == fold]))
+        pooled.update(_text_errors([(r, h) for _, r, h in texts]))
     mean = {}
-    for m in METRICS:
+    for m in metrics:
         mu, sd = mean_std([per_fold[f][m] for f in per_fold])
         mean[m] = {"mean": mu, "std": sd}
     return {"classes": classes, "folds": per_fold, "pooled": pooled, "mean_std": mean}
+
+
+def _text_errors(pairs) -> Dict[str, float]:
+    refs = [r for r, _ in pairs]
+    hyps = [h for _, h in pairs]
+    return {"cer": error_rate([list(r) for r in refs], [list(h) for h in hyps]),
+            "wer": error_rate([r.split() for r in refs], [h.split() for h in hyps])}
 
 
 def _pct(x: float) -> str:
@@ -65,15 +81,20 @@ def format_markdown(result: dict, title: str, protocol: str, speaker_dependent: 
     lines.append(f"- protocol: {prot}")
     for k, v in (extra or {}).items():
         lines.append(f"- {k}: {v}")
-    lines += ["", "WA = overall accuracy, UA = mean per-class recall, F1 = macro-F1; in %.", "",
-              "| fold | #utts | WA | UA | F1 |", "|---|---:|---:|---:|---:|"]
-    for fold, s in result["folds"].items():
-        lines.append(f"| {fold} | {s['num_utts']} | {_pct(s['wa'])} | {_pct(s['ua'])} | {_pct(s['macro_f1'])} |")
-    p = result["pooled"]
-    lines.append(f"| **pooled** | {p['num_utts']} | {_pct(p['wa'])} | {_pct(p['ua'])} | {_pct(p['macro_f1'])} |")
     ms = result["mean_std"]
+    metrics = [m for m in METRICS + ("cer", "wer") if m in ms]
+    names = {"wa": "WA", "ua": "UA", "macro_f1": "F1", "cer": "CER", "wer": "WER"}
+    legend = "WA = overall accuracy, UA = mean per-class recall, F1 = macro-F1"
+    if "cer" in ms:
+        legend += "; CER / WER = character / word error rate of the greedy CTC transcripts"
+    lines += ["", legend + "; in %.", "",
+              "| fold | #utts | " + " | ".join(names[m] for m in metrics) + " |", "|---|---:|" + "---:|" * len(metrics)]
+    for fold, s in result["folds"].items():
+        lines.append(f"| {fold} | {s['num_utts']} | " + " | ".join(_pct(s[m]) for m in metrics) + " |")
+    p = result["pooled"]
+    lines.append(f"| **pooled** | {p['num_utts']} | " + " | ".join(_pct(p[m]) for m in metrics) + " |")
     lines.append("| **mean ± std** | | " + " | ".join(
-        f"{_pct(ms[m]['mean'])} ± {_pct(ms[m]['std'])}" for m in METRICS) + " |")
+        f"{_pct(ms[m]['mean'])} ± {_pct(ms[m]['std'])}" for m in metrics) + " |")
     cm = np.array(p["confusion"])
     norm = normalise_rows(cm)
     lines += ["", "Pooled confusion (rows = gold, columns = predicted; counts and row-normalised %):", "",

@@ -18,6 +18,8 @@ def build_classes(data: DataDir, heads: Sequence[str], emotions: Optional[List[s
     """Class lists per head from a (training) data dir; emotion order may be fixed by config."""
     classes = {}
     for head in heads:
+        if head == "ctc":   # characters: the vocabulary is trained on the split's text (serkit.text.vocab)
+            continue
         values = sorted(set(data.get(HEAD_TARGETS[head]).values()))
         if head == "emotion" and emotions:
             unknown = sorted(set(values) - set(emotions))
@@ -32,7 +34,8 @@ class FeatDataset(Dataset):
     """Items: dict(utt, feats (T, D) float32 tensor, targets {head: int})."""
 
     def __init__(self, data: DataDir, reader: FeatReader, cmvn: CMVN,
-                 classes: Mapping[str, List[str]], crop_frames: int = 0, with_targets: bool = True):
+                 classes: Mapping[str, List[str]], crop_frames: int = 0, with_targets: bool = True,
+                 vocab=None):
         self.utts = data.utts
         missing = [u for u in self.utts if u not in reader]
         if missing:
@@ -45,6 +48,12 @@ class FeatDataset(Dataset):
         self.targets: Dict[str, List[int]] = {}
         if with_targets:
             for head, names in classes.items():
+                if head == "ctc":
+                    if vocab is None:
+                        raise ValueError("a ctc head needs the CTC vocabulary")
+                    text = data.get("text")
+                    self.targets["ctc"] = [vocab.encode(text.get(u, "")) for u in self.utts]
+                    continue
                 index = {c: i for i, c in enumerate(names)}
                 values = data.get(HEAD_TARGETS[head])
                 tgt = []
@@ -81,5 +90,15 @@ def collate(items: List[dict]) -> dict:
     feats = torch.zeros(len(items), int(lengths.max()), dim)
     for b, it in enumerate(items):
         feats[b, : it["feats"].shape[0]] = it["feats"]
-    targets = {h: torch.tensor([it["targets"][h] for it in items], dtype=torch.long) for h in items[0]["targets"]}
+    targets = {}
+    for h in items[0]["targets"]:
+        values = [it["targets"][h] for it in items]
+        if isinstance(values[0], list):   # token sequences (ctc): padded with 0, lengths beside
+            n = torch.tensor([len(v) for v in values], dtype=torch.long)
+            padded = torch.zeros(len(values), max(int(n.max()), 1), dtype=torch.long)
+            for b, v in enumerate(values):
+                padded[b, : len(v)] = torch.tensor(v, dtype=torch.long)
+            targets[h], targets[f"{h}_lengths"] = padded, n
+        else:
+            targets[h] = torch.tensor(values, dtype=torch.long)
     return {"utts": [it["utt"] for it in items], "feats": feats, "lengths": lengths, "targets": targets}

@@ -1,4 +1,4 @@
-"""Utterance-level classification heads (emotion, gender, speaker)."""
+"""Heads: utterance-level classifiers (emotion, gender, speaker) and the frame-level CTC head."""
 from __future__ import annotations
 
 import torch
@@ -21,3 +21,15 @@ class ClassifierHead(nn.Module):
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.net(pooled)
+
+
+class CTCHead(nn.Module):
+    """hidden (B, T, D) -> character logits (B, T, C), class 0 the CTC blank (seed 2: one FC layer)."""
+
+    def __init__(self, input_dim: int, num_classes: int, hidden: int = 0, dropout: float = 0.0):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.proj = nn.Linear(input_dim, num_classes)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.dropout(hidden))

@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from serkit.config import ModelConf
-from serkit.models.registry import ENCODERS, HEADS, POOLINGS
+from serkit.models.registry import ENCODERS, FRAME_HEADS, HEADS, POOLINGS
 
 
 class MultiTaskModel(nn.Module):
@@ -30,20 +30,32 @@ class MultiTaskModel(nn.Module):
             for k, h in conf.heads.items() if k in self.weights
         })
 
-    def logits(self, feats: torch.Tensor, lengths: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def outputs(self, feats: torch.Tensor, lengths: torch.Tensor):
+        """-> logits per head ((B, C), or (B, T', C) for frame heads), encoder lengths (B,)."""
         hidden, lengths = self.encoder(feats, lengths)
         pooled = self.pooling(hidden, lengths)
-        return {k: head(pooled) for k, head in self.heads.items()}
+        return {k: head(hidden if k in FRAME_HEADS else pooled) for k, head in self.heads.items()}, lengths
+
+    def logits(self, feats: torch.Tensor, lengths: torch.Tensor) -> Dict[str, torch.Tensor]:
+        return self.outputs(feats, lengths)[0]
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor,
                 targets: Optional[Mapping[str, torch.Tensor]] = None):
-        out = self.logits(feats, lengths)
+        out, enc_lengths = self.outputs(feats, lengths)
         if targets is None:
             return out
         stats = {}
         loss = feats.new_zeros(())
         for k, logits in out.items():
             if self.weights[k] == 0:
+                continue
+            if k == "ctc":
+                # torch.nn.CTCLoss defaults: per-utterance loss over its target length, batch mean
+                log_probs = logits.float().log_softmax(-1).transpose(0, 1)
+                lk = F.ctc_loss(log_probs, targets["ctc"], enc_lengths, targets["ctc_lengths"], blank=0,
+                                zero_infinity=True)
+                stats["loss_ctc"] = lk.detach()
+                loss = loss + self.weights[k] * lk
                 continue
             lk = F.cross_entropy(logits.float(), targets[k])
             stats[f"loss_{k}"] = lk.detach()

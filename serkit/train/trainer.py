@@ -133,10 +133,17 @@ class Trainer:
         cfg, paths = self.cfg, self.paths
         train = DataDir.load(paths.train_data)
         valid = DataDir.load(paths.valid_data)
-        classes = build_classes(train, list(cfg.model.heads), cfg.data.emotions)
+        heads = [k for k, h in cfg.model.heads.items() if h.weight > 0 or k == "emotion"]
+        classes = build_classes(train, heads, cfg.data.emotions)
+        self.vocab = None
+        if "ctc" in heads:   # characters of the training transcripts (the same on every rank)
+            from serkit.text.vocab import CharVocab
+
+            self.vocab = CharVocab.train(train.get("text").values())
+            classes["ctc"] = self.vocab.symbols
         reader = FeatReader(paths.feats)
         cmvn = CMVN(paths.cmvn_stats, cfg.data.cmvn)
-        train_set = FeatDataset(train, reader, cmvn, classes, crop_frames=cfg.data.crop_frames)
+        train_set = FeatDataset(train, reader, cmvn, classes, crop_frames=cfg.data.crop_frames, vocab=self.vocab)
         valid_set = FeatDataset(valid, reader, cmvn, {"emotion": classes["emotion"]})
         return train_set, valid_set, reader.dim, classes
 
@@ -161,6 +168,8 @@ class Trainer:
         if self.classes:
             with open(self.exp_dir / "classes.yaml", "w") as f:
                 yaml.safe_dump(self.classes, f, sort_keys=False)
+        if getattr(self, "vocab", None) is not None:
+            (self.exp_dir / "ctc_vocab.model").write_bytes(self.vocab.proto)   # sentencepiece char model
         handler = logging.FileHandler(self.exp_dir / "train.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(handler)

@@ -1,0 +1,84 @@
+"""Recognise the emotion of wav files with a trained model; one JSON line per file on stdout.
+
+Usage:
+    serkit-infer --exp_dir EXP_DIR [--feat_conf FEATS.yaml] [--cmvn_stats STATS.npz] WAV [WAV ...]
+
+EXP_DIR is a trained fold (``exp/<tag>/fold1``). The feature config and CMVN statistics are
+those the model was trained with (found through ``EXP_DIR/run.yaml``) unless given. Audio at any
+sample rate is resampled. A model trained with per-speaker CMVN meets an unknown speaker here:
+each file is normalised with its own statistics instead. Each line:
+``{"wav": ..., "emotion": ..., "probs": {class: p}, "transcript": ...}`` (transcript only for
+models with a CTC head).
+
+Example:
+    serkit-infer --exp_dir exp/train_w2v2_ctc/fold1 a.wav b.wav
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from serkit.bin.common import run_main
+from serkit.errors import ConfigError
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)
+    p.add_argument("--exp_dir", required=True)
+    p.add_argument("--feat_conf", default=None, help="feature config (default: the training dump's feats.yaml)")
+    p.add_argument("--cmvn_stats", default=None, help="CMVN statistics (default: those of training)")
+    p.add_argument("wavs", nargs="+")
+    args = p.parse_args()
+    logging.getLogger("torchaudio").setLevel(logging.ERROR)
+    from serkit.features.cmvn import CMVN
+    from serkit.features.extract import FeatureConfig, FeatureExtractor, read_audio
+    from serkit.predict import load_model
+    from serkit.text.vocab import greedy_ctc
+
+    exp = Path(args.exp_dir)
+    run_file = exp / "run.yaml"
+    run = yaml.safe_load(run_file.read_text()) if run_file.exists() else {}
+    feat_conf = args.feat_conf or (str(Path(run["feats"]).parent / "feats.yaml") if run.get("feats") else None)
+    if feat_conf is None or not Path(feat_conf).exists():
+        raise ConfigError(f"{exp}: the training features' config is not found ({feat_conf}); give --feat_conf")
+    with open(feat_conf) as f:
+        fcfg = FeatureConfig.from_dict(yaml.safe_load(f))
+    extract = FeatureExtractor(fcfg)
+    model, cfg, classes = load_model(exp)
+    mode = cfg.data.cmvn
+    cmvn = None
+    if mode == "global":
+        cmvn = CMVN(args.cmvn_stats or run.get("cmvn_stats"), "global")
+    names = classes["emotion"]
+    for wav in args.wavs:
+        if not Path(wav).exists():
+            raise ConfigError(f"{wav}: no such file")
+        feats = extract(read_audio(wav, fcfg.sample_rate))
+        if cmvn is not None:
+            feats = cmvn(feats)
+        elif mode == "speaker":   # unknown speaker: the utterance's own statistics
+            feats = (feats - feats.mean(0)) / np.maximum(feats.std(0), 1e-5)
+        x = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))[None]
+        with torch.no_grad():
+            out, enc_lengths = model.outputs(x, torch.tensor([x.size(1)]))
+        probs = out["emotion"][0].softmax(-1)
+        line = {"wav": wav, "emotion": names[int(probs.argmax())],
+                "probs": {c: round(float(v), 5) for c, v in zip(names, probs)}}
+        if "ctc" in out:
+            line["transcript"] = greedy_ctc(out["ctc"], enc_lengths, classes["ctc"])[0]
+        print(json.dumps(line), flush=True)
+
+
+def cli() -> None:
+    run_main(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,225 @@
+"""wav2vec 2.0 encoder (seed 2) on raw 16 kHz waves, built with torchaudio's model factory.
+
+Weights come from local files (nothing is downloaded unless a torchaudio bundle name is given on
+a machine that is online):
+- a torchaudio state-dict file (``*.pt`` / ``*.pth``, the keys of ``Wav2Vec2Model``),
+- a Hugging Face checkpoint directory (``config.json`` + ``pytorch_model.bin`` or
+  ``model.safetensors``), converted to torchaudio's names here without ``transformers``,
+- ``bundle:WAV2VEC2_BASE`` (any ``torchaudio.pipelines`` name), fetched by torchaudio.
+The CNN feature encoder can be frozen, the transformer frozen for the first N training steps,
+layers dropped (LayerDrop) and time / channel spans masked (SpecAugment-style, torchaudio's
+``MaskGenerator``) during training.
+"""
+from __future__ import annotations
+
+import json
+import re
+import struct
+from pathlib import Path
+from typing import Dict, Optional
+
+import torch
+from torch import nn
+
+from serkit.errors import ConfigError
+
+_BASE_CONV = [(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2
+SIZES: Dict[str, dict] = {
+    # wav2vec2-base (LibriSpeech 960 h pretraining): 12 layers, 768 dims, 95M parameters
+    "base": dict(extractor_mode="group_norm", extractor_conv_layer_config=_BASE_CONV, extractor_conv_bias=False,
+                 encoder_embed_dim=768, encoder_projection_dropout=0.1, encoder_pos_conv_kernel=128,
+                 encoder_pos_conv_groups=16, encoder_num_layers=12, encoder_num_heads=12,
+                 encoder_attention_dropout=0.1, encoder_ff_interm_features=3072, encoder_ff_interm_dropout=0.0,
+                 encoder_dropout=0.1, encoder_layer_norm_first=False, encoder_layer_drop=0.05),
+    # wav2vec2-large (LV-60k): 24 layers, 1024 dims, layer norm first
+    "large": dict(extractor_mode="layer_norm", extractor_conv_layer_config=_BASE_CONV, extractor_conv_bias=True,
+                  encoder_embed_dim=1024, encoder_projection_dropout=0.1, encoder_pos_conv_kernel=128,
+                  encoder_pos_conv_groups=16, encoder_num_layers=24, encoder_num_heads=16,
+                  encoder_attention_dropout=0.1, encoder_ff_interm_features=4096, encoder_ff_interm_dropout=0.0,
+                  encoder_dropout=0.1, encoder_layer_norm_first=True, encoder_layer_drop=0.05),
+    # 37k parameters, same structure: for tests and CPU smoke runs (10 ms frames)
+    "tiny": dict(extractor_mode="group_norm", extractor_conv_layer_config=[(32, 10, 5), (32, 8, 4), (32, 4, 4),
+                                                                            (32, 2, 2)],
+                 extractor_conv_bias=False, encoder_embed_dim=32, encoder_projection_dropout=0.0,
+                 encoder_pos_conv_kernel=16, encoder_pos_conv_groups=4, encoder_num_layers=2, encoder_num_heads=2,
+                 encoder_attention_dropout=0.0, encoder_ff_interm_features=64, encoder_ff_interm_dropout=0.0,
+                 encoder_dropout=0.0, encoder_layer_norm_first=False, encoder_layer_drop=0.0),
+}
+
+
+def hf_config_to_torchaudio(cfg: dict) -> dict:
+    """A Hugging Face ``config.json`` (Wav2Vec2Config) -> ``torchaudio.models.wav2vec2_model`` kwargs."""
+    try:
+        return dict(
+            extractor_mode=f"{cfg['feat_extract_norm']}_norm",
+            extractor_conv_layer_config=[list(t) for t in zip(cfg["conv_dim"], cfg["conv_kernel"], cfg["conv_stride"])],
+            extractor_conv_bias=cfg.get("conv_bias", False),
+            encoder_embed_dim=cfg["hidden_size"], encoder_projection_dropout=cfg.get("feat_proj_dropout", 0.0),
+            encoder_pos_conv_kernel=cfg["num_conv_pos_embeddings"],
+            encoder_pos_conv_groups=cfg["num_conv_pos_embedding_groups"],
+            encoder_num_layers=cfg["num_hidden_layers"], encoder_num_heads=cfg["num_attention_heads"],
+            encoder_attention_dropout=cfg.get("attention_dropout", 0.0),
+            encoder_ff_interm_features=cfg["intermediate_size"],
+            encoder_ff_interm_dropout=cfg.get("activation_dropout", 0.0), encoder_dropout=cfg.get("hidden_dropout", 0.0),
+            encoder_layer_norm_first=cfg.get("do_stable_layer_norm", False), encoder_layer_drop=cfg.get("layerdrop", 0.0))
+    except KeyError as e:
+        raise ConfigError(f"config.json: missing Wav2Vec2Config field {e}") from None
+
+
+_HF_RULES = [
+    (r"^(wav2vec2\.)?feature_extractor\.", "feature_extractor."),
+    (r"^(wav2vec2\.)?feature_projection\.", "encoder.feature_projection."),
+    (r"^(wav2vec2\.)?encoder\.pos_conv_embed\.conv\.weight_g$", "encoder.transformer.pos_conv_embed.conv.parametrizations.weight.original0"),
+    (r"^(wav2vec2\.)?encoder\.pos_conv_embed\.conv\.weight_v$", "encoder.transformer.pos_conv_embed.conv.parametrizations.weight.original1"),
+    (r"^(wav2vec2\.)?encoder\.", "encoder.transformer."),
+]
+# not part of torchaudio's Wav2Vec2Model: HF's mask embedding, CTC head and pretraining heads
+_HF_SKIP = re.compile(r"^(wav2vec2\.)?masked_spec_embed$|^lm_head\.|^quantizer\.|^project_(q|hid)\.|^dropout_features")
+
+
+def convert_hf_state_dict(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Hugging Face Wav2Vec2Model / Wav2Vec2ForCTC keys -> torchaudio Wav2Vec2Model keys."""
+    out = {}
+    for key, value in state.items():
+        if _HF_SKIP.search(key):
+            continue
+        for pattern, repl in _HF_RULES:
+            new, n = re.subn(pattern, repl, key)
+            if n:
+                out[new] = value
+                break
+        else:
+            out[key] = value    # left as is: load_state_dict names it as unexpected
+    return out
+
+
+_SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+                       "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
+                       "U8": torch.uint8, "BOOL": torch.bool}
+
+
+def read_safetensors(path: Path) -> Dict[str, torch.Tensor]:
+    """The tensors of a ``.safetensors`` file (8-byte little-endian header size, JSON header, raw
+    little-endian data), read without the safetensors package."""
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if info["dtype"] not in _SAFETENSORS_DTYPES:
+            raise ConfigError(f"{path}: tensor {name} has unsupported dtype {info['dtype']}")
+        start, end = info["data_offsets"]
+        t = torch.frombuffer(bytearray(data[start:end]), dtype=_SAFETENSORS_DTYPES[info["dtype"]]) if end > start \
+            else torch.empty(0, dtype=_SAFETENSORS_DTYPES[info["dtype"]])
+        out[name] = t.reshape(info["shape"])
+    return out
+
+
+def _load_hf_dir(path: Path):
+    cfg_file = path / "config.json"
+    if not cfg_file.exists():
+        raise ConfigError(f"{path}: not a Hugging Face checkpoint dir (no config.json)")
+    kwargs = hf_config_to_torchaudio(json.loads(cfg_file.read_text()))
+    if (path / "model.safetensors").exists():
+        state = read_safetensors(path / "model.safetensors")
+    elif (path / "pytorch_model.bin").exists():
+        state = torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    else:
+        raise ConfigError(f"{path}: neither model.safetensors nor pytorch_model.bin")
+    return kwargs, convert_hf_state_dict(state)
+
+
+def load_weights(model: nn.Module, state: Dict[str, torch.Tensor], source: str) -> None:
+    """``load_state_dict`` that names missing and unexpected keys in one clear error."""
+    own = model.state_dict()
+    state = {k: v for k, v in state.items() if not k.startswith("aux.")}   # a CTC layer of an ASR bundle
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shape = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or shape:
+        parts = []
+        for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shape)):
+            if keys:
+                parts.append(f"{len(keys)} {what} key(s): {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}")
+        raise ConfigError(f"{source}: does not fit the wav2vec2 model: " + "; ".join(parts))
+    model.load_state_dict(state)
+
+
+class Wav2Vec2Encoder(nn.Module):
+    """feats (B, T, 1) 16 kHz samples, lengths (B,) in samples -> hidden (B, T', D), lengths (B,) in frames."""
+
+    def __init__(self, input_dim: int, size: str = "base", pretrained: str = "",
+                 freeze_feature_encoder: bool = True, freeze_transformer_steps: int = 0,
+                 layer_drop: Optional[float] = None, mask_time_prob: float = 0.0, mask_time_length: int = 10,
+                 mask_channel_prob: float = 0.0, mask_channel_length: int = 64):
+        super().__init__()
+        from torchaudio.models import wav2vec2_model
+
+        if input_dim != 1:
+            raise ConfigError(f"wav2vec2 reads raw waves (features of type 'wave', 1 dim), got {input_dim}-dim features")
+        state = None
+        if pretrained.startswith("bundle:"):
+            import torchaudio
+
+            name = pretrained[len("bundle:"):]
+            bundle = getattr(torchaudio.pipelines, name, None)
+            if bundle is None:
+                raise ConfigError(f"unknown torchaudio bundle '{name}'")
+            kwargs = dict(bundle._params)
+            kwargs.pop("aux_num_out", None)
+            state = bundle.get_model().state_dict()   # downloads on first use: needs internet
+        elif pretrained and Path(pretrained).is_dir():
+            kwargs, state = _load_hf_dir(Path(pretrained))
+        else:
+            if size not in SIZES:
+                raise ConfigError(f"model.encoder_conf.size is '{size}'; choose from {sorted(SIZES)}")
+            kwargs = dict(SIZES[size])
+            if pretrained:
+                if not Path(pretrained).exists():
+                    raise ConfigError(f"{pretrained}: pretrained wav2vec2 weights not found")
+                state = torch.load(pretrained, map_location="cpu", weights_only=True)
+                state = state.get("model", state) if isinstance(state, dict) else state
+        if layer_drop is not None:
+            kwargs["encoder_layer_drop"] = layer_drop
+        self.model = wav2vec2_model(**kwargs, aux_num_out=None)
+        if state is not None:
+            load_weights(self.model, state, pretrained)
+        self.freeze_feature_encoder = freeze_feature_encoder
+        if freeze_feature_encoder:
+            for p in self.model.feature_extractor.parameters():
+                p.requires_grad_(False)
+        self.freeze_transformer_steps = freeze_transformer_steps
+        self.register_buffer("train_steps", torch.zeros((), dtype=torch.long))
+        self.masker = None
+        if mask_time_prob > 0 or mask_channel_prob > 0:
+            from torchaudio.models.wav2vec2.components import MaskGenerator
+
+            self.masker = MaskGenerator(kwargs["encoder_embed_dim"], mask_time_prob, "static", 0.0, mask_time_length,
+                                        False, 1, mask_channel_prob, "static", 0.0, mask_channel_length, False, 1)
+        self.output_dim = kwargs["encoder_embed_dim"]
+        self.num_layers = kwargs["encoder_num_layers"]
+        self.bidirectional = False
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor):
+        waves = feats[..., 0]
+        lengths = lengths.to(waves.device)
+        if self.freeze_feature_encoder:
+            with torch.no_grad():
+                x, out_len = self.model.feature_extractor(waves, lengths)
+        else:
+            x, out_len = self.model.feature_extractor(waves, lengths)
+        frozen = self.training and int(self.train_steps) < self.freeze_transformer_steps
+        if self.training:
+            self.train_steps += 1   # counts training forward passes (micro-batches)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+            enc = self.model.encoder
+            x, mask = enc._preprocess(x, out_len)
+            if self.masker is not None and self.training:
+                pad = torch.arange(x.size(1), device=x.device)[None] >= out_len[:, None]
+                x, _ = self.masker(x, pad)
+            x = enc.transformer(x, attention_mask=mask)
+        valid = (torch.arange(x.size(1), device=x.device)[None] < out_len[:, None]).to(x.dtype)
+        return x * valid[..., None], out_len

@@ -1,0 +1,142 @@
+"""wav2vec2 encoder: sizes, local weights (torchaudio state dict, Hugging Face dir), freezing."""
+import json
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from serkit.errors import ConfigError
+from serkit.models.encoders.wav2vec2 import SIZES, Wav2Vec2Encoder, read_safetensors
+
+
+def tiny():
+    torch.manual_seed(0)
+    return Wav2Vec2Encoder(1, size="tiny", freeze_feature_encoder=False).eval()
+
+
+def hf_names(state):
+    """torchaudio Wav2Vec2Model keys -> the keys of Hugging Face's Wav2Vec2ForCTC, written out by hand."""
+    out = {}
+    for k, v in state.items():
+        if k.startswith("feature_extractor."):
+            out["wav2vec2." + k] = v
+        elif k.startswith("encoder.feature_projection."):
+            out["wav2vec2.feature_projection." + k[len("encoder.feature_projection."):]] = v
+        elif k.endswith("pos_conv_embed.conv.parametrizations.weight.original0"):
+            out["wav2vec2.encoder.pos_conv_embed.conv.weight_g"] = v
+        elif k.endswith("pos_conv_embed.conv.parametrizations.weight.original1"):
+            out["wav2vec2.encoder.pos_conv_embed.conv.weight_v"] = v
+        else:
+            assert k.startswith("encoder.transformer."), k
+            out["wav2vec2.encoder." + k[len("encoder.transformer."):]] = v
+    c = SIZES["tiny"]["encoder_embed_dim"]
+    out["wav2vec2.masked_spec_embed"] = torch.randn(c)     # HF-only tensors, skipped
+    out["lm_head.weight"] = torch.randn(30, c)
+    out["lm_head.bias"] = torch.randn(30)
+    return out
+
+
+def hf_config():
+    s = SIZES["tiny"]
+    conv = s["extractor_conv_layer_config"]
+    return {"model_type": "wav2vec2", "feat_extract_norm": "group", "conv_dim": [c[0] for c in conv],
+            "conv_kernel": [c[1] for c in conv], "conv_stride": [c[2] for c in conv], "conv_bias": False,
+            "hidden_size": s["encoder_embed_dim"], "feat_proj_dropout": 0.0, "num_conv_pos_embeddings": 16,
+            "num_conv_pos_embedding_groups": 4, "num_hidden_layers": 2, "num_attention_heads": 2,
+            "attention_dropout": 0.0, "intermediate_size": 64, "activation_dropout": 0.0, "hidden_dropout": 0.0,
+            "do_stable_layer_norm": False, "layerdrop": 0.0, "vocab_size": 30}
+
+
+def write_safetensors(path, state):
+    """The safetensors layout, written from its specification."""
+    header, blobs, offset = {}, [], 0
+    for k, v in state.items():
+        b = v.contiguous().numpy().astype("<f4").tobytes()
+        header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    h = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def test_base_size_and_shapes():
+    assert sum(p.numel() for p in Wav2Vec2Encoder(1, size="base").parameters()) == pytest.approx(94.4e6, rel=0.01)
+    enc = tiny()
+    x = torch.randn(3, 16000, 1)
+    lengths = torch.tensor([16000, 8000, 3200])
+    h, out = enc(x, lengths)
+    assert h.shape == (3, 99, 32) and out.tolist() == [99, 49, 19]   # 10 ms frames
+    assert h[2, 19:].abs().sum() == 0
+    with pytest.raises(ConfigError, match="raw waves"):
+        Wav2Vec2Encoder(40, size="tiny")
+
+
+@pytest.mark.parametrize("layout", ["bin", "safetensors"])
+def test_hugging_face_dir_lands_every_tensor(tmp_path, layout):
+    ref = tiny()
+    state = ref.model.state_dict()
+    hf = hf_names(state)
+    (tmp_path / "config.json").write_text(json.dumps(hf_config()))
+    if layout == "bin":
+        torch.save(hf, tmp_path / "pytorch_model.bin")
+    else:
+        write_safetensors(tmp_path / "model.safetensors", hf)
+        assert torch.equal(read_safetensors(tmp_path / "model.safetensors")["lm_head.bias"], hf["lm_head.bias"])
+    enc = Wav2Vec2Encoder(1, pretrained=str(tmp_path), freeze_feature_encoder=False).eval()
+    for k, v in enc.model.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    x = torch.randn(2, 8000, 1)
+    lengths = torch.tensor([8000, 5000])
+    assert torch.equal(enc(x, lengths)[0], ref(x, lengths)[0])
+
+
+def test_torchaudio_state_dict_and_clear_errors(tmp_path):
+    ref = tiny()
+    path = tmp_path / "w2v.pt"
+    torch.save(ref.model.state_dict(), path)
+    enc = Wav2Vec2Encoder(1, size="tiny", pretrained=str(path)).eval()
+    x = torch.randn(1, 4000, 1)
+    assert torch.equal(enc(x, torch.tensor([4000]))[0], ref(x, torch.tensor([4000]))[0])
+    bad = dict(ref.model.state_dict())
+    bad.pop("encoder.transformer.layer_norm.weight")
+    bad["encoder.transformer.extra.weight"] = torch.zeros(1)
+    torch.save(bad, path)
+    with pytest.raises(ConfigError, match=r"1 missing key\(s\): encoder.transformer.layer_norm.weight; "
+                                          r"1 unexpected key\(s\): encoder.transformer.extra.weight"):
+        Wav2Vec2Encoder(1, size="tiny", pretrained=str(path))
+    with pytest.raises(ConfigError, match="wrong shape"):
+        Wav2Vec2Encoder(1, size="base", pretrained=str(path))   # tiny weights into the base model
+    with pytest.raises(ConfigError, match="not found"):
+        Wav2Vec2Encoder(1, size="tiny", pretrained=str(tmp_path / "nope.pt"))
+    with pytest.raises(ConfigError, match="no config.json"):
+        Wav2Vec2Encoder(1, pretrained=str(tmp_path))
+
+
+def test_freezing_feature_encoder_and_transformer_steps():
+    torch.manual_seed(0)
+    enc = Wav2Vec2Encoder(1, size="tiny", freeze_feature_encoder=True, freeze_transformer_steps=2).train()
+    x, lengths = torch.randn(2, 4000, 1), torch.tensor([4000, 3000])
+    head = torch.ones(1, requires_grad=True)      # stands for the heads, trained from step 0
+    for step in range(3):
+        enc.zero_grad()
+        h, _ = enc(x, lengths)
+        (h * head).sum().backward()
+        grads = [p.grad for p in enc.model.encoder.parameters()]
+        assert all(p.grad is None for p in enc.model.feature_extractor.parameters())
+        if step < 2:
+            assert all(g is None for g in grads)           # transformer frozen for the first 2 steps
+        else:
+            assert any(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_time_masking_only_in_training():
+    torch.manual_seed(0)
+    enc = Wav2Vec2Encoder(1, size="tiny", mask_time_prob=0.5, mask_time_length=2)
+    x, lengths = torch.randn(1, 8000, 1), torch.tensor([8000])
+    enc.eval()
+    a, b = enc(x, lengths)[0], enc(x, lengths)[0]
+    assert torch.equal(a, b)
+    enc.train()
+    assert not torch.allclose(enc(x, lengths)[0], a)
+    assert np.isfinite(enc(x, lengths)[0].detach().numpy()).all()
