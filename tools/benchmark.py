@@ -4,6 +4,7 @@
 Usage:
     python tools/benchmark.py feats [--data DATA_DIR] [--seconds 300]
     python tools/benchmark.py blstm [--batch 16] [--hidden 128] [--steps 10]
+    python tools/benchmark.py w2v2 [--size base] [--batch 2] [--seconds 8] [--device cpu|cuda] [--steps 5]
     python tools/benchmark.py pretrain --config egs/iemocap/conf/tuning/pretrain_fop.yaml [--frames 1000]
         [--steps 10] [--device cpu|cuda] [--a.b VALUE ...]
 
@@ -11,6 +12,8 @@ feats: real-time factor of one core (CPU seconds per audio second) for torchaudi
        as serkit computes them, beside librosa's, on the wavs of DATA_DIR (or synthetic audio).
 blstm: training steps/s and frames/s of the BLSTM encoder on batches of mixed lengths, serkit's
        unpacked implementation beside PyTorch's packed bidirectional LSTM.
+w2v2: training steps/s of wav2vec2 (tiny / base / large) with the emotion and CTC heads on random
+       waves of --seconds (batch --batch), AdamW, bf16 autocast on CUDA; peak GPU memory.
 pretrain: optimizer steps/s and frames/s of a pretraining config (FOP or MPC) on batches of the
        config's batch size and mixed lengths up to --frames; bf16 autocast on CUDA when the config
        sets train.amp; peak GPU memory.
@@ -144,6 +147,50 @@ def bench_pretrain(args, overrides) -> None:
           f"{torch.get_num_threads()} threads: {1 / dt:.2f} steps/s, {frames / dt:,.0f} frames/s{mem}")
 
 
+def bench_w2v2(args) -> None:
+    from serkit.config import load_config
+    from serkit.models.model import MultiTaskModel
+
+    device = torch.device(args.device)
+    cfg = load_config(None, ["--model.encoder", "wav2vec2", "--model.encoder_conf",
+                             f"{{size: {args.size}, freeze_feature_encoder: true}}", "--model.pooling", "sum",
+                             "--model.heads", "{emotion: {weight: 1.0}, ctc: {weight: 0.1}}"])
+    torch.manual_seed(0)
+    model = MultiTaskModel(1, cfg.model, {"emotion": list("abcd"), "ctc": [str(i) for i in range(30)]}).to(device)
+    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-5)
+    n = int(args.seconds * 16000)
+    x = torch.randn(args.batch, n, 1, device=device) * 0.1
+    lengths = torch.full((args.batch,), n, device=device)
+    targets = {"emotion": torch.randint(0, 4, (args.batch,), device=device),
+               "ctc": torch.randint(2, 30, (args.batch, int(args.seconds * 12)), device=device),
+               "ctc_lengths": torch.full((args.batch,), int(args.seconds * 12), device=device)}
+    amp = device.type == "cuda"
+
+    def step():
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = model(x, lengths, targets)[0]
+        loss.backward()
+        optim.step()
+        optim.zero_grad(set_to_none=True)
+
+    for _ in range(2):
+        step()
+    if amp:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    if amp:
+        torch.cuda.synchronize()
+    dt = (time.perf_counter() - t0) / args.steps
+    mem = f", peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if amp else ""
+    n_params = sum(p.numel() for p in model.parameters()) / 1e6
+    print(f"wav2vec2-{args.size} ({n_params:.2f}M params) + emotion + CTC, batch {args.batch} x {args.seconds:g} s, "
+          f"{device}{' bf16' if amp else ''}, {torch.get_num_threads()} threads: {1 / dt:.2f} steps/s, "
+          f"{args.batch * args.seconds / dt:.1f} audio s/s{mem}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
@@ -161,8 +208,16 @@ def main() -> None:
     t.add_argument("--frames", type=int, default=1000)
     t.add_argument("--steps", type=int, default=10)
     t.add_argument("--device", default="cpu")
+    w = sub.add_parser("w2v2")
+    w.add_argument("--size", default="base")
+    w.add_argument("--batch", type=int, default=2)
+    w.add_argument("--seconds", type=float, default=8.0)
+    w.add_argument("--steps", type=int, default=5)
+    w.add_argument("--device", default="cpu")
     args, overrides = p.parse_known_args()
-    if args.what == "pretrain":
+    if args.what == "w2v2":
+        bench_w2v2(args)
+    elif args.what == "pretrain":
         bench_pretrain(args, overrides)
     elif overrides:
         p.error(f"unrecognized arguments: {' '.join(overrides)}")

@@ -140,3 +140,18 @@ def test_time_masking_only_in_training():
     enc.train()
     assert not torch.allclose(enc(x, lengths)[0], a)
     assert np.isfinite(enc(x, lengths)[0].detach().numpy()).all()
+
+
+def test_architecture_only_reads_no_weights(tmp_path):
+    from serkit.models.encoders.wav2vec2 import architecture_only
+
+    ref = tiny()
+    path = tmp_path / "w.pt"
+    torch.save(ref.model.state_dict(), path)
+    path.unlink()                      # a decoded model's pretraining file may be gone
+    with architecture_only():
+        enc = Wav2Vec2Encoder(1, size="tiny", pretrained=str(path))
+        with pytest.raises(ConfigError, match="unknown torchaudio bundle"):
+            Wav2Vec2Encoder(1, pretrained="bundle:NOPE")
+        big = Wav2Vec2Encoder(1, pretrained="bundle:WAV2VEC2_BASE")   # the bundle's architecture, no download
+    assert enc.output_dim == 32 and big.output_dim == 768 and big.num_layers == 12

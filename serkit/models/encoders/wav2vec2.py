@@ -12,6 +12,8 @@ layers dropped (LayerDrop) and time / channel spans masked (SpecAugment-style, t
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import re
 import struct
@@ -45,6 +47,20 @@ SIZES: Dict[str, dict] = {
                  encoder_attention_dropout=0.0, encoder_ff_interm_features=64, encoder_ff_interm_dropout=0.0,
                  encoder_dropout=0.0, encoder_layer_norm_first=False, encoder_layer_drop=0.0),
 }
+
+
+_ARCHITECTURE_ONLY = contextvars.ContextVar("serkit_w2v2_architecture_only", default=False)
+
+
+@contextlib.contextmanager
+def architecture_only():
+    """Build wav2vec2 encoders without reading (or downloading) their pretrained weights: for
+    models whose own checkpoint holds every weight (decoding, inference)."""
+    token = _ARCHITECTURE_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _ARCHITECTURE_ONLY.reset(token)
 
 
 def hf_config_to_torchaudio(cfg: dict) -> dict:
@@ -118,11 +134,13 @@ def read_safetensors(path: Path) -> Dict[str, torch.Tensor]:
     return out
 
 
-def _load_hf_dir(path: Path):
+def _load_hf_dir(path: Path, weights: bool = True):
     cfg_file = path / "config.json"
     if not cfg_file.exists():
         raise ConfigError(f"{path}: not a Hugging Face checkpoint dir (no config.json)")
     kwargs = hf_config_to_torchaudio(json.loads(cfg_file.read_text()))
+    if not weights:
+        return kwargs, None
     if (path / "model.safetensors").exists():
         state = read_safetensors(path / "model.safetensors")
     elif (path / "pytorch_model.bin").exists():
@@ -161,6 +179,7 @@ class Wav2Vec2Encoder(nn.Module):
         if input_dim != 1:
             raise ConfigError(f"wav2vec2 reads raw waves (features of type 'wave', 1 dim), got {input_dim}-dim features")
         state = None
+        weights = not _ARCHITECTURE_ONLY.get()
         if pretrained.startswith("bundle:"):
             import torchaudio
 
@@ -170,14 +189,15 @@ class Wav2Vec2Encoder(nn.Module):
                 raise ConfigError(f"unknown torchaudio bundle '{name}'")
             kwargs = dict(bundle._params)
             kwargs.pop("aux_num_out", None)
-            state = bundle.get_model().state_dict()   # downloads on first use: needs internet
+            if weights:
+                state = bundle.get_model().state_dict()   # downloads on first use: needs internet
         elif pretrained and Path(pretrained).is_dir():
-            kwargs, state = _load_hf_dir(Path(pretrained))
+            kwargs, state = _load_hf_dir(Path(pretrained), weights)
         else:
             if size not in SIZES:
                 raise ConfigError(f"model.encoder_conf.size is '{size}'; choose from {sorted(SIZES)}")
             kwargs = dict(SIZES[size])
-            if pretrained:
+            if pretrained and weights:
                 if not Path(pretrained).exists():
                     raise ConfigError(f"{pretrained}: pretrained wav2vec2 weights not found")
                 state = torch.load(pretrained, map_location="cpu", weights_only=True)
