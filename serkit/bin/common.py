@@ -27,3 +27,28 @@ def run_main(main: Callable[[], None]) -> None:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     sys.exit(0)
+
+
+def print_config(cfg) -> None:
+    """``--print_config``: the resolved config as YAML on stdout."""
+    import yaml
+
+    from serkit.config import to_dict
+
+    yaml.safe_dump(to_dict(cfg), sys.stdout, sort_keys=False)
+
+
+def require(args, *names: str) -> None:
+    """A clear error for the first option among ``names`` left unset."""
+    from serkit.errors import ConfigError
+
+    for name in names:
+        if getattr(args, name) is None:
+            raise ConfigError(f"--{name} is required")
+
+
+def run_trainer(trainer) -> None:
+    try:
+        trainer.run()
+    finally:
+        trainer.close()

@@ -18,12 +18,9 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import sys
 
-import yaml
-
-from serkit.bin.common import run_main, setup_logging
-from serkit.config import load_config, to_dict
+from serkit.bin.common import print_config, run_main, run_trainer, setup_logging
+from serkit.config import load_config
 from serkit.errors import ConfigError
 
 
@@ -45,8 +42,7 @@ def main() -> None:
     cfg = load_config(args.config, overrides)
     cfg.train.select_metric = "loss"  # the only thing a pretraining run can select on
     if args.print_config:
-        yaml.safe_dump(to_dict(cfg), sys.stdout, sort_keys=False)
-        return
+        return print_config(cfg)
     if not args.data or args.exp_dir is None:
         raise ConfigError("--data (at least one), --feats and --exp_dir are required")
     stats = args.cmvn_stats or [None] * len(args.data)
@@ -55,11 +51,7 @@ def main() -> None:
     setup_logging()
     from serkit.train.pretrainer import PretrainPaths, PretrainTrainer
 
-    trainer = PretrainTrainer(cfg, PretrainPaths(args.data, args.feats, stats, args.exp_dir), ngpu=args.ngpu)
-    try:
-        trainer.run()
-    finally:
-        trainer.close()
+    run_trainer(PretrainTrainer(cfg, PretrainPaths(args.data, args.feats, stats, args.exp_dir), ngpu=args.ngpu))
 
 
 def cli() -> None:

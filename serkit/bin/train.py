@@ -18,13 +18,9 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import sys
 
-import yaml
-
-from serkit.bin.common import run_main, setup_logging
-from serkit.config import load_config, to_dict
-from serkit.errors import ConfigError
+from serkit.bin.common import print_config, require, run_main, run_trainer, setup_logging
+from serkit.config import load_config
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -44,20 +40,13 @@ def main() -> None:
     args, overrides = get_parser().parse_known_args()
     cfg = load_config(args.config, overrides)
     if args.print_config:
-        yaml.safe_dump(to_dict(cfg), sys.stdout, sort_keys=False)
-        return
-    for name in ("train_data", "valid_data", "feats", "exp_dir"):
-        if getattr(args, name) is None:
-            raise ConfigError(f"--{name} is required")
+        return print_config(cfg)
+    require(args, "train_data", "valid_data", "feats", "exp_dir")
     setup_logging()
     from serkit.train.trainer import RunPaths, Trainer
 
-    trainer = Trainer(cfg, RunPaths(args.train_data, args.valid_data, args.feats, args.cmvn_stats, args.exp_dir),
-                      ngpu=args.ngpu)
-    try:
-        trainer.run()
-    finally:
-        trainer.close()
+    run_trainer(Trainer(cfg, RunPaths(args.train_data, args.valid_data, args.feats, args.cmvn_stats, args.exp_dir),
+                        ngpu=args.ngpu))
 
 
 def cli() -> None:

@@ -19,11 +19,8 @@ Example:
 from __future__ import annotations
 
 import argparse
-import sys
 
-import yaml
-
-from serkit.bin.common import run_main, setup_logging
+from serkit.bin.common import print_config, require, run_main, setup_logging
 from serkit.errors import ConfigError
 
 
@@ -38,15 +35,11 @@ def main() -> None:
     p.add_argument("--print_config", action="store_true")
     args, overrides = p.parse_known_args()
     from serkit.classical import load_classical_config, train_classical
-    from serkit.config import to_dict
 
     cfg = load_classical_config(args.config, overrides)
     if args.print_config:
-        yaml.safe_dump(to_dict(cfg), sys.stdout, sort_keys=False)
-        return
-    for name in ("train_data", "valid_data", "feats", "exp_dir"):
-        if getattr(args, name) is None:
-            raise ConfigError(f"--{name} is required")
+        return print_config(cfg)
+    require(args, "train_data", "valid_data", "feats", "exp_dir")
     if len(args.name) != len(args.data):
         raise ConfigError(f"{len(args.data)} --data but {len(args.name)} --name: give one name per data dir")
     setup_logging()
