@@ -30,7 +30,7 @@ def test_dotted_overrides_parse_yaml_values(tmp_path):
 @pytest.mark.parametrize("text,overrides,message", [
     ("trian: {max_epochs: 3}", [], r"unknown config key 'trian'; valid keys: \['data', 'model'"),
     ("train: {max_epoch: 3}", [], r"unknown config key 'train.max_epoch'; valid keys: \[.*'max_epochs'"),
-    ("model: {encoder: lstm9}", [], r"unknown encoder 'lstm9'; choose from \['blstm', 'cnn_blstm_att', 'fop_transformer', 'mpc_transformer', 'pretrained'\]"),
+    ("model: {encoder: lstm9}", [], r"unknown encoder 'lstm9'; choose from \['blstm', 'cnn_blstm_att', 'fop_transformer', 'mpc_transformer', 'pretrained', 'wav2vec2'\]"),
     ("model: {encoder_conf: {hiden: 3}}", [], r"unknown config key 'model.encoder_conf.hiden'; valid keys: \['bidirectional', 'dropout', 'hidden', 'num_layers'\]"),
     ("model: {heads: {emotion: {}, age: {weight: 1}}}", [], r"unknown head 'age'"),
     ("optim: {name: adagrad}", [], r"'optim.name' is 'adagrad'; choose from"),
