@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from serkit.errors import ConfigError
+from serkit.models.pooling import valid_mask
 
 MODES = ("finetune", "frozen", "hypercolumns")
 
@@ -104,19 +105,19 @@ class PretrainedEncoder(nn.Module):
             return feats
         with torch.set_grad_enabled(self.mode == "finetune" and torch.is_grad_enabled()):
             outs: List[torch.Tensor] = self.stack.layer_outputs(feats, lengths)
-            if self.mode == "hypercolumns" and self.combine == "add":
-                keep = (torch.arange(feats.size(1), device=feats.device)[None] < lengths[:, None].to(feats.device))
-                rep = self.stack.embed(feats) * keep[..., None].to(feats.dtype) + torch.stack(outs).sum(0)
-            elif self.mode == "hypercolumns":
-                rep = torch.cat([feats, *outs], dim=-1)
+            add = self.mode == "hypercolumns" and self.combine == "add"
+            embedded = self.stack.embed(feats) if add else None
         if self.mode == "finetune":
             return outs[-1]
-        if self.mode == "frozen":
-            if self.layer == "weighted":
-                w = self.layer_logits.softmax(0).to(outs[0].dtype)
-                return torch.einsum("l,lbtd->btd", w, torch.stack(outs))
-            return outs[self.layer - 1 if self.layer > 0 else self.layer]
-        return rep
+        if self.mode == "hypercolumns":
+            if self.combine == "concat":
+                return torch.cat([feats, *outs], dim=-1)
+            keep = valid_mask(lengths.to(feats.device), feats.size(1))[..., None].to(feats.dtype)
+            return embedded * keep + torch.stack(outs).sum(0)
+        if self.layer == "weighted":
+            w = self.layer_logits.softmax(0).to(outs[0].dtype)
+            return torch.einsum("l,lbtd->btd", w, torch.stack(outs))
+        return outs[self.layer - 1 if self.layer > 0 else self.layer]
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor):
         rep = self.representation(feats, lengths)
