@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import yaml
 
-from serkit.config import _build, apply_overrides, to_dict
+from serkit.config import _build, apply_overrides, read_yaml, to_dict
 from serkit.data.datadir import DataDir
 from serkit.data.dataset import FeatDataset, build_classes, collate
 from serkit.data.sampler import BucketBatchSampler
@@ -27,6 +27,7 @@ from serkit.errors import ConfigError
 from serkit.features.cmvn import CMVN
 from serkit.features.storage import FeatReader
 from serkit.metrics import classification_scores
+from serkit.models.pooling import valid_mask
 from serkit.predict import write_predictions
 
 log = logging.getLogger("serkit.classical")
@@ -58,17 +59,11 @@ _CHOICES = {"cmvn": ("global", "speaker", "none"), "classifier": ("svm", "rf"), 
 
 
 def is_classical_config(path: str) -> bool:
-    with open(path) as f:
-        raw = yaml.safe_load(f) or {}
-    return "classifier" in raw
+    return "classifier" in read_yaml(path)
 
 
 def load_classical_config(path: Optional[str], overrides: Sequence[str] = ()) -> ClassicalConfig:
-    raw: Dict[str, Any] = {}
-    if path:
-        with open(path) as f:
-            raw = yaml.safe_load(f) or {}
-    cfg = _build(ClassicalConfig, apply_overrides(raw, list(overrides)), "")
+    cfg = _build(ClassicalConfig, apply_overrides(read_yaml(path), list(overrides)), "")
     for key, choices in _CHOICES.items():
         value = cfg
         for part in key.split("."):
@@ -99,7 +94,7 @@ def utterance_vectors(ds: FeatDataset, encoder=None, batch_size: int = 32) -> Tu
         x, lengths = batch["feats"], batch["lengths"]
         if encoder is not None:
             x, _ = encoder(x, lengths)
-        keep = (torch.arange(x.size(1))[None] < lengths[:, None]).to(x.dtype)[..., None]
+        keep = valid_mask(lengths, x.size(1)).to(x.dtype)[..., None]
         n = lengths[:, None].to(x.dtype)
         mean = (x * keep).sum(1) / n
         std = (((x - mean[:, None]) ** 2 * keep).sum(1) / n).clamp(min=0).sqrt()
@@ -108,7 +103,7 @@ def utterance_vectors(ds: FeatDataset, encoder=None, batch_size: int = 32) -> Tu
     return utts, np.concatenate(rows).astype(np.float64)
 
 
-def _make(cfg: ClassicalConfig, C: float = 1.0):
+def _make(cfg: ClassicalConfig, C: Optional[float]):
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.pipeline import make_pipeline
@@ -137,20 +132,24 @@ def train_classical(cfg: ClassicalConfig, train_data: str, valid_data: str, feat
     cmvn = CMVN(cmvn_stats, cfg.cmvn)
     encoder = build_representation(cfg, reader.dim)
 
+    cache: Dict[Path, Tuple[List[str], np.ndarray, Optional[np.ndarray]]] = {}
+
     def vectors(data: DataDir):
-        ds = FeatDataset(data, reader, cmvn, classes, with_targets=data.has("utt2emo"))
-        utts, X = utterance_vectors(ds, encoder)
-        if not ds.targets:
-            return utts, X, None
-        label = dict(zip(ds.utts, ds.targets["emotion"]))
-        return utts, X, np.array([label[u] for u in utts])
+        """(utts, X, y or None); each data dir once (valid is also among the dirs predicted)."""
+        key = Path(data.path).resolve()
+        if key not in cache:
+            ds = FeatDataset(data, reader, cmvn, classes, with_targets=data.has("utt2emo"))
+            utts, X = utterance_vectors(ds, encoder)
+            label = dict(zip(ds.utts, ds.targets["emotion"])) if ds.targets else None
+            cache[key] = (utts, X, np.array([label[u] for u in utts]) if label else None)
+        return cache[key]
 
     _, Xtr, ytr = vectors(train)
     _, Xva, yva = vectors(valid)
     grid = cfg.svm_C if cfg.classifier == "svm" else [None]
     best = None
     for C in grid:
-        clf = _make(cfg, C if C is not None else 1.0).fit(Xtr, ytr)
+        clf = _make(cfg, C).fit(Xtr, ytr)
         ua = classification_scores(yva.tolist(), clf.predict(Xva).tolist(), len(names))["ua"]
         log.info("%s%s: valid UA %.4f", cfg.classifier, f" C={C}" if C is not None else "", ua)
         if best is None or ua > best[0]:

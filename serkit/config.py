@@ -211,17 +211,24 @@ def config_from_dict(raw: Dict[str, Any]) -> Config:
     return _build(Config, raw, "")
 
 
+def read_yaml(path: Optional[str]) -> Dict[str, Any]:
+    """A config file as a dict ({} for no path), with errors that name the file."""
+    if not path:
+        return {}
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f) or {}
+    except OSError as e:
+        raise ConfigError(f"cannot read config '{path}': {e}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config must be a mapping, got {type(raw).__name__}")
+    return raw
+
+
 def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> Config:
-    raw: Dict[str, Any] = {}
-    if path:
-        try:
-            with open(path) as f:
-                raw = yaml.safe_load(f) or {}
-        except OSError as e:
-            raise ConfigError(f"cannot read config '{path}': {e}") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: invalid YAML: {e}") from None
-    raw = apply_overrides(raw, list(overrides))
+    raw = apply_overrides(read_yaml(path), list(overrides))
     cfg = _build(Config, raw, "")
     resolve_components(cfg)
     return cfg

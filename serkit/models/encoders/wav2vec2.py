@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from serkit.errors import ConfigError
+from serkit.models.pooling import valid_mask
 
 _BASE_CONV = [(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2
 SIZES: Dict[str, dict] = {
@@ -238,8 +239,6 @@ class Wav2Vec2Encoder(nn.Module):
             enc = self.model.encoder
             x, mask = enc._preprocess(x, out_len)
             if self.masker is not None and self.training:
-                pad = torch.arange(x.size(1), device=x.device)[None] >= out_len[:, None]
-                x, _ = self.masker(x, pad)
+                x, _ = self.masker(x, ~valid_mask(out_len, x.size(1)))
             x = enc.transformer(x, attention_mask=mask)
-        valid = (torch.arange(x.size(1), device=x.device)[None] < out_len[:, None]).to(x.dtype)
-        return x * valid[..., None], out_len
+        return x * valid_mask(out_len, x.size(1))[..., None].to(x.dtype), out_len
