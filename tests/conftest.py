@@ -37,6 +37,18 @@ CATEGORY = {"ang": "Anger", "hap": "Happiness", "exc": "Excited", "neu": "Neutra
             "fru": "Frustration", "sur": "Surprise", "fea": "Fear", "dis": "Disgust", "oth": "Other", "xxx": "Other"}
 
 
+@pytest.fixture(scope="session")
+def layout_corpora(tmp_path_factory):
+    """Small generated corpora in the SAVEE (4 speakers x 7 emotions x 2) and EMO-DB (10 speakers
+    x 7 emotions x 1) release layouts, under ``<base>/savee`` and ``<base>/emodb``."""
+    from serkit.corpora.mini_emo import synthesize_layout
+
+    base = tmp_path_factory.mktemp("layouts")
+    synthesize_layout("savee", base / "savee", seed=1, per_emotion=2, nj=2)
+    synthesize_layout("emodb", base / "emodb", seed=1, per_emotion=1, nj=2)
+    return base
+
+
 def build_fake_iemocap(root: Path, seconds: float = 0.1) -> dict:
     """An IEMOCAP release tree from the real metadata in ../shared/corpora/iemocap_meta.
 

@@ -6,7 +6,6 @@ import pytest
 import soundfile
 
 from serkit.corpora.emodb import prepare_emodb, prepare_savee
-from serkit.corpora.mini_emo import synthesize_layout
 from serkit.data.datadir import DataDir, validate_datadir
 from serkit.data.folds import make_folds, write_folds
 from serkit.data.labels import map_labels, read_label_map
@@ -16,18 +15,10 @@ from conftest import REPO, SHARED_CORPORA
 LABEL_MAP = REPO / "egs" / "savee_emodb" / "conf" / "emodb_to_savee.map"
 
 
-@pytest.fixture(scope="module")
-def fixtures(tmp_path_factory):
-    base = tmp_path_factory.mktemp("layouts")
-    synthesize_layout("savee", base / "savee", seed=1, per_emotion=2, nj=2)
-    synthesize_layout("emodb", base / "emodb", seed=1, per_emotion=1, nj=2)
-    return base
-
-
-def test_savee_layout_and_prep(fixtures, tmp_path):
-    wav = fixtures / "savee" / "AudioData" / "KL" / "sa02.wav"
+def test_savee_layout_and_prep(layout_corpora, tmp_path):
+    wav = layout_corpora / "savee" / "AudioData" / "KL" / "sa02.wav"
     assert soundfile.info(str(wav)).samplerate == 44100
-    d = prepare_savee(fixtures / "savee", tmp_path / "savee")
+    d = prepare_savee(layout_corpora / "savee", tmp_path / "savee")
     assert len(d.utts) == 4 * (6 * 2 + 4)   # neutral twice as many, as in the release
     assert d.get("utt2emo")["saveeKL-sa02"] == "sadness"
     assert d.get("utt2emo")["saveeDC-su01"] == "surprise"
@@ -39,8 +30,8 @@ def test_savee_layout_and_prep(fixtures, tmp_path):
         (["saveeDC"], ["saveeJE"]), (["saveeJE"], ["saveeJK"])]
 
 
-def test_emodb_layout_and_prep(fixtures, tmp_path):
-    d = prepare_emodb(fixtures / "emodb", tmp_path / "emodb")
+def test_emodb_layout_and_prep(layout_corpora, tmp_path):
+    d = prepare_emodb(layout_corpora / "emodb", tmp_path / "emodb")
     assert len(d.utts) == 10 * 7
     assert d.get("utt2emo")["emodb03-03a01Wa"] == "anger"
     assert d.get("utt2emo")["emodb16-16a01La"] == "boredom"
@@ -57,9 +48,9 @@ def test_bad_file_names_are_named(tmp_path):
         prepare_savee(tmp_path, tmp_path / "out2")
 
 
-def test_label_map_drops_boredom_and_cross_language_folds(fixtures, tmp_path):
-    emodb = prepare_emodb(fixtures / "emodb", tmp_path / "emodb")
-    savee = prepare_savee(fixtures / "savee", tmp_path / "savee")
+def test_label_map_drops_boredom_and_cross_language_folds(layout_corpora, tmp_path):
+    emodb = prepare_emodb(layout_corpora / "emodb", tmp_path / "emodb")
+    savee = prepare_savee(layout_corpora / "savee", tmp_path / "savee")
     lm = read_label_map(LABEL_MAP)
     assert lm["boredom"] is None and lm["anger"] == "anger"
     mapped = map_labels(emodb, lm, tmp_path / "emodb_mapped")

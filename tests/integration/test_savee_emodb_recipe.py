@@ -1,27 +1,17 @@
 """egs/savee_emodb on generated SAVEE- and EMO-DB-layout fixtures: multitask cross-language training."""
 import json
 
-import pytest
 import yaml
 from conftest import run_recipe
 
-from serkit.corpora.mini_emo import synthesize_layout
 
 TINY = ("--train.max_epochs 1 --model.encoder_conf.filters [16,16,16] --model.encoder_conf.bottleneck 16 "
         "--model.encoder_conf.lstm_hidden 8 --model.encoder_conf.heads 2 --data.batch_size 16")
 
 
-@pytest.fixture(scope="module")
-def corpora(tmp_path_factory):
-    base = tmp_path_factory.mktemp("fixtures")
-    synthesize_layout("savee", base / "savee", seed=2, per_emotion=2, nj=2)
-    synthesize_layout("emodb", base / "emodb", seed=2, per_emotion=1, nj=2)
-    return base
-
-
-def test_multitask_cross_language(recipe_copy, corpora):
+def test_multitask_cross_language(recipe_copy, layout_corpora):
     recipe = recipe_copy("savee_emodb")
-    run_recipe(recipe, "--savee_root", str(corpora / "savee"), "--emodb_root", str(corpora / "emodb"),
+    run_recipe(recipe, "--savee_root", str(layout_corpora / "savee"), "--emodb_root", str(layout_corpora / "emodb"),
                "--cross_language", "true", "--train_config", "conf/train_cnn_blstm_att_spk.yaml",
                "--train_opts", TINY, "--tag", "tiny_xling", "--nj", "2", "--fold_nj", "2")
     folds = recipe / "data" / "folds" / "savee_loso_plus_emodb"
@@ -44,12 +34,12 @@ def test_multitask_cross_language(recipe_copy, corpora):
         assert (exp / fold / ".done").exists()
 
 
-def test_failed_folds_fail_the_stage(recipe_copy, corpora):
+def test_failed_folds_fail_the_stage(recipe_copy, layout_corpora):
     """With --fold_nj, a fold that fails in the background still fails stage 3, naming the logs."""
     import subprocess
 
     recipe = recipe_copy("savee_emodb")
-    run_recipe(recipe, "--savee_root", str(corpora / "savee"), "--emodb_root", str(corpora / "emodb"),
+    run_recipe(recipe, "--savee_root", str(layout_corpora / "savee"), "--emodb_root", str(layout_corpora / "emodb"),
                "--stop_stage", "1", "--nj", "2")
     r = subprocess.run(["./run.sh", "--stage", "3", "--train_config", "conf/train_cnn_blstm_att.yaml", "--fold_nj", "2",
                         "--tag", "broken", "--train_opts", TINY + " --model.encoder_conf.heads 3"],

@@ -53,7 +53,7 @@ def test_pretraining_loss_falls_without_labels(mini_corpus, stats, tmp_path, obj
     assert (tmp_path / "exp" / "tensorboard").is_dir()
 
 
-def test_two_corpora_and_resume(mini_corpus, stats, tmp_path):
+def test_two_corpora_and_a_changed_config_needs_a_new_exp_dir(mini_corpus, stats, tmp_path):
     data = str(mini_corpus["data"])
     feats = str(mini_corpus["feats"])
     paths = PretrainPaths([data, data], [feats, feats], [stats, stats], str(tmp_path / "exp"))
@@ -62,7 +62,6 @@ def test_two_corpora_and_resume(mini_corpus, stats, tmp_path):
     trainer, _ = run(cfg, paths)
     n = len(DataDir.load(data).utts)
     assert len(trainer.train_set) + len(trainer.valid_set) == 2 * n
-    # two more epochs continue from the first one's checkpoint
     cfg2 = load_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop",
                               "--train.max_epochs", "1", *TINY])
     cfg2.train.max_epochs = 3

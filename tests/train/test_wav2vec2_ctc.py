@@ -11,6 +11,7 @@ import yaml
 
 from serkit.config import load_config
 from serkit.data.datadir import DataDir
+from serkit.metrics import error_rate
 from serkit.predict import predict, read_predictions
 from serkit.scoring import format_markdown, score_folds
 from serkit.train.trainer import RunPaths, Trainer
@@ -60,6 +61,10 @@ def test_transcripts_in_predictions_and_cer_wer(trained):
     assert rows[0][3] and rows[0][3] == " ".join(text[rows[0][0]].lower().replace(".", "").replace(",", "").split())
     result = score_folds({"fold1": out})
     assert 0.0 <= result["pooled"]["cer"] <= 1.5 and result["pooled"]["wer"] >= result["pooled"]["cer"] * 0.5
+    # pooled CER / WER are corpus-level: total edits over total reference tokens of these rows
+    refs, hyps = [r[3] for r in rows], [r[4] for r in rows]
+    assert result["pooled"]["cer"] == pytest.approx(error_rate([list(r) for r in refs], [list(h) for h in hyps]))
+    assert result["pooled"]["wer"] == pytest.approx(error_rate([r.split() for r in refs], [h.split() for h in hyps]))
     md = format_markdown(result, "w2v", "loso")
     assert "| fold | #utts | WA | UA | F1 | CER | WER |" in md
 
