@@ -11,6 +11,12 @@ from serkit.config import ModelConf
 from serkit.models.registry import ENCODERS, FRAME_HEADS, HEADS, POOLINGS
 
 
+def active_heads(conf: ModelConf) -> Dict[str, float]:
+    """Heads that are built, with their loss weights: weight-0 heads cost nothing, except the
+    emotion head (the task's own output) which is always there."""
+    return {k: h.weight for k, h in conf.heads.items() if h.weight > 0 or k == "emotion"}
+
+
 class MultiTaskModel(nn.Module):
     """feats (B, T, D), lengths (B,) -> logits per head (B, C_k).
 
@@ -24,7 +30,7 @@ class MultiTaskModel(nn.Module):
         self.pooling = POOLINGS[conf.pooling](
             self.encoder.output_dim, bidirectional=getattr(self.encoder, "bidirectional", False),
             **conf.pooling_conf)
-        self.weights = {k: h.weight for k, h in conf.heads.items() if h.weight > 0 or k == "emotion"}
+        self.weights = active_heads(conf)
         self.heads = nn.ModuleDict({
             k: HEADS[k](self.pooling.output_dim, len(classes[k]), hidden=h.hidden, dropout=h.dropout)
             for k, h in conf.heads.items() if k in self.weights

@@ -32,7 +32,7 @@ from serkit.errors import ConfigError, SerkitError
 from serkit.features.cmvn import CMVN
 from serkit.features.storage import FeatReader
 from serkit.metrics import classification_scores
-from serkit.models.model import MultiTaskModel
+from serkit.models.model import MultiTaskModel, active_heads
 from serkit.train.checkpoint import load_checkpoint, save_atomic
 from serkit.train.distributed import (DistInfo, all_gather_list, all_reduce_sum, barrier, cleanup,
                                       init_distributed)
@@ -103,6 +103,7 @@ class Trainer:
         self.ckpt_dir = self.exp_dir / "checkpoints"
         seed_everything(cfg.seed)
 
+        self.vocab = None   # the CTC vocabulary, trained by _build_data when the model has a ctc head
         self.train_set, self.valid_set, self.input_dim, self.classes = self._build_data()
         d = self.dist
         self.train_sampler = BucketBatchSampler(
@@ -133,9 +134,8 @@ class Trainer:
         cfg, paths = self.cfg, self.paths
         train = DataDir.load(paths.train_data)
         valid = DataDir.load(paths.valid_data)
-        heads = [k for k, h in cfg.model.heads.items() if h.weight > 0 or k == "emotion"]
+        heads = list(active_heads(cfg.model))
         classes = build_classes(train, heads, cfg.data.emotions)
-        self.vocab = None
         if "ctc" in heads:   # characters of the training transcripts (the same on every rank)
             from serkit.text.vocab import CharVocab
 
@@ -168,7 +168,7 @@ class Trainer:
         if self.classes:
             with open(self.exp_dir / "classes.yaml", "w") as f:
                 yaml.safe_dump(self.classes, f, sort_keys=False)
-        if getattr(self, "vocab", None) is not None:
+        if self.vocab is not None:
             (self.exp_dir / "ctc_vocab.model").write_bytes(self.vocab.proto)   # sentencepiece char model
         handler = logging.FileHandler(self.exp_dir / "train.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
