@@ -37,7 +37,7 @@ def main() -> None:
     p.add_argument("wavs", nargs="+")
     args = p.parse_args()
     logging.getLogger("torchaudio").setLevel(logging.ERROR)
-    from serkit.features.cmvn import CMVN
+    from serkit.features.cmvn import CMVN, STD_FLOOR
     from serkit.features.extract import FeatureConfig, FeatureExtractor, read_audio
     from serkit.predict import load_model
     from serkit.text.vocab import greedy_ctc
@@ -64,7 +64,7 @@ def main() -> None:
         if cmvn is not None:
             feats = cmvn(feats)
         elif mode == "speaker":   # unknown speaker: the utterance's own statistics
-            feats = (feats - feats.mean(0)) / np.maximum(feats.std(0), 1e-5)
+            feats = (feats - feats.mean(0)) / np.maximum(feats.std(0), STD_FLOOR)
         x = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))[None]
         with torch.no_grad():
             out, enc_lengths = model.outputs(x, torch.tensor([x.size(1)]))
