@@ -60,4 +60,7 @@ def barrier(info: DistInfo) -> None:
 
 def cleanup(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
+        # every rank arrives before any tears down: a rank that destroys its gloo group while a
+        # peer still finishes its last step can abort at exit
+        dist.barrier()
         dist.destroy_process_group()
