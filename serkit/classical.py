@@ -1,10 +1,15 @@
-"""Classical classifiers (scikit-learn SVM, random forest) on utterance vectors.
+"""Classical classifiers (scikit-learn SVM, logistic regression, random forest) on utterance vectors.
 
-An utterance vector is the mean and standard deviation over frames of a representation: the
-features themselves, or (with ``representation.checkpoint``) a pretrained stack's layer or
-hypercolumns, through the same ``PretrainedEncoder`` the neural transfer modes use. The SVM's C
-is chosen on the valid split's UA; predictions are written in the TSV format of ``serkit-decode``
-so ``serkit-score`` scores them like any model.
+An utterance vector is a set of functionals over frames of a representation: the features
+themselves, or (with ``representation.checkpoint``) a pretrained stack's layer or hypercolumns,
+through the same ``PretrainedEncoder`` the neural transfer modes use. ``functionals: meanstd``
+takes each column's mean and standard deviation; ``full`` adds the 10th, 50th and 90th
+percentiles, the 10-90 range and the linear slope over the utterance (the openSMILE-style
+statistics; on features with ``prosody`` columns, the mean of the voicing column is the voiced
+ratio). ``vector_norm: speaker`` z-normalises the vectors of each speaker with that speaker's
+own mean and std (unlabelled, test speakers included: transductive, like speaker CMVN).
+C is chosen on the valid split's UA; predictions are written in the TSV format of
+``serkit-decode`` so ``serkit-score`` scores them like any model.
 """
 from __future__ import annotations
 
@@ -45,16 +50,20 @@ class RepresentationConf:
 class ClassicalConfig:
     seed: int = 0
     cmvn: str = "global"            # global | speaker | none
-    classifier: str = "svm"         # svm | rf
+    functionals: str = "meanstd"    # meanstd | full (+ percentiles 10/50/90, range, slope)
+    vector_norm: str = "none"       # none | speaker: z-normalise utterance vectors per speaker
+    classifier: str = "svm"         # svm | logreg | rf
     svm_C: List[float] = field(default_factory=lambda: [0.1, 1.0, 10.0])   # chosen on valid UA
     svm_kernel: str = "rbf"
+    logreg_C: List[float] = field(default_factory=lambda: [0.01, 0.1, 1.0])   # chosen on valid UA
     rf_trees: int = 500
     rf_max_depth: Optional[int] = None
     emotions: Optional[List[str]] = None
     representation: RepresentationConf = field(default_factory=RepresentationConf)
 
 
-_CHOICES = {"cmvn": ("global", "speaker", "none"), "classifier": ("svm", "rf"), "svm_kernel": ("rbf", "linear"),
+_CHOICES = {"cmvn": ("global", "speaker", "none"), "functionals": ("meanstd", "full"),
+            "vector_norm": ("none", "speaker"), "classifier": ("svm", "logreg", "rf"), "svm_kernel": ("rbf", "linear"),
             "representation.mode": ("frozen", "hypercolumns"), "representation.combine": ("add", "concat")}
 
 
@@ -84,9 +93,49 @@ def build_representation(cfg: ClassicalConfig, input_dim: int):
     return PretrainedEncoder(input_dim, r.checkpoint, mode=r.mode, layer=r.layer, combine=r.combine).eval()
 
 
+FULL_PERCENTILES = (0.1, 0.5, 0.9)
+
+
+def functionals(x: torch.Tensor, lengths: torch.Tensor, kind: str = "meanstd") -> torch.Tensor:
+    """x (B, T, D) padded, lengths (B,) -> (B, k * D) over each utterance's valid frames.
+
+    meanstd: [mean, std] (k = 2); full: [mean, std, p10, p50, p90, p90 - p10, slope] (k = 7),
+    percentiles by nearest rank, slope = least-squares change per utterance (time in [0, 1]).
+    """
+    x = x.double()
+    mask = valid_mask(lengths, x.size(1))
+    keep = mask.to(x.dtype)[..., None]
+    n = lengths[:, None].to(x.dtype)
+    mean = (x * keep).sum(1) / n
+    centred = (x - mean[:, None]) * keep
+    std = (centred ** 2).sum(1).div(n).clamp(min=0).sqrt()
+    if kind == "meanstd":
+        return torch.cat([mean, std], -1)
+    ranked = x.masked_fill(~mask[..., None], float("inf")).sort(dim=1).values
+    pct = []
+    for q in FULL_PERCENTILES:
+        k = (q * (lengths - 1).to(x.dtype)).round().long()
+        pct.append(ranked.gather(1, k[:, None, None].expand(-1, 1, x.size(2))).squeeze(1))
+    t = torch.arange(x.size(1), dtype=x.dtype)[None, :] / (lengths[:, None].to(x.dtype) - 1).clamp(min=1)
+    t = (t - (t * keep[..., 0]).sum(1, keepdim=True) / n) * keep[..., 0]       # centred time
+    slope = torch.einsum("bt,btd->bd", t, centred) / (t * t).sum(1, keepdim=True).clamp(min=1e-12)
+    return torch.cat([mean, std, *pct, pct[2] - pct[0], slope], -1)
+
+
+def speaker_normalise(X: np.ndarray, speakers: Sequence[str]) -> np.ndarray:
+    """z-normalise the rows of each speaker with that speaker's own mean and std."""
+    X = X.copy()
+    speakers = np.asarray(speakers)
+    for spk in np.unique(speakers):
+        rows = speakers == spk
+        X[rows] = (X[rows] - X[rows].mean(0)) / np.maximum(X[rows].std(0), 1e-8)
+    return X
+
+
 @torch.no_grad()
-def utterance_vectors(ds: FeatDataset, encoder=None, batch_size: int = 32) -> Tuple[List[str], np.ndarray]:
-    """(utts, X (N, 2 * dim)): mean and std over each utterance's valid frames."""
+def utterance_vectors(ds: FeatDataset, encoder=None, batch_size: int = 32,
+                      kind: str = "meanstd") -> Tuple[List[str], np.ndarray]:
+    """(utts, X (N, k * dim)): ``functionals`` of each utterance's frames (or encoder outputs)."""
     sampler = BucketBatchSampler(ds.lengths, batch_size, shuffle=False)
     utts, rows = [], []
     for idx in sampler:
@@ -94,11 +143,7 @@ def utterance_vectors(ds: FeatDataset, encoder=None, batch_size: int = 32) -> Tu
         x, lengths = batch["feats"], batch["lengths"]
         if encoder is not None:
             x, _ = encoder(x, lengths)
-        keep = valid_mask(lengths, x.size(1)).to(x.dtype)[..., None]
-        n = lengths[:, None].to(x.dtype)
-        mean = (x * keep).sum(1) / n
-        std = (((x - mean[:, None]) ** 2 * keep).sum(1) / n).clamp(min=0).sqrt()
-        rows.append(torch.cat([mean, std], -1).numpy())
+        rows.append(functionals(x, lengths, kind).numpy())
         utts += batch["utts"]
     return utts, np.concatenate(rows).astype(np.float64)
 
@@ -106,6 +151,7 @@ def utterance_vectors(ds: FeatDataset, encoder=None, batch_size: int = 32) -> Tu
 def _make(cfg: ClassicalConfig, C: Optional[float]):
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
@@ -114,6 +160,8 @@ def _make(cfg: ClassicalConfig, C: Optional[float]):
         # Platt-scaled probabilities from 5-fold cross-validation on the training split
         svc = SVC(C=C, kernel=cfg.svm_kernel, class_weight="balanced")
         return make_pipeline(StandardScaler(), CalibratedClassifierCV(svc, ensemble=False))
+    if cfg.classifier == "logreg":
+        return make_pipeline(StandardScaler(), LogisticRegression(C=C, class_weight="balanced", max_iter=5000))
     return RandomForestClassifier(n_estimators=cfg.rf_trees, max_depth=cfg.rf_max_depth, class_weight="balanced",
                                   random_state=cfg.seed, n_jobs=-1)
 
@@ -139,14 +187,16 @@ def train_classical(cfg: ClassicalConfig, train_data: str, valid_data: str, feat
         key = Path(data.path).resolve()
         if key not in cache:
             ds = FeatDataset(data, reader, cmvn, classes, with_targets=data.has("utt2emo"))
-            utts, X = utterance_vectors(ds, encoder)
+            utts, X = utterance_vectors(ds, encoder, kind=cfg.functionals)
+            if cfg.vector_norm == "speaker":
+                X = speaker_normalise(X, [ds.utt2spk[u] for u in utts])
             label = dict(zip(ds.utts, ds.targets["emotion"])) if ds.targets else None
             cache[key] = (utts, X, np.array([label[u] for u in utts]) if label else None)
         return cache[key]
 
     _, Xtr, ytr = vectors(train)
     _, Xva, yva = vectors(valid)
-    grid = cfg.svm_C if cfg.classifier == "svm" else [None]
+    grid = {"svm": cfg.svm_C, "logreg": cfg.logreg_C}.get(cfg.classifier, [None])
     best = None
     for C in grid:
         clf = _make(cfg, C).fit(Xtr, ytr)

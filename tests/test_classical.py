@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from serkit.classical import build_representation, load_classical_config, train_classical, utterance_vectors
+from serkit.classical import (build_representation, functionals, load_classical_config, speaker_normalise,
+                              train_classical, utterance_vectors)
 from serkit.data.datadir import DataDir
 from serkit.errors import ConfigError
 from serkit.metrics import classification_scores
@@ -33,6 +34,25 @@ def test_utterance_vectors_are_mean_and_std_over_valid_frames():
     assert np.allclose(got["u1"], [3.0, 1.0, np.sqrt(5.0), 0.0])
 
 
+def test_full_functionals_by_hand():
+    # one column, 5 valid frames [3, 1, 4, 1, 5] and padding; a second utterance of 2 frames
+    x = torch.tensor([[[3.0], [1.0], [4.0], [1.0], [5.0]], [[2.0], [6.0], [99.0], [99.0], [99.0]]])
+    out = functionals(x, torch.tensor([5, 2]), "full").numpy()
+    assert out.shape == (2, 7)
+    t = np.linspace(0, 1, 5)
+    slope = np.polyfit(t, [3, 1, 4, 1, 5], 1)[0]
+    # mean, std, p10 (rank round(0.4) = 0), p50 (rank 2), p90 (rank round(3.6) = 4), range, slope
+    assert np.allclose(out[0], [2.8, np.std([3, 1, 4, 1, 5]), 1, 3, 5, 4, slope])
+    assert np.allclose(out[1], [4.0, 2.0, 2, 2, 6, 4, 4.0])        # p50: rank round(0.5) = 0 (half to even)
+    assert np.allclose(functionals(x, torch.tensor([5, 2])).numpy(), out[:, :2])
+
+
+def test_speaker_normalise():
+    X = np.array([[1.0, 10.0], [3.0, 30.0], [100.0, 0.0], [300.0, 0.0]])
+    Z = speaker_normalise(X, ["a", "a", "b", "b"])
+    assert np.allclose(Z, [[-1, -1], [1, 1], [-1, 0], [1, 0]])
+
+
 def test_config_is_checked(tmp_path):
     cfg = load_classical_config(None, ["--classifier", "rf", "--representation.layer", "2"])
     assert cfg.classifier == "rf" and cfg.representation.layer == 2
@@ -45,13 +65,15 @@ def test_config_is_checked(tmp_path):
     assert build_representation(load_classical_config(None, []), 40) is None   # F itself
 
 
-@pytest.mark.parametrize("classifier", ["svm", "rf"])
-def test_classifier_learns_mini_emo_and_writes_predictions(mini_corpus, tmp_path, classifier):
+@pytest.mark.parametrize("classifier,extra,dim", [("svm", [], 80), ("rf", [], 80),
+                                                   ("logreg", ["--functionals", "full", "--vector_norm", "speaker"], 280)])
+def test_classifier_learns_mini_emo_and_writes_predictions(mini_corpus, tmp_path, classifier, extra, dim):
     fold = mini_corpus["folds"] / "fold1"
-    cfg = load_classical_config(None, ["--classifier", classifier, "--cmvn", "none", "--rf_trees", "100"])
+    cfg = load_classical_config(None, ["--classifier", classifier, "--cmvn", "none", "--rf_trees", "100", *extra])
     out = train_classical(cfg, str(fold / "train"), str(fold / "valid"), str(mini_corpus["feats"]), None,
                           str(tmp_path / "exp"), [("test", str(fold / "test"))])
-    assert out["dim"] == 80 and (out["C"] in cfg.svm_C if classifier == "svm" else out["C"] is None)
+    grid = {"svm": cfg.svm_C, "logreg": cfg.logreg_C, "rf": [None]}[classifier]
+    assert out["dim"] == dim and out["C"] in grid
     classes, rows = read_predictions(tmp_path / "exp" / "predictions" / "test.tsv")
     assert classes == ["ang", "hap", "neu", "sad"]
     assert sorted(r[0] for r in rows) == sorted(DataDir.load(fold / "test").utts)

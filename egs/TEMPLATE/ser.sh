@@ -21,6 +21,7 @@ Usage: ./run.sh [options]
   --train_config FILE        training config (default set by the recipe)
   --tag NAME                 experiment name under exp/ (default: <train config>_<feats>_<protocol><train_opts>)
   --data_opts "..."          extra options for local/data.sh
+  positional arguments       handed to local/data.sh as they are (e.g. a corpus root with spaces)
   --train_opts "..."         extra options for serkit-train (e.g. "--train.max_epochs 5")
   --sweep_key KEY            stages 3-4 sweep this config key (e.g. model.heads.gender.weight) ...
   --sweep_values V1,V2,...   ... over these values with serkit-sweep: one table + plot
@@ -133,7 +134,7 @@ if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
   log "stage 0: data preparation and ${folds_name} folds"
   if [ ! -f data/all/.done ]; then
     # shellcheck disable=SC2086
-    run local/data.sh --nj "${nj}" ${data_opts}
+    run local/data.sh --nj "${nj}" ${data_opts} "$@"
     run serkit-validate-data-dir data/all
     touch data/all/.done
   fi

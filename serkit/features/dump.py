@@ -17,6 +17,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 import yaml
 
+from serkit.data.augment import speed_perturb, speed_utt
 from serkit.data.datadir import DataDir, read_kv, write_kv
 from serkit.errors import DataDirError
 from serkit.features.extract import FeatureConfig, FeatureExtractor, read_audio
@@ -44,6 +45,8 @@ def _dump_shard(args: Tuple[str, str, List[Tuple[str, str]], dict]) -> Tuple[str
                 raise DataDirError(f"utterance '{utt}': {e}") from None
             audio_sec += len(x) / cfg.sample_rate
             yield utt, extractor(x)
+            for factor in cfg.speed_perturb:   # Kaldi-style copies for data.augment.speed
+                yield speed_utt(utt, factor), extractor(speed_perturb(x, cfg.sample_rate, factor))
 
     write_shard(dump_dir, shard, feats())
     return shard, audio_sec, time.perf_counter() - t0
@@ -63,7 +66,7 @@ def dump_features(data_dir: str | os.PathLike, dump_dir: str | os.PathLike, cfg:
     if conf_path.exists():
         with open(conf_path) as f:
             old = yaml.safe_load(f)
-        if old != cfg.to_dict():
+        if FeatureConfig.from_dict(old or {}) != cfg:   # defaults added later compare equal
             raise DataDirError(
                 f"{conf_path}: an existing dump used other settings; remove {dump_dir} to redo it"
             )

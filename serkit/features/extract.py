@@ -1,14 +1,17 @@
-"""Feature extraction with torchaudio (DESIGN.md §6).
+"""Feature extraction with torchaudio.
 
 Mel settings follow librosa's defaults (slaney scale and norm, constant padding) so that
 ``mfcc`` and ``logmel`` match ``librosa.feature.mfcc`` / ``power_to_db(melspectrogram)``.
+``prosody`` appends F0 / voicing, energy, spectral flux and centroid columns
+(``serkit.features.prosody``) and ``deltas`` appends first (and second) order deltas of every
+column, so one dump holds e.g. ``[mfcc, log_f0, voicing, energy, d(...), dd(...)]``.
 """
 from __future__ import annotations
 
 import io
 import subprocess
-from dataclasses import asdict, dataclass, fields
-from typing import Optional
+from dataclasses import asdict, dataclass, field, fields
+from typing import List, Optional
 
 import numpy as np
 import soundfile
@@ -16,6 +19,7 @@ import torch
 import torchaudio
 
 from serkit.errors import ConfigError, DataDirError
+from serkit.features.prosody import PROSODY_FEATURES, prosody_dim_names, prosody_frames
 
 FEATURE_TYPES = ("mfcc", "logmel", "fbank", "wave")
 
@@ -33,10 +37,27 @@ class FeatureConfig:
     fmax: Optional[float] = None
     top_db: Optional[float] = 80.0   # dB floor below the utterance peak (librosa's default)
     max_frames: int = 0       # cut utterances to this many frames (0: keep all), e.g. 256 for mel_fu
+    prosody: List[str] = field(default_factory=list)   # f0 | energy | flux | centroid, appended in order
+    f0_min: float = 60.0      # pYIN search range (Hz)
+    f0_max: float = 500.0
+    deltas: int = 0           # 1: append deltas of every column; 2: deltas and delta-deltas
+    speed_perturb: List[float] = field(default_factory=list)   # dump also copies sp<f>-<utt> (e.g. [0.9, 1.1])
 
     def __post_init__(self):
         if self.type not in FEATURE_TYPES:
             raise ConfigError(f"unknown feature type '{self.type}'; choose from {list(FEATURE_TYPES)}")
+        if not isinstance(self.prosody, list) or any(n not in PROSODY_FEATURES for n in self.prosody):
+            raise ConfigError(f"feature option 'prosody' is {self.prosody!r}; give a list of {list(PROSODY_FEATURES)}")
+        if len(set(self.prosody)) != len(self.prosody):
+            raise ConfigError(f"feature option 'prosody' names a feature twice: {self.prosody}")
+        if self.deltas not in (0, 1, 2):
+            raise ConfigError(f"feature option 'deltas' is {self.deltas!r}; choose 0, 1 or 2")
+        if not isinstance(self.speed_perturb, list) or any(
+                not isinstance(f, (int, float)) or not 0.5 <= f <= 2.0 or f == 1.0 for f in self.speed_perturb):
+            raise ConfigError(f"feature option 'speed_perturb' is {self.speed_perturb!r}; give factors in "
+                              "[0.5, 2] other than 1 (the original is always dumped)")
+        if self.type == "wave" and (self.prosody or self.deltas):
+            raise ConfigError("'prosody' and 'deltas' stack with spectral features, not with type 'wave'")
 
     @classmethod
     def from_dict(cls, d: dict) -> "FeatureConfig":
@@ -107,10 +128,28 @@ class FeatureExtractor:
 
     @property
     def dim(self) -> int:
-        return {"mfcc": self.cfg.n_mfcc, "logmel": self.cfg.n_mels, "fbank": self.cfg.n_mels, "wave": 1}[self.cfg.type]
+        return len(self.dim_names())
+
+    def dim_names(self) -> List[str]:
+        """A name per output column, e.g. ``mfcc0 .. mfcc39, log_f0, voicing, d_mfcc0, ...``."""
+        cfg = self.cfg
+        if cfg.type == "wave":
+            return ["wave"]
+        n = cfg.n_mfcc if cfg.type == "mfcc" else cfg.n_mels
+        base = [f"{cfg.type}{i}" for i in range(n)] + prosody_dim_names(cfg.prosody)
+        return base + [f"{'d' * k}_{b}" for k in range(1, cfg.deltas + 1) for b in base]
 
     def __call__(self, wave: np.ndarray) -> np.ndarray:
         feats = self._extract(wave)
+        if self.cfg.prosody:
+            cfg = self.cfg
+            extra = prosody_frames(wave, cfg.prosody, cfg.sample_rate, cfg.fft_size, cfg.win_length,
+                                   cfg.hop_length, cfg.f0_min, cfg.f0_max)
+            # Kaldi fbank snips edges (fewer frames): keep the frames both have
+            n = min(len(feats), len(extra))
+            feats = np.concatenate([feats[:n], extra[:n]], axis=1)
+        if self.cfg.deltas:
+            feats = append_deltas(feats, self.cfg.deltas)
         return feats[: self.cfg.max_frames] if self.cfg.max_frames else feats
 
     @torch.no_grad()
@@ -126,3 +165,12 @@ class FeatureExtractor:
             )
             return feats.numpy()
         return self.transform(x).transpose(0, 1).contiguous().numpy()
+
+
+def append_deltas(feats: np.ndarray, order: int) -> np.ndarray:
+    """(T, D) -> (T, D * (order + 1)): the features, their deltas and (order 2) delta-deltas
+    (torchaudio's ``compute_deltas``, the 5-frame regression of Kaldi's add-deltas)."""
+    out = [torch.as_tensor(feats, dtype=torch.float32).T]
+    for _ in range(order):
+        out.append(torchaudio.functional.compute_deltas(out[-1], win_length=5))
+    return torch.cat(out, 0).T.contiguous().numpy()

@@ -72,6 +72,24 @@ class FeatReader:
     def num_frames(self, utt: str) -> int:
         return self.index[utt][2]
 
+    def _feats_conf(self) -> dict:
+        import yaml
+
+        path = self.root / "feats.yaml"
+        if not path.exists():
+            return {}
+        with open(path) as f:
+            return yaml.safe_load(f) or {}
+
+    @property
+    def feature_type(self) -> str:
+        """The dump's feature type from its ``feats.yaml`` ("unknown" without one)."""
+        return str(self._feats_conf().get("type", "unknown"))
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self._feats_conf().get("sample_rate", 16000))
+
     @property
     def dim(self) -> int:
         utt = next(iter(self.index))
