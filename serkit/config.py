@@ -18,6 +18,36 @@ from serkit.errors import ConfigError
 
 
 @dataclass
+class SpecAugmentConf:
+    """Frequency and time masks on the (normalised) training features, set to 0 (the mean)."""
+
+    freq_masks: int = 0             # number of frequency masks per utterance
+    freq_width: int = 0             # each mask covers 0..freq_width feature columns
+    time_masks: int = 0             # number of time masks per utterance
+    time_width: int = 0             # each mask covers 0..time_width frames ...
+    time_ratio: float = 1.0         # ... and at most this share of the utterance
+
+
+@dataclass
+class AugmentConf:
+    """On-the-fly augmentation of training batches only; deterministic from the seed and epoch.
+
+    ``speed`` reads Kaldi-style perturbed copies ``sp<f>-<utt>`` that stage 1 dumps beside the
+    originals (``serkit-dump-feats --speed 0.9,1.1``); each epoch every training utterance is
+    drawn at one of the factors (1.0 = the original). ``gain_db`` and ``noise`` work on waves
+    (``wave`` features) and ``spec_augment`` and ``mixup`` on any features.
+    """
+
+    speed: List[float] = field(default_factory=list)   # e.g. [0.9, 1.0, 1.1] (needs speed_perturb dumps)
+    gain_db: float = 0.0            # wave: uniform random gain in [-gain_db, +gain_db]
+    noise_prob: float = 0.0         # wave: share of utterances that get additive noise ...
+    noise_snr: List[float] = field(default_factory=lambda: [5.0, 20.0])   # ... at a uniform SNR (dB)
+    noise_type: str = "white"       # white | pink | babble (other training utterances) | a noise wav.scp
+    spec_augment: SpecAugmentConf = field(default_factory=SpecAugmentConf)
+    mixup: float = 0.0              # Beta(a, a) mixup of batch pairs (0: off); targets mixed alike
+
+
+@dataclass
 class DataConf:
     batch_size: int = 32            # utterances per batch (all processes together)
     max_frames: int = 0             # if > 0, batches hold at most this many padded frames instead
@@ -25,6 +55,7 @@ class DataConf:
     crop_frames: int = 0            # random crop of training utterances to this length (0: off)
     num_workers: int = 0            # DataLoader worker processes
     emotions: Optional[List[str]] = None   # class order; default: sorted labels of the train split
+    augment: AugmentConf = field(default_factory=AugmentConf)
 
 
 @dataclass
@@ -32,6 +63,8 @@ class HeadConf:
     weight: float = 1.0             # loss weight w_k in L = sum_k w_k L_k (0 removes the cost)
     hidden: int = 0                 # optional hidden layer of the classifier (0: linear)
     dropout: float = 0.0
+    label_smoothing: float = 0.0    # classifier heads: cross-entropy with smoothed targets
+    class_weights: str = "none"     # none | balanced: weight class c by N / (C * N_c) of the train split
 
 
 @dataclass
@@ -55,7 +88,7 @@ class OptimConf:
 
 @dataclass
 class SchedulerConf:
-    name: str = "constant"          # constant | warmup_linear | warmup_constant
+    name: str = "constant"          # constant | warmup_linear | warmup_constant | warmup_cosine
     warmup_ratio: float = 0.0       # fraction of all optimizer steps spent warming up
 
 
@@ -68,6 +101,7 @@ class TrainConf:
     grad_clip: float = 5.0
     amp: bool = False               # bf16 autocast on GPU
     log_interval: int = 50
+    average_best: int = 0           # > 1: the model is the average of the weights of the k best valid epochs
 
 
 @dataclass
@@ -98,7 +132,7 @@ class Config:
 CHOICES = {
     "data.cmvn": ("global", "speaker", "none"),
     "optim.name": ("adam", "adamw", "rmsprop", "sgd"),
-    "scheduler.name": ("constant", "warmup_linear", "warmup_constant"),
+    "scheduler.name": ("constant", "warmup_linear", "warmup_constant", "warmup_cosine"),
     "train.select_metric": ("ua", "wa", "macro_f1", "loss"),
     "pretrain.objective": ("none", "fop", "mpc"),
     "pretrain.loss": ("l1", "l2"),
@@ -265,8 +299,15 @@ def resolve_components(cfg: Config) -> None:
         raise ConfigError(f"unknown pooling '{m.pooling}'; choose from {sorted(POOLINGS)}")
     m.pooling_conf = fill_kwargs(POOLINGS[m.pooling], m.pooling_conf, "model.pooling_conf",
                                  skip=("input_dim", "bidirectional"))
-    for name in m.heads:
+    for name, head in m.heads.items():
         if name not in HEADS:
             raise ConfigError(f"unknown head '{name}'; choose from {sorted(HEADS)}")
+        if head.class_weights not in ("none", "balanced"):
+            raise ConfigError(f"'model.heads.{name}.class_weights' is '{head.class_weights}'; "
+                              "choose from ['none', 'balanced']")
+        if not 0.0 <= head.label_smoothing < 1.0:
+            raise ConfigError(f"'model.heads.{name}.label_smoothing' is {head.label_smoothing}; give a value in [0, 1)")
+    if cfg.data.augment.mixup > 0 and "ctc" in m.heads and m.heads["ctc"].weight > 0:
+        raise ConfigError("data.augment.mixup mixes class targets; a ctc head's transcripts cannot be mixed")
     if "emotion" not in m.heads:  # the task's own head is always there
         m.heads = {"emotion": HeadConf(), **m.heads}

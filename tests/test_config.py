@@ -15,7 +15,9 @@ def test_defaults_are_filled_for_components(tmp_path):
     cfg = load_config(write(tmp_path, "model: {encoder: blstm, encoder_conf: {hidden: 64}}"))
     assert cfg.model.encoder_conf == {"hidden": 64, "num_layers": 2, "dropout": 0.5, "bidirectional": True}
     assert cfg.optim.lr == 1e-3 and cfg.train.select_metric == "ua"
-    assert to_dict(cfg)["model"]["heads"]["emotion"] == {"weight": 1.0, "hidden": 0, "dropout": 0.0}
+    assert to_dict(cfg)["model"]["heads"]["emotion"] == {"weight": 1.0, "hidden": 0, "dropout": 0.0,
+                                                         "label_smoothing": 0.0, "class_weights": "none"}
+    assert to_dict(cfg)["data"]["augment"]["spec_augment"]["freq_masks"] == 0 and cfg.data.augment.mixup == 0
 
 
 def test_dotted_overrides_parse_yaml_values(tmp_path):
@@ -30,7 +32,7 @@ def test_dotted_overrides_parse_yaml_values(tmp_path):
 @pytest.mark.parametrize("text,overrides,message", [
     ("trian: {max_epochs: 3}", [], r"unknown config key 'trian'; valid keys: \['data', 'model'"),
     ("train: {max_epoch: 3}", [], r"unknown config key 'train.max_epoch'; valid keys: \[.*'max_epochs'"),
-    ("model: {encoder: lstm9}", [], r"unknown encoder 'lstm9'; choose from \['blstm', 'cnn_blstm_att', 'fop_transformer', 'mpc_transformer', 'pretrained', 'wav2vec2'\]"),
+    ("model: {encoder: lstm9}", [], r"unknown encoder 'lstm9'; choose from \['blstm', 'cnn_blstm_att', 'fop_transformer', 'mpc_transformer', 'pretrained', 'resnet', 'wav2vec2'\]"),
     ("model: {encoder_conf: {hiden: 3}}", [], r"unknown config key 'model.encoder_conf.hiden'; valid keys: \['bidirectional', 'dropout', 'hidden', 'num_layers'\]"),
     ("model: {heads: {emotion: {}, age: {weight: 1}}}", [], r"unknown head 'age'"),
     ("optim: {name: adagrad}", [], r"'optim.name' is 'adagrad'; choose from"),

@@ -7,8 +7,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from serkit.config import AugmentConf
+from serkit.data import augment as aug
 from serkit.data.datadir import DataDir
-from serkit.errors import DataDirError
+from serkit.errors import ConfigError, DataDirError
 from serkit.features.cmvn import CMVN
 from serkit.features.storage import FeatReader
 from serkit.models.registry import HEAD_TARGETS
@@ -31,11 +33,15 @@ def build_classes(data: DataDir, heads: Sequence[str], emotions: Optional[List[s
 
 
 class FeatDataset(Dataset):
-    """Items: dict(utt, feats (T, D) float32 tensor, targets {head: int})."""
+    """Items: dict(utt, feats (T, D) float32 tensor, targets {head: int}).
+
+    With ``augment`` (training sets only) each item is drawn through ``serkit.data.augment``:
+    a speed-perturbed copy, gain and noise (wave features), then CMVN, crop and SpecAugment.
+    """
 
     def __init__(self, data: DataDir, reader: FeatReader, cmvn: CMVN,
                  classes: Mapping[str, List[str]], crop_frames: int = 0, with_targets: bool = True,
-                 vocab=None):
+                 vocab=None, augment: Optional[AugmentConf] = None):
         self.utts = data.utts
         missing = [u for u in self.utts if u not in reader]
         if missing:
@@ -67,20 +73,67 @@ class FeatDataset(Dataset):
         if crop_frames:
             self.lengths = [min(n, crop_frames) for n in self.lengths]
         self.epoch_seed = 0
+        self.augment = augment
+        self.noise_pool: List[np.ndarray] = []
+        if augment is not None:
+            self._check_augment(augment, data)
+
+    def _check_augment(self, a: AugmentConf, data: DataDir) -> None:
+        for f in a.speed:
+            missing = [u for u in self.utts if aug.speed_utt(u, f) not in self.reader]
+            if missing:
+                raise DataDirError(f"{self.reader.scp}: no speed-perturbed copy '{aug.speed_utt(missing[0], f)}' "
+                                   f"(factor {f:g}); dump with 'speed_perturb: [...]' in the feature config")
+        wave_ops = a.gain_db > 0 or a.noise_prob > 0
+        feat_type = self.reader.feature_type
+        if wave_ops and feat_type != "wave":
+            raise ConfigError(f"data.augment gain_db / noise_prob work on waves; {self.reader.scp} holds "
+                              f"'{feat_type}' features")
+        if a.noise_prob > 0 and a.noise_type not in aug.NOISE_TYPES[:2]:
+            if a.noise_type == "babble":   # a fixed draw of training utterances, the same every run
+                picks = np.random.default_rng(0).choice(len(self.utts), size=min(50, len(self.utts)), replace=False)
+                self.noise_pool = [self.reader[self.utts[k]][:, 0] for k in sorted(picks)]
+            else:                           # a wav.scp of noises
+                from serkit.data.datadir import read_kv
+                from serkit.features.extract import read_audio
+
+                try:
+                    noises = read_kv(a.noise_type)
+                except OSError as e:
+                    raise ConfigError(f"data.augment.noise_type: '{a.noise_type}' is none of "
+                                      f"{list(aug.NOISE_TYPES)} nor a readable wav.scp: {e}") from None
+                rate = self.reader.sample_rate
+                self.noise_pool = [read_audio(spec, rate) for spec in noises.values()]
 
     def __len__(self) -> int:
         return len(self.utts)
 
     def __getitem__(self, i: int) -> dict:
         utt = self.utts[i]
-        x = self.cmvn(self.reader[utt], self.utt2spk[utt])
+        a = self.augment
+        # deterministic per (epoch, utterance) so resumed runs see the same draws
+        rng = np.random.default_rng([self.epoch_seed, i, 1]) if a is not None else None
+        key = aug.speed_utt(utt, float(rng.choice(a.speed))) if a is not None and a.speed else utt
+        x = self.reader[key]
+        if a is not None and (a.gain_db > 0 or a.noise_prob > 0):
+            x = self._wave_augment(x[:, 0], a, rng)[:, None]
+        x = self.cmvn(x, self.utt2spk[utt])
         if self.crop_frames and x.shape[0] > self.crop_frames:
-            # deterministic per (epoch, utterance) so resumed runs see the same crops
-            rng = np.random.default_rng([self.epoch_seed, i])
-            start = int(rng.integers(0, x.shape[0] - self.crop_frames + 1))
+            crop_rng = np.random.default_rng([self.epoch_seed, i])
+            start = int(crop_rng.integers(0, x.shape[0] - self.crop_frames + 1))
             x = x[start:start + self.crop_frames]
+        if a is not None and (a.spec_augment.freq_masks or a.spec_augment.time_masks):
+            x, _ = aug.spec_augment(x, a.spec_augment, rng)
         return {"utt": utt, "feats": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
                 "targets": {h: t[i] for h, t in self.targets.items()}}
+
+    def _wave_augment(self, wave: np.ndarray, a: AugmentConf, rng: np.random.Generator) -> np.ndarray:
+        if a.gain_db > 0:
+            wave = aug.apply_gain(wave, float(rng.uniform(-a.gain_db, a.gain_db)))
+        if a.noise_prob > 0 and rng.random() < a.noise_prob:
+            noise = aug.make_noise(a.noise_type, len(wave), rng, self.noise_pool)
+            wave = aug.mix_at_snr(wave, noise, float(rng.uniform(*a.noise_snr)))
+        return wave
 
 
 def collate(items: List[dict]) -> dict:

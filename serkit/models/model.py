@@ -35,6 +35,13 @@ class MultiTaskModel(nn.Module):
             k: HEADS[k](self.pooling.output_dim, len(classes[k]), hidden=h.hidden, dropout=h.dropout)
             for k, h in conf.heads.items() if k in self.weights
         })
+        self.label_smoothing = {k: h.label_smoothing for k, h in conf.heads.items() if k in self.weights}
+        for k in self.heads:
+            if k not in FRAME_HEADS:   # loss weights per class; set from the train split (set_class_weights)
+                self.register_buffer(f"class_weight_{k}", torch.ones(len(classes[k])), persistent=False)
+
+    def set_class_weights(self, head: str, weights: torch.Tensor) -> None:
+        getattr(self, f"class_weight_{head}").copy_(weights)
 
     def outputs(self, feats: torch.Tensor, lengths: torch.Tensor):
         """-> logits per head ((B, C), or (B, T', C) for frame heads), encoder lengths (B,)."""
@@ -63,9 +70,12 @@ class MultiTaskModel(nn.Module):
                 stats["loss_ctc"] = lk.detach()
                 loss = loss + self.weights[k] * lk
                 continue
-            lk = F.cross_entropy(logits.float(), targets[k])
+            # targets: class indices (B,), or class probabilities (B, C) after mixup
+            lk = F.cross_entropy(logits.float(), targets[k], weight=getattr(self, f"class_weight_{k}"),
+                                 label_smoothing=self.label_smoothing[k])
+            gold = targets[k] if targets[k].dim() == 1 else targets[k].argmax(-1)
             stats[f"loss_{k}"] = lk.detach()
-            stats[f"acc_{k}"] = (logits.argmax(-1) == targets[k]).float().mean().detach()
+            stats[f"acc_{k}"] = (logits.argmax(-1) == gold).float().mean().detach()
             loss = loss + self.weights[k] * lk
         stats["loss"] = loss.detach()
         return loss, stats, torch.tensor(feats.size(0), device=feats.device), out

@@ -72,3 +72,30 @@ class LocalAttentionPooling(nn.Module):
 
     def forward(self, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return torch.einsum("bt,btd->bd", self.weights(hidden, lengths).to(hidden.dtype), hidden)
+
+
+class AttentiveStatsPooling(nn.Module):
+    """Attention-weighted mean and standard deviation over valid frames -> (B, 2 D).
+
+    alpha_t = softmax_t(v . tanh(W h_t + b)); mean = sum_t alpha_t h_t,
+    std = sqrt(sum_t alpha_t h_t^2 - mean^2): the attentive statistics pooling of speaker and
+    emotion embeddings (Okabe et al., "Attentive Statistics Pooling for Deep Speaker Embedding").
+    """
+
+    def __init__(self, input_dim: int, bidirectional: bool = False, attention_dim: int = 64):
+        super().__init__()
+        self.attention = nn.Sequential(nn.Linear(input_dim, attention_dim), nn.Tanh(),
+                                       nn.Linear(attention_dim, 1, bias=False))
+        self.output_dim = 2 * input_dim
+
+    def weights(self, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T) attention weights; 0 on padded frames, each row sums to 1."""
+        scores = self.attention(hidden).squeeze(-1)
+        mask = valid_mask(lengths.to(hidden.device), hidden.size(1))
+        return scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+
+    def forward(self, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        alpha = self.weights(hidden, lengths).to(hidden.dtype)
+        mean = torch.einsum("bt,btd->bd", alpha, hidden)
+        var = torch.einsum("bt,btd->bd", alpha, hidden * hidden) - mean * mean
+        return torch.cat([mean, var.clamp(min=1e-6).sqrt()], dim=-1)

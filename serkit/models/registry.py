@@ -2,15 +2,18 @@
 from serkit.models.encoders.blstm import BLSTMEncoder
 from serkit.models.encoders.cnn_blstm_att import CNNBLSTMAttEncoder
 from serkit.models.encoders.pretrained import PretrainedEncoder
+from serkit.models.encoders.resnet import ResNetEncoder
 from serkit.models.encoders.transformer import FOPTransformer, MPCTransformer
 from serkit.models.encoders.wav2vec2 import Wav2Vec2Encoder
 from serkit.models.heads import ClassifierHead, CTCHead
-from serkit.models.pooling import LastPooling, LocalAttentionPooling, MeanPooling, SumPooling
+from serkit.models.pooling import (AttentiveStatsPooling, LastPooling, LocalAttentionPooling, MeanPooling,
+                                   SumPooling)
 
 ENCODERS = {"blstm": BLSTMEncoder, "cnn_blstm_att": CNNBLSTMAttEncoder,
             "fop_transformer": FOPTransformer, "mpc_transformer": MPCTransformer, "pretrained": PretrainedEncoder,
-            "wav2vec2": Wav2Vec2Encoder}
-POOLINGS = {"last": LastPooling, "mean": MeanPooling, "sum": SumPooling, "local_attention": LocalAttentionPooling}
+            "resnet": ResNetEncoder, "wav2vec2": Wav2Vec2Encoder}
+POOLINGS = {"last": LastPooling, "mean": MeanPooling, "sum": SumPooling, "local_attention": LocalAttentionPooling,
+            "attentive_stats": AttentiveStatsPooling}
 HEADS = {"emotion": ClassifierHead, "gender": ClassifierHead, "speaker": ClassifierHead, "ctc": CTCHead}
 # heads on the encoder's frames rather than on the pooled utterance vector
 FRAME_HEADS = {"ctc"}

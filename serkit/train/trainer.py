@@ -24,8 +24,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from serkit.config import Config, to_dict
+from serkit.config import Config, config_from_dict, to_dict
 from serkit.data.datadir import DataDir
+from serkit.data.augment import mixup
 from serkit.data.dataset import FeatDataset, build_classes, collate
 from serkit.data.sampler import BucketBatchSampler
 from serkit.errors import ConfigError, SerkitError
@@ -79,7 +80,10 @@ def build_scheduler(cfg: Config, optim: torch.optim.Optimizer, total_steps: int)
             return (step + 1) / warm
         if s.name == "warmup_constant":
             return 1.0
-        return max(0.0, (total_steps - step) / max(1, total_steps - warm))
+        progress = min(1.0, (step - warm) / max(1, total_steps - warm))
+        if s.name == "warmup_cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return max(0.0, 1.0 - progress)
 
     return torch.optim.lr_scheduler.LambdaLR(optim, factor)
 
@@ -143,12 +147,20 @@ class Trainer:
             classes["ctc"] = self.vocab.symbols
         reader = FeatReader(paths.feats)
         cmvn = CMVN(paths.cmvn_stats, cfg.data.cmvn)
-        train_set = FeatDataset(train, reader, cmvn, classes, crop_frames=cfg.data.crop_frames, vocab=self.vocab)
+        train_set = FeatDataset(train, reader, cmvn, classes, crop_frames=cfg.data.crop_frames, vocab=self.vocab,
+                                augment=cfg.data.augment)
         valid_set = FeatDataset(valid, reader, cmvn, {"emotion": classes["emotion"]})
         return train_set, valid_set, reader.dim, classes
 
     def _build_model(self) -> torch.nn.Module:
-        return MultiTaskModel(self.input_dim, self.cfg.model, self.classes)
+        model = MultiTaskModel(self.input_dim, self.cfg.model, self.classes)
+        for head, conf in self.cfg.model.heads.items():
+            if conf.class_weights == "balanced" and head in model.heads:
+                # N / (C * N_c): each class weighs as much as the others in the loss (absent classes 0)
+                counts = np.bincount(self.train_set.targets[head], minlength=len(self.classes[head]))
+                w = np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
+                model.set_class_weights(head, torch.tensor(w, dtype=torch.float32))
+        return model
 
     def _describe(self) -> str:
         cfg = self.cfg
@@ -191,7 +203,7 @@ class Trainer:
         if not last.exists():
             return False
         ck = load_checkpoint(last)
-        if ck["config"] != to_dict(self.cfg):
+        if to_dict(config_from_dict(ck["config"])) != to_dict(self.cfg):   # options added since compare as defaults
             raise ConfigError(f"{last}: was trained with another config; use a new --exp_dir or remove it")
         self.model.load_state_dict(ck["model"])
         self.optim.load_state_dict(ck["optim"])
@@ -204,6 +216,43 @@ class Trainer:
             torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
         log.info("resumed from %s after epoch %d", last, self.state["epoch"])
         return True
+
+    # ------------------------------------------------------------------ checkpoint averaging
+    def _keep_top(self, epoch: int, value: float) -> list:
+        """Keep the weights of the k best valid epochs (``checkpoints/epoch<N>.pt``); -> evicted epochs."""
+        top = self.state.setdefault("top", [])
+        top.append([value, epoch])
+        # best first; ties go to the later epoch
+        top.sort(key=lambda t: (t[0] if self.cfg.train.select_metric == "loss" else -t[0], -t[1]))
+        kept, evicted = top[: self.cfg.train.average_best], [e for _, e in top[self.cfg.train.average_best:]]
+        self.state["top"] = kept
+        if any(e == epoch for _, e in kept):
+            save_atomic({"model": self.model.state_dict(), "epoch": epoch}, self.ckpt_dir / f"epoch{epoch}.pt")
+        return evicted
+
+    def _average_top(self) -> None:
+        """best.pt := the average of the kept epochs' weights, scored on valid."""
+        epochs = sorted(e for _, e in self.state.get("top", []))
+        if self.dist.is_main and epochs and self.state.get("averaged") != epochs:
+            states = [load_checkpoint(self.ckpt_dir / f"epoch{e}.pt")["model"] for e in epochs]
+            avg = {}
+            for k, v in states[0].items():
+                # integer buffers (batch-norm step counts) are taken from one epoch
+                avg[k] = sum(st[k] for st in states) / len(states) if v.is_floating_point() else v
+            self.model.load_state_dict(avg)
+        barrier(self.dist)
+        if self.dist.enabled:   # every rank evaluates the averaged model
+            for t in self.model.state_dict().values():
+                torch.distributed.broadcast(t, 0)
+        va = self.evaluate()
+        if self.dist.is_main and self.state.get("averaged") != epochs:
+            save_atomic({"model": self.model.state_dict(), "config": to_dict(self.cfg), "classes": self.classes,
+                         "input_dim": self.input_dim, "epoch": self.state["best_epoch"], "valid": va,
+                         "averaged_epochs": epochs}, self.ckpt_dir / "best.pt")
+            self.state["averaged"] = epochs
+            save_atomic(self._checkpoint(), self.ckpt_dir / "last.pt")
+        log.info("averaged the weights of epochs %s: valid %s %.4f", epochs, self.cfg.train.select_metric,
+                 va[self.cfg.train.select_metric])
 
     # ------------------------------------------------------------------ loops
     def train_epoch(self, epoch: int) -> Dict[str, float]:
@@ -221,6 +270,11 @@ class Trainer:
             feats = batch["feats"].to(self.device, non_blocking=True)
             lengths = batch["lengths"].to(self.device)
             targets = {k: v.to(self.device) for k, v in batch["targets"].items()}
+            if cfg.data.augment.mixup > 0:
+                rng = np.random.default_rng([cfg.seed, epoch, it])   # the same draws after a resume
+                n_cls = {k: len(self.classes[k]) for k in self.model.heads if k in targets and k != "ctc"}
+                feats, lengths, soft, _ = mixup(feats, lengths, targets, n_cls, cfg.data.augment.mixup, rng)
+                targets.update(soft)
             with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                 loss, stats, weight, _ = self.ddp_model(feats, lengths, targets)
             # the loss is a mean over the model's own units (utterances, or frames for pretraining);
@@ -288,6 +342,8 @@ class Trainer:
         self._resume()
         if self.state["finished"]:
             log.info("%s: training already finished (best epoch %d)", self.exp_dir, self.state["best_epoch"])
+            if cfg.train.average_best > 1:   # a kill may have come between the last epoch and the average
+                self._average_top()
             return self.state
         metric = cfg.train.select_metric
         n_params = sum(p.numel() for p in self.model.parameters())
@@ -312,11 +368,14 @@ class Trainer:
                 for k, v in va.items():
                     self.writer.add_scalar(f"valid/{k}", v, epoch)
                 self.writer.flush()
+                evicted = self._keep_top(epoch, va[metric]) if cfg.train.average_best > 1 else []
                 ck = self._checkpoint()
                 if improved:
                     save_atomic({k: ck[k] for k in ("model", "config", "classes", "input_dim")}
                                 | {"epoch": epoch, "valid": va}, self.ckpt_dir / "best.pt")
                 save_atomic(ck, self.ckpt_dir / "last.pt")  # written last: the resume point
+                for e in evicted:
+                    (self.ckpt_dir / f"epoch{e}.pt").unlink(missing_ok=True)
             barrier(self.dist)
             log.info("epoch %d: %s%s | %.1fs", epoch, self._epoch_line(tr, va), " *" if improved else "",
                      time.perf_counter() - t0)
@@ -324,6 +383,8 @@ class Trainer:
                 log.info("early stop: no better valid %s for %d epochs", metric, cfg.train.patience)
                 break
         log.info("best valid %s %.4f at epoch %d", metric, self.state["best"], self.state["best_epoch"])
+        if cfg.train.average_best > 1:
+            self._average_top()
         if self.dist.is_main:
             with open(self.exp_dir / "history.json", "w") as f:
                 json.dump(self.state["history"], f, indent=1)
