@@ -78,8 +78,12 @@ def _python_train(args):
 
 
 def test_resume_after_kill_gives_same_weights(fold, tmp_path):
+    # augmentation and averaging too: a resumed run draws the same masks and mixing pairs
     extra = ["--train.max_epochs", "6", "--model.encoder_conf.dropout", "0.3", "--data.crop_frames", "150",
-             "--model.encoder_conf.hidden", "48"]
+             "--model.encoder_conf.hidden", "48", "--data.augment.mixup", "0.4",
+             "--data.augment.spec_augment.freq_masks", "2", "--data.augment.spec_augment.freq_width", "8",
+             "--data.augment.spec_augment.time_masks", "2", "--data.augment.spec_augment.time_width", "20",
+             "--train.average_best", "3"]
     ref = tmp_path / "ref"
     subprocess.run(_python_train(train_args(fold, ref, *extra)), check=True, capture_output=True)
     killed = tmp_path / "killed"
@@ -98,6 +102,9 @@ def test_resume_after_kill_gives_same_weights(fold, tmp_path):
     subprocess.run(_python_train(train_args(fold, killed, *extra)), check=True, capture_output=True)
     assert "resumed from" in log.read_text()
     assert_same_weights(final_weights(ref), final_weights(killed), atol=0)
+    best = lambda d: torch.load(d / "checkpoints" / "best.pt", weights_only=False)   # noqa: E731
+    assert best(ref)["averaged_epochs"] == best(killed)["averaged_epochs"]
+    assert_same_weights(best(ref)["model"], best(killed)["model"], atol=0)
 
 
 def test_ddp_two_processes_match_one(fold, tmp_path):
@@ -116,3 +123,70 @@ def test_ddp_two_processes_match_one(fold, tmp_path):
     h2 = yaml.safe_load((two / "history.json").read_text())
     assert h1[-1]["valid"]["ua"] == pytest.approx(h2[-1]["valid"]["ua"], abs=0.02)
     assert h1[-1]["train"]["loss"] == pytest.approx(h2[-1]["train"]["loss"], rel=1e-3)
+
+
+def test_loss_with_label_smoothing_class_weights_and_soft_targets():
+    import numpy as np
+
+    from serkit.models.model import MultiTaskModel
+
+    cfg = load_config(None, ["--model.encoder_conf.hidden", "4", "--model.pooling", "mean",
+                             "--model.heads.emotion.label_smoothing", "0.1"])
+    torch.manual_seed(0)
+    model = MultiTaskModel(5, cfg.model, {"emotion": ["a", "b", "c"]}).eval()
+    w = torch.tensor([0.5, 2.0, 1.0])
+    model.set_class_weights("emotion", w)
+    feats, lengths, gold = torch.randn(4, 7, 5), torch.tensor([7, 7, 5, 3]), torch.tensor([0, 1, 1, 2])
+    loss, stats, weight, out = model(feats, lengths, {"emotion": gold})
+    logp = out["emotion"].log_softmax(-1).detach().numpy()
+    target = 0.9 * np.eye(3)[gold.numpy()] + 0.1 / 3                       # smoothed one-hot
+    per_utt = -(target * logp * w.numpy()[None, :]).sum(1)                # torch weighs each class term
+    expected = per_utt.sum() / w.numpy()[gold.numpy()].sum()
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-5)
+    soft = torch.tensor([[0.7, 0.3, 0.0], [0.0, 1.0, 0.0], [0.2, 0.8, 0.0], [0.0, 0.5, 0.5]])
+    loss_soft, stats, _, _ = model(feats, lengths, {"emotion": soft})
+    target = 0.9 * soft.numpy() + 0.1 / 3
+    assert float(loss_soft.detach()) == pytest.approx(-(target * logp * w.numpy()).sum(1).mean(), rel=1e-5)
+    assert float(stats["acc_emotion"]) == pytest.approx(
+        float((out["emotion"].argmax(-1) == torch.tensor([0, 1, 1, 1])).float().mean()))
+
+
+def test_warmup_cosine_schedule():
+    from serkit.train.trainer import build_scheduler
+
+    cfg = load_config(None, ["--scheduler.name", "warmup_cosine", "--scheduler.warmup_ratio", "0.2"])
+    optim = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = build_scheduler(cfg, optim, 10)
+    lrs = []
+    for _ in range(10):
+        lrs.append(optim.param_groups[0]["lr"])
+        optim.step()
+        sched.step()
+    import math
+    expected = [0.5, 1.0] + [0.5 * (1 + math.cos(math.pi * k / 8)) for k in range(8)]
+    assert lrs == pytest.approx(expected)
+
+
+def test_balanced_class_weights_and_average_of_best_epochs(fold, tmp_path):
+    import numpy as np
+
+    cfg = load_config(None, SMALL + ["--train.max_epochs", "4", "--train.average_best", "2",
+                                     "--model.heads.emotion.class_weights", "balanced"])
+    exp = tmp_path / "exp"
+    trainer = Trainer(cfg, RunPaths(fold["train"], fold["valid"], fold["feats"], fold["cmvn"], str(exp)))
+    counts = np.bincount(trainer.train_set.targets["emotion"], minlength=4)
+    assert torch.allclose(trainer.model.class_weight_emotion,
+                          torch.tensor(counts.sum() / (4 * counts), dtype=torch.float32))
+    state = trainer.run()
+    kept = sorted(e for _, e in state["top"])
+    assert len(kept) == 2 and sorted(p.name for p in (exp / "checkpoints").glob("epoch*.pt")) == \
+        [f"epoch{e}.pt" for e in kept]
+    uas = {h["epoch"]: h["valid"]["ua"] for h in state["history"]}
+    assert min(uas[e] for e in kept) >= max(u for e, u in uas.items() if e not in kept)
+    best = torch.load(exp / "checkpoints" / "best.pt", weights_only=False)
+    snaps = [torch.load(exp / "checkpoints" / f"epoch{e}.pt", weights_only=False)["model"] for e in kept]
+    assert best["averaged_epochs"] == kept
+    for k, v in best["model"].items():
+        if v.is_floating_point():
+            assert torch.allclose(v, (snaps[0][k] + snaps[1][k]) / 2, atol=1e-6), k
+    assert 0 <= best["valid"]["ua"] <= 1                     # the averaged model was scored on valid
