@@ -15,6 +15,7 @@ CONSOLE_SCRIPTS = {
     "serkit-decode": "decode",
     "serkit-infer": "infer",
     "serkit-score": "score",
+    "serkit-fuse": "fuse",
     "serkit-sweep": "sweep",
 }
 

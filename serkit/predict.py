@@ -102,3 +102,21 @@ def read_predictions(path: str | os.PathLike, with_text: bool = False):
             rows.append(row)
     return classes, rows
 
+
+
+def read_posteriors(path: str | os.PathLike):
+    """-> (classes, utts, gold labels, posteriors (N, C) float64) from a predictions TSV."""
+    import numpy as np
+
+    classes, rows = read_predictions(path)
+    n = len(classes)
+    probs = np.zeros((len(rows), n))
+    with open(path) as f:
+        f.readline()
+        for i, line in enumerate(f):
+            parts = line.rstrip("\n").split("\t")
+            try:
+                probs[i] = [float(v) for v in parts[3:3 + n]]
+            except ValueError:
+                raise SerkitError(f"{path}:{i + 2}: class probabilities are not numbers") from None
+    return classes, [r[0] for r in rows], [r[1] for r in rows], probs

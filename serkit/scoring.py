@@ -105,6 +105,27 @@ def format_markdown(result: dict, title: str, protocol: str, speaker_dependent: 
     return "\n".join(lines) + "\n"
 
 
+def format_seeds_markdown(results: Dict[str, dict], title: str, protocol: str, speaker_dependent: bool = False,
+                          extra: Optional[Dict[str, str]] = None) -> str:
+    """One row per run (e.g. seed): pooled WA / UA / F1 and mean ± std UA over folds, then the
+    mean ± std over runs of the pooled values."""
+    lines = [f"## {title}", "", f"- protocol: {protocol} (SPEAKER-DEPENDENT)" if speaker_dependent
+             else f"- protocol: {protocol}"]
+    lines += [f"- {k}: {v}" for k, v in (extra or {}).items()]
+    lines += ["", "Pooled over folds, in %; the last row is the mean ± std over the runs (population std).", "",
+              "| run | pooled WA | pooled UA | pooled F1 | UA mean ± std over folds |", "|---|---:|---:|---:|---:|"]
+    for name, r in results.items():
+        p, ua = r["pooled"], r["mean_std"]["ua"]
+        lines.append(f"| {name} | {_pct(p['wa'])} | {_pct(p['ua'])} | {_pct(p['macro_f1'])} | "
+                     f"{_pct(ua['mean'])} ± {_pct(ua['std'])} |")
+    cells = []
+    for m in METRICS:
+        mu, sd = mean_std([r["pooled"][m] for r in results.values()])
+        cells.append(f"{_pct(mu)} ± {_pct(sd)}")
+    lines.append(f"| **mean ± std over {len(results)} runs** | " + " | ".join(cells) + " | |")
+    return "\n".join(lines) + "\n"
+
+
 def environment_info() -> Dict[str, str]:
     import torch
 

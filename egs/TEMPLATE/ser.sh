@@ -23,6 +23,9 @@ Usage: ./run.sh [options]
   --data_opts "..."          extra options for local/data.sh
   positional arguments       handed to local/data.sh as they are (e.g. a corpus root with spaces)
   --train_opts "..."         extra options for serkit-train (e.g. "--train.max_epochs 5")
+  --seeds S1,S2,...          stage 3 trains every seed (exp/<tag>_seed<S>, with --seed S); stage 4
+                               scores each, reports mean ± std over seeds and scores their fusion
+                               (exp/<tag>_seeds_fused: posteriors averaged)
   --sweep_key KEY            stages 3-4 sweep this config key (e.g. model.heads.gender.weight) ...
   --sweep_values V1,V2,...   ... over these values with serkit-sweep: one table + plot
   --run_cmd CMD              the command line RESULTS.md records (run.sh passes its own)
@@ -57,6 +60,7 @@ results_md=RESULTS.md
 pretrain_config=
 pretrain_data=data/all
 pretrain_opts=
+seeds=
 run_cmd=  # the recipe's command line, for RESULTS.md
 . ../../tools/parse_options.sh || exit 1
 
@@ -78,6 +82,7 @@ if [ -z "${tag}" ]; then
   [ -z "${train_opts}" ] || tag+=$(echo "${train_opts}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')
   [ -z "${sweep_key}" ] || tag+=_sweep_${sweep_key##*.}
 fi
+[ -z "${seeds}" ] || [ -z "${sweep_key}" ] || { log "error: --seeds and --sweep_key do not go together"; exit 1; }
 folds_dir=data/folds/${folds_name}
 dump_dir=dump/${feats}
 exp_dir=exp/${tag}
@@ -227,52 +232,71 @@ elif [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   else
     train_cmd=(serkit-train)
   fi
-  train_fold() {  # $1: fold; train, then decode its valid and test sets
-    local fold_exp=${exp_dir}/$1
+  train_fold() {  # $1: fold, $2: exp dir, $3: extra options (the seed); train, decode valid and test
+    local fold_exp=$2/$1
     if [ "${classical}" = 1 ]; then  # fits and predicts in one go
       # shellcheck disable=SC2046,SC2086
       run serkit-train-classical --config "${train_config}" --train_data "${folds_dir}/$1/train" \
         --valid_data "${folds_dir}/$1/valid" --feats "${dump_dir}/all/feats.scp" $(cmvn_stats "$1") \
         --exp_dir "${fold_exp}" --data "${folds_dir}/$1/valid" --name valid --data "${folds_dir}/$1/test" \
-        --name test ${train_opts}
+        --name test ${train_opts} $3
       touch "${fold_exp}/.done"
       return
     fi
     # shellcheck disable=SC2046,SC2086
     run "${train_cmd[@]}" --config "${train_config}" --ngpu "${ngpu}" \
       --train_data "${folds_dir}/$1/train" --valid_data "${folds_dir}/$1/valid" \
-      --feats "${dump_dir}/all/feats.scp" $(cmvn_stats "$1") --exp_dir "${fold_exp}" ${train_opts}
+      --feats "${dump_dir}/all/feats.scp" $(cmvn_stats "$1") --exp_dir "${fold_exp}" ${train_opts} $3
     # shellcheck disable=SC2046
     run serkit-decode --exp_dir "${fold_exp}" --feats "${dump_dir}/all/feats.scp" $(cmvn_stats "$1") \
       --data "${folds_dir}/$1/valid" --name valid --data "${folds_dir}/$1/test" --name test
     touch "${fold_exp}/.done"
   }
   failed=0
-  for fold in $(fold_list); do
-    if [ -f "${exp_dir}/${fold}/.done" ]; then
-      log "${exp_dir}/${fold}: done, skipped"
-    elif [ "${fold_nj}" -le 1 ]; then
-      train_fold "${fold}"
-    else
-      # at most fold_nj folds at once; a failed fold fails the stage once all have ended
-      while [ "$(jobs -rp | wc -l)" -ge "${fold_nj}" ]; do wait -n || failed=$((failed + 1)); done
-      mkdir -p "${exp_dir}"
-      log "${fold}: training in the background, log ${exp_dir}/${fold}.log"
-      (set -e; train_fold "${fold}") > "${exp_dir}/${fold}.log" 2>&1 &
-    fi
+  seed_list=${seeds:-none}
+  for seed in ${seed_list//,/ }; do
+    run_exp=${exp_dir}; seed_opt=
+    [ "${seed}" = none ] || { run_exp=${exp_dir}_seed${seed}; seed_opt="--seed ${seed}"; }
+    for fold in $(fold_list); do
+      if [ -f "${run_exp}/${fold}/.done" ]; then
+        log "${run_exp}/${fold}: done, skipped"
+      elif [ "${fold_nj}" -le 1 ]; then
+        train_fold "${fold}" "${run_exp}" "${seed_opt}"
+      else
+        # at most fold_nj folds at once; a failed fold fails the stage once all have ended
+        while [ "$(jobs -rp | wc -l)" -ge "${fold_nj}" ]; do wait -n || failed=$((failed + 1)); done
+        mkdir -p "${run_exp}"
+        log "${fold}: training in the background, log ${run_exp}/${fold}.log"
+        (set -e; train_fold "${fold}" "${run_exp}" "${seed_opt}") > "${run_exp}/${fold}.log" 2>&1 &
+      fi
+    done
   done
   while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || failed=$((failed + 1)); done
-  [ "${failed}" -eq 0 ] || { log "error: ${failed} fold(s) failed: see ${exp_dir}/fold*.log"; exit 1; }
+  [ "${failed}" -eq 0 ] || { log "error: ${failed} fold(s) failed: see ${exp_dir}*/fold*.log"; exit 1; }
 fi
 
 if [ -n "${sweep_key}" ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   log "stage 4: scoring the sweep ${exp_dir}"
   sweep score
 elif [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
-  log "stage 4: scoring ${exp_dir}"
-  run serkit-score --exp_dir "${exp_dir}" --folds_dir "${folds_dir}" --results_md "${results_md}" \
-    --folds "$(fold_list)" --title "${tag}" --note "command: ${run_cmd:-./run.sh --train_config ${train_config} --protocol ${protocol}${extra_train:+ --extra_train ${extra_train}}${train_opts:+ --train_opts \"${train_opts}\"}}" \
-    --note "config: ${train_config} (resolved: ${exp_dir}/fold*/config.yaml)" \
-    --note "features: ${feats_conf}, CMVN ${cmvn_mode}"
+  notes=(--note "command: ${run_cmd:-./run.sh --train_config ${train_config} --protocol ${protocol}${extra_train:+ --extra_train ${extra_train}}${train_opts:+ --train_opts \"${train_opts}\"}}"
+         --note "config: ${train_config} (resolved: ${exp_dir}*/fold*/config.yaml)"
+         --note "features: ${feats_conf}, CMVN ${cmvn_mode}")
+  if [ -n "${seeds}" ]; then
+    log "stage 4: scoring seeds ${seeds} of ${exp_dir} and their fusion"
+    seed_dirs=()
+    for seed in ${seeds//,/ }; do seed_dirs+=(--exp_dir "${exp_dir}_seed${seed}"); done
+    run serkit-score "${seed_dirs[@]}" --folds_dir "${folds_dir}" --results_md "${results_md}" \
+      --folds "$(fold_list)" --title "${tag} (seeds ${seeds})" "${notes[@]}"
+    run serkit-fuse "${seed_dirs[@]}" --folds_dir "${folds_dir}" --folds "$(fold_list)" \
+      --out_dir "${exp_dir}_seeds_fused"
+    run serkit-score --exp_dir "${exp_dir}_seeds_fused" --folds_dir "${folds_dir}" --results_md "${results_md}" \
+      --folds "$(fold_list)" --title "${tag}_seeds_fused" "${notes[@]}" \
+      --note "fusion: posteriors of seeds ${seeds} averaged with equal weights"
+  else
+    log "stage 4: scoring ${exp_dir}"
+    run serkit-score --exp_dir "${exp_dir}" --folds_dir "${folds_dir}" --results_md "${results_md}" \
+      --folds "$(fold_list)" --title "${tag}" "${notes[@]}"
+  fi
 fi
 log "finished stages ${stage}..${stop_stage}"

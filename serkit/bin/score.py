@@ -1,11 +1,13 @@
 """Score the test predictions of every fold of an experiment: WA, UA, macro-F1, confusion.
 
 Usage:
-    serkit-score --exp_dir exp/TAG --folds_dir data/folds/PROTOCOL [--results_md RESULTS.md]
-        [--title TITLE] [--note "key: value" ...]
+    serkit-score --exp_dir exp/TAG [--exp_dir exp/TAG2 ...] --folds_dir data/folds/PROTOCOL
+        [--results_md RESULTS.md] [--title TITLE] [--note "key: value" ...]
 
 Writes exp/TAG/scores/{scores.json,scores.md}; with --results_md, replaces (or appends) the
 section of that title in the recipe's RESULTS.md. The protocol is read from the folds dir.
+With several --exp_dir (e.g. the seeds of one system) each is scored into its own scores/ and
+the section is one row per run plus the mean ± std over runs of the pooled WA / UA / F1.
 
 Example:
     serkit-score --exp_dir exp/blstm_mfcc --folds_dir data/folds/loso_session --results_md RESULTS.md
@@ -17,13 +19,13 @@ from pathlib import Path
 
 from serkit.bin.common import run_main, setup_logging
 from serkit.data.folds import read_protocol, select_folds
-from serkit.scoring import environment_info, find_fold_predictions, format_markdown, score_folds, \
-    publish, write_scores
+from serkit.scoring import environment_info, find_fold_predictions, format_markdown, format_seeds_markdown, \
+    publish, score_folds, write_scores
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--exp_dir", required=True)
+    p.add_argument("--exp_dir", action="append", required=True, help="repeatable: several runs (seeds)")
     p.add_argument("--folds_dir", required=True)
     p.add_argument("--results_md", default=None)
     p.add_argument("--title", default=None, help="section title (default: the exp dir name)")
@@ -35,12 +37,19 @@ def main() -> None:
     folds = select_folds(info, args.folds, args.folds_dir)
     if len(folds) < len(info["folds"]):
         args.note.append(f"folds scored: {len(folds)} of {len(info['folds'])} ({' '.join(folds)})")
-    result = score_folds(find_fold_predictions(args.exp_dir, "test", folds))
-    title = args.title or Path(args.exp_dir).name
     extra = dict(n.split(": ", 1) if ": " in n else (n, "") for n in args.note)
     extra.update(environment_info())
-    md = format_markdown(result, title, info["protocol"], info.get("speaker_dependent", False), extra)
-    write_scores(result, Path(args.exp_dir) / "scores", md)
+    dependent = info.get("speaker_dependent", False)
+    results = {}
+    for exp_dir in args.exp_dir:
+        result = score_folds(find_fold_predictions(exp_dir, "test", folds))
+        title = args.title if args.title and len(args.exp_dir) == 1 else Path(exp_dir).name
+        md = format_markdown(result, title, info["protocol"], dependent, extra)
+        write_scores(result, Path(exp_dir) / "scores", md)
+        results[Path(exp_dir).name] = result
+    if len(args.exp_dir) > 1:
+        title = args.title or " + ".join(results)
+        md = format_seeds_markdown(results, title, info["protocol"], dependent, extra)
     publish(md, title, args.results_md)
 
 
