@@ -8,6 +8,8 @@ Writes exp/TAG/scores/{scores.json,scores.md}; with --results_md, replaces (or a
 section of that title in the recipe's RESULTS.md. The protocol is read from the folds dir.
 With several --exp_dir (e.g. the seeds of one system) each is scored into its own scores/ and
 the section is one row per run plus the mean ± std over runs of the pooled WA / UA / F1.
+--split valid scores the valid predictions instead (into scores_valid/): the figures to choose
+settings on.
 
 Example:
     serkit-score --exp_dir exp/blstm_mfcc --folds_dir data/folds/loso_session --results_md RESULTS.md
@@ -31,6 +33,8 @@ def main() -> None:
     p.add_argument("--title", default=None, help="section title (default: the exp dir name)")
     p.add_argument("--note", action="append", default=[], help="'key: value' line for the section")
     p.add_argument("--folds", default=None, help="folds to score, e.g. 'fold1,fold2' (default: all)")
+    p.add_argument("--split", default="test", choices=("test", "valid"),
+                   help="valid: score the valid speakers, to choose settings without looking at test")
     args = p.parse_args()
     setup_logging()
     info = read_protocol(args.folds_dir)
@@ -42,10 +46,10 @@ def main() -> None:
     dependent = info.get("speaker_dependent", False)
     results = {}
     for exp_dir in args.exp_dir:
-        result = score_folds(find_fold_predictions(exp_dir, "test", folds))
+        result = score_folds(find_fold_predictions(exp_dir, args.split, folds))
         title = args.title if args.title and len(args.exp_dir) == 1 else Path(exp_dir).name
         md = format_markdown(result, title, info["protocol"], dependent, extra)
-        write_scores(result, Path(exp_dir) / "scores", md)
+        write_scores(result, Path(exp_dir) / ("scores" if args.split == "test" else "scores_valid"), md)
         results[Path(exp_dir).name] = result
     if len(args.exp_dir) > 1:
         title = args.title or " + ".join(results)

@@ -1,4 +1,5 @@
-"""egs/mini_emo end to end: synthesis, prep, folds, features, training on every fold, scoring."""
+"""egs/mini_emo end to end: synthesis, prep, folds, features, training, scoring (small settings:
+two folds, a narrow BLSTM, few epochs; the full recipe is ./run.sh)."""
 import json
 import subprocess
 
@@ -12,29 +13,49 @@ def recipe(recipe_copy):
 
 
 def test_recipe_end_to_end(recipe):
-    small = ["--nj", "2", "--train_opts", "--train.max_epochs 8 --train.patience 0"]
+    small = ["--nj", "2", "--folds", "1,2",
+             "--train_opts", "--train.max_epochs 6 --train.patience 0 --model.encoder_conf.hidden 64"]
     out = run_recipe(recipe, *small)
     assert "stage 4: scoring" in out
-    tag = "train_blstm_gender_mfcc_loso_session_train.max_epochs8_train.patience0"  # overrides in the name
+    # overrides go into the name
+    tag = "train_blstm_gender_mfcc_loso_session_train.max_epochs6_train.patience0_model.encoder_conf.hidden64"
     exp = recipe / "exp" / tag
     scores = json.loads((exp / "scores" / "scores.json").read_text())
-    assert list(scores["folds"]) == [f"fold{k}" for k in range(1, 6)]
-    assert scores["pooled"]["num_utts"] == 430
+    assert list(scores["folds"]) == ["fold1", "fold2"]
+    assert scores["pooled"]["num_utts"] == 172
     assert scores["classes"] == ["ang", "hap", "neu", "sad"]
     # chance UA is 25%; the task must be learnable but not trivial
     assert 0.38 < scores["pooled"]["ua"] < 0.99, scores["pooled"]
     results = (recipe / "RESULTS.md").read_text()
     assert f"## {tag}" in results and "- protocol: loso_session" in results
-    assert "| **pooled** | 430 |" in results and "| ang |" in results
-    for k in range(1, 6):
+    assert "| **pooled** | 172 |" in results and "| ang |" in results
+    for k in range(1, 3):
         pred = (exp / f"fold{k}" / "predictions" / "test.tsv").read_text().splitlines()
         assert pred[0].split("\t") == ["utt", "gold", "pred", "p_ang", "p_hap", "p_neu", "p_sad"]
         assert len(pred) == 87
         assert abs(sum(float(p) for p in pred[1].split("\t")[3:]) - 1) < 1e-3
     # re-running finished stages is a no-op; stage 4 rewrites the same section
     out = run_recipe(recipe, "--stage", "1", *small)
-    assert out.count("done, skipped") == 5
+    assert out.count("done, skipped") == 2
     assert (recipe / "RESULTS.md").read_text().count(f"## {tag}") == 1
+
+
+def test_seeds_are_trained_scored_and_fused(recipe):
+    out = run_recipe(recipe, "--stage", "3", "--folds", "1,2", "--train_config", "conf/classical_rf.yaml",
+                     "--seeds", "1,2", "--train_opts", "--rf_trees 50")
+    base = recipe / "exp" / "classical_rf_mfcc_loso_session_rf_trees50"
+    for seed in (1, 2):
+        cfg = (base.parent / f"{base.name}_seed{seed}" / "fold1" / "config.yaml").read_text()
+        assert f"seed: {seed}" in cfg
+    runs = {s: json.loads((base.parent / f"{base.name}_seed{s}" / "scores" / "scores.json").read_text())
+            for s in (1, 2)}
+    fused = json.loads((base.parent / f"{base.name}_seeds_fused" / "scores" / "scores.json").read_text())
+    assert fused["pooled"]["num_utts"] == runs[1]["pooled"]["num_utts"] == 172
+    results = (recipe / "RESULTS.md").read_text()
+    assert f"## {base.name} (seeds 1,2)" in results and f"## {base.name}_seeds_fused" in results
+    mean = (runs[1]["pooled"]["ua"] + runs[2]["pooled"]["ua"]) / 2
+    assert f"| **mean ± std over 2 runs** | " in results and f"{100 * mean:.2f} ± " in results
+    assert "weights [0.5, 0.5]" in out
 
 
 def test_recipe_rejects_unknown_option(recipe):
