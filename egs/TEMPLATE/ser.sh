@@ -272,7 +272,8 @@ elif [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     done
   done
   while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || failed=$((failed + 1)); done
-  [ "${failed}" -eq 0 ] || { log "error: ${failed} fold(s) failed: see ${exp_dir}*/fold*.log"; exit 1; }
+  logs=${exp_dir}; [ -z "${seeds}" ] || logs=${exp_dir}_seed*
+  [ "${failed}" -eq 0 ] || { log "error: ${failed} fold(s) failed: see ${logs}/fold*.log"; exit 1; }
 fi
 
 if [ -n "${sweep_key}" ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
