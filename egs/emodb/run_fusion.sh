@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Every system of this recipe's RESULTS.md, then their late fusion (class posteriors averaged
-# fold by fold; equal weights, and weights chosen on each fold's valid speaker).
+# fold by fold; equal weights, and weights chosen on each fold's valid speaker): four
+# functionals systems (SVM and logistic regression on mfcc_prosody and on logmel64) and the
+# ResNet with augmentation (its seeds fused first, so it counts as one member).
 # Usage: ./run_fusion.sh [--stage N] [--nj J] [--seeds 1,2,3]   (corpus root: EMODB in db.sh)
 # Example: EMODB=/data/emodb ./run_fusion.sh --seeds 1,2,3
 set -euo pipefail
@@ -19,20 +21,23 @@ if [ "${stage}" -le 1 ]; then
   run ./run.sh --stop_stage 1 --nj "${nj}" --feats_conf conf/feats/mfcc_prosody.yaml
   run ./run.sh --stage 1 --stop_stage 1 --nj "${nj}" --feats_conf conf/feats/logmel64_sp.yaml
 fi
-run ./run.sh --stage 3 --feats_conf conf/feats/mfcc_prosody.yaml --train_config conf/classical_svm.yaml
-run ./run.sh --stage 3 --feats_conf conf/feats/mfcc_prosody.yaml --train_config conf/classical_logreg.yaml
+members=()
+for feats in mfcc_prosody logmel64_sp; do   # functionals of two feature sets, two classifiers each
+  for clf in svm logreg; do
+    run ./run.sh --stage 3 --feats_conf "conf/feats/${feats}.yaml" --train_config "conf/classical_${clf}.yaml"
+    members+=(--exp_dir "exp/classical_${clf}_${feats}_loso")
+  done
+done
 run ./run.sh --stage 3 --feats_conf conf/feats/logmel64_sp.yaml --train_config conf/train_resnet.yaml \
   --seeds "${seeds}" --fold_nj "${fold_nj}"
-
-members=(--exp_dir exp/classical_svm_mfcc_prosody_loso --exp_dir exp/classical_logreg_mfcc_prosody_loso
-         --exp_dir exp/train_resnet_logmel64_sp_loso_seeds_fused)
+members+=(--exp_dir exp/train_resnet_logmel64_sp_loso_seeds_fused)
 for weights in equal valid; do
-  out=exp/fusion_svm_logreg_resnet_${weights}
+  out=exp/fusion_${weights}
   opts=()
   [ "${weights}" = equal ] || opts=(--weights valid)
   run serkit-fuse "${members[@]}" --folds_dir data/folds/loso --out_dir "${out}" "${opts[@]}"
   run serkit-score --exp_dir "${out}" --folds_dir data/folds/loso --results_md RESULTS.md \
     --title "$(basename "${out}")" --note "command: ./run_fusion.sh --seeds ${seeds}" \
-    --note "members: SVM and logistic regression on functionals, ResNet (seeds ${seeds} fused); weights: ${weights} (${out}/fusion.yaml)"
+    --note "members: SVM and logistic regression on functionals of mfcc_prosody and of logmel64, ResNet (seeds ${seeds} fused); weights: ${weights} (${out}/fusion.yaml)"
 done
 log "finished"
