@@ -283,7 +283,11 @@ elif [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   notes=(--note "command: ${run_cmd:-./run.sh --train_config ${train_config} --protocol ${protocol}${extra_train:+ --extra_train ${extra_train}}${train_opts:+ --train_opts \"${train_opts}\"}}"
          --note "config: ${train_config} (resolved: ${exp_dir}*/fold*/config.yaml)"
          --note "features: ${feats_conf}, CMVN ${cmvn_mode}")
-  if [ -n "${seeds}" ]; then
+  if [ -n "${seeds}" ] && [ "${seeds}" = "${seeds//,/}" ]; then   # one seed: its dir alone
+    log "stage 4: scoring ${exp_dir}_seed${seeds}"
+    run serkit-score --exp_dir "${exp_dir}_seed${seeds}" --folds_dir "${folds_dir}" --results_md "${results_md}" \
+      --folds "$(fold_list)" --title "${tag}_seed${seeds}" "${notes[@]}"
+  elif [ -n "${seeds}" ]; then
     log "stage 4: scoring seeds ${seeds} of ${exp_dir} and their fusion"
     seed_dirs=()
     for seed in ${seeds//,/ }; do seed_dirs+=(--exp_dir "${exp_dir}_seed${seed}"); done

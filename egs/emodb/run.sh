@@ -15,4 +15,4 @@ run_cmd=./run.sh; [ $# -eq 0 ] || run_cmd+=$(printf ' %q' "$@")  # for RESULTS.m
   --protocol loso \
   --feats_conf conf/feats/mfcc_prosody.yaml \
   --train_config conf/classical_svm.yaml \
-  "$@" "${EMODB}"
+  "$@" ${EMODB:+"${EMODB}"}

@@ -3,13 +3,17 @@
 # fold by fold; equal weights, and weights chosen on each fold's valid speaker): four
 # functionals systems (SVM and logistic regression on mfcc_prosody and on logmel64) and the
 # ResNet with augmentation (its seeds fused first, so it counts as one member).
-# Usage: ./run_fusion.sh [--stage N] [--nj J] [--seeds 1,2,3]   (corpus root: EMODB in db.sh)
+# Usage: ./run_fusion.sh [--stage N] [--nj J] [--seeds 1,2,3] [--fold_nj K] [--folds all|1,2]
+#                        [--resnet_opts "--train.max_epochs 5"]   (corpus root: EMODB in db.sh)
 # Example: EMODB=/data/emodb ./run_fusion.sh --seeds 1,2,3
 set -euo pipefail
+run_cmd=./run_fusion.sh; [ $# -eq 0 ] || run_cmd+=$(printf ' %q' "$@")  # for RESULTS.md
 stage=0
 nj=2
 seeds=1,2,3
 fold_nj=1
+folds=all
+resnet_opts=
 . ../../tools/parse_options.sh || exit 1
 . ./path.sh
 
@@ -24,20 +28,29 @@ fi
 members=()
 for feats in mfcc_prosody logmel64_sp; do   # functionals of two feature sets, two classifiers each
   for clf in svm logreg; do
-    run ./run.sh --stage 3 --feats_conf "conf/feats/${feats}.yaml" --train_config "conf/classical_${clf}.yaml"
+    run ./run.sh --stage 3 --folds "${folds}" --feats_conf "conf/feats/${feats}.yaml" \
+      --train_config "conf/classical_${clf}.yaml"
     members+=(--exp_dir "exp/classical_${clf}_${feats}_loso")
   done
 done
-run ./run.sh --stage 3 --feats_conf conf/feats/logmel64_sp.yaml --train_config conf/train_resnet.yaml \
-  --seeds "${seeds}" --fold_nj "${fold_nj}"
-members+=(--exp_dir exp/train_resnet_logmel64_sp_loso_seeds_fused)
+resnet_tag=train_resnet_logmel64_sp_loso
+[ -z "${resnet_opts}" ] || resnet_tag+=$(echo "${resnet_opts}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')   # as run.sh names it
+run ./run.sh --stage 3 --folds "${folds}" --feats_conf conf/feats/logmel64_sp.yaml --train_config conf/train_resnet.yaml \
+  --seeds "${seeds}" --fold_nj "${fold_nj}" ${resnet_opts:+--train_opts "${resnet_opts}"}
+if [ "${seeds}" = "${seeds//,/}" ]; then   # one seed
+  members+=(--exp_dir "exp/${resnet_tag}_seed${seeds}")
+else
+  members+=(--exp_dir "exp/${resnet_tag}_seeds_fused")
+fi
+fold_names=()
+[ "${folds}" = all ] || fold_names=(--folds "$(echo "fold${folds}" | sed 's/,/,fold/g')")
 for weights in equal valid; do
-  out=exp/fusion_${weights}
+  out=exp/fusion_${weights}_seeds${seeds//,/}
   opts=()
   [ "${weights}" = equal ] || opts=(--weights valid)
-  run serkit-fuse "${members[@]}" --folds_dir data/folds/loso --out_dir "${out}" "${opts[@]}"
-  run serkit-score --exp_dir "${out}" --folds_dir data/folds/loso --results_md RESULTS.md \
-    --title "$(basename "${out}")" --note "command: ./run_fusion.sh --seeds ${seeds}" \
+  run serkit-fuse "${members[@]}" --folds_dir data/folds/loso --out_dir "${out}" "${opts[@]}" "${fold_names[@]}"
+  run serkit-score --exp_dir "${out}" --folds_dir data/folds/loso --results_md RESULTS.md "${fold_names[@]}" \
+    --title "$(basename "${out}")" --note "command: ${run_cmd}" \
     --note "members: SVM and logistic regression on functionals of mfcc_prosody and of logmel64, ResNet (seeds ${seeds} fused); weights: ${weights} (${out}/fusion.yaml)"
 done
 log "finished"

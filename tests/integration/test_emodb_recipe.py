@@ -1,0 +1,37 @@
+"""egs/emodb on a generated EMO-DB-layout fixture: every system of run_fusion.sh and their fusion,
+at small settings (two folds, one ResNet epoch, two seeds)."""
+import json
+import os
+import subprocess
+
+import yaml
+
+
+def test_run_fusion_small(recipe_copy, layout_corpora):
+    recipe = recipe_copy("emodb")
+    env = dict(os.environ, EMODB=str(layout_corpora / "emodb"))
+    r = subprocess.run(["./run_fusion.sh", "--folds", "1,2", "--seeds", "1,2", "--resnet_opts",
+                        "--train.max_epochs 2 --train.average_best 0 --model.encoder_conf.channels [4,8]"],
+                       cwd=recipe, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-4000:]
+    exp = recipe / "exp"
+    feats = yaml.safe_load((recipe / "dump" / "mfcc_prosody" / "all" / "feats.yaml").read_text())
+    assert feats["prosody"] == ["f0", "energy", "flux", "centroid"] and feats["deltas"] == 2
+    assert (recipe / "dump" / "mfcc_prosody" / "all" / "feat_dim").read_text().strip() == "135"
+    sp = (recipe / "dump" / "logmel64_sp" / "all" / "feats.scp").read_text().split()
+    assert sum(u.startswith("sp0.9-") for u in sp[::2]) == 70 and len(sp) // 2 == 3 * 70
+    for name in ("classical_svm_mfcc_prosody_loso", "classical_logreg_logmel64_sp_loso"):
+        scores = json.loads((exp / name / "scores" / "scores.json").read_text())
+        assert list(scores["folds"]) == ["fold1", "fold2"] and scores["pooled"]["num_utts"] == 14
+    resnet = "train_resnet_logmel64_sp_loso_train.max_epochs2_train.average_best0_model.encoder_conf.channels[4,8]"
+    cfg = yaml.safe_load((exp / f"{resnet}_seed2" / "fold1" / "config.yaml").read_text())
+    assert cfg["seed"] == 2 and cfg["data"]["augment"]["speed"] == [0.9, 1.0, 1.1]
+    fusion = yaml.safe_load((exp / "fusion_valid_seeds12" / "fusion.yaml").read_text())
+    assert len(fusion["members"]) == 5 and fusion["members"][-1].endswith(f"{resnet}_seeds_fused")
+    assert all(abs(sum(w) - 1) < 1e-6 for w in fusion["folds"].values())
+    equal = yaml.safe_load((exp / "fusion_equal_seeds12" / "fusion.yaml").read_text())
+    assert equal["folds"]["fold1"] == [0.2] * 5
+    results = (recipe / "RESULTS.md").read_text()
+    for title in ("fusion_equal_seeds12", "fusion_valid_seeds12", f"{resnet} (seeds 1,2)", f"{resnet}_seeds_fused"):
+        assert f"## {title}" in results, title
+    assert "- command: ./run_fusion.sh --folds 1\\,2 --seeds 1\\,2" in results   # as typed (printf %q)
