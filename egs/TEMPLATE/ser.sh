@@ -252,6 +252,13 @@ elif [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
       --data "${folds_dir}/$1/valid" --name valid --data "${folds_dir}/$1/test" --name test
     touch "${fold_exp}/.done"
   }
+  if [ "${fold_nj}" -gt 1 ] && [ -z "${OMP_NUM_THREADS:-}" ]; then
+    # folds trained at once share the cores: a thread pool of cores / fold_nj each, not one of
+    # every core each (oversubscribed pools ran 6x slower on 2 cores)
+    OMP_NUM_THREADS=$(( $(nproc) / fold_nj )); [ "${OMP_NUM_THREADS}" -ge 1 ] || OMP_NUM_THREADS=1
+    export OMP_NUM_THREADS
+    log "${fold_nj} folds at once: OMP_NUM_THREADS=${OMP_NUM_THREADS} each"
+  fi
   failed=0
   seed_list=${seeds:-none}
   for seed in ${seed_list//,/ }; do
