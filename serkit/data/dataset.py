@@ -76,9 +76,11 @@ class FeatDataset(Dataset):
         self.augment = augment
         self.noise_pool: List[np.ndarray] = []
         if augment is not None:
-            self._check_augment(augment, data)
+            self._check_augment(augment)
 
-    def _check_augment(self, a: AugmentConf, data: DataDir) -> None:
+    def _check_augment(self, a: AugmentConf) -> None:
+        if len(a.noise_snr) != 2 or a.noise_snr[0] > a.noise_snr[1]:
+            raise ConfigError(f"data.augment.noise_snr is {a.noise_snr}; give [lowest, highest] in dB")
         for f in a.speed:
             missing = [u for u in self.utts if aug.speed_utt(u, f) not in self.reader]
             if missing:
