@@ -1,4 +1,4 @@
-"""Classification metrics for SER (DESIGN.md §9).
+"""Classification metrics for SER.
 
 WA = overall accuracy = correct / total.
 UA = mean over classes of per-class recall (classes with no reference sample are skipped).

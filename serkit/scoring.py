@@ -1,4 +1,4 @@
-"""Score cross-validation predictions: per fold, pooled and mean ± std (DESIGN.md §9).
+"""Score cross-validation predictions: per fold, pooled and mean ± std.
 
 Pooled = all folds' test predictions together (sum correct / N_total for WA).
 Mean ± std = over the per-fold values (population std).

@@ -1,4 +1,4 @@
-"""Make cross-validation folds of a data dir for a protocol (DESIGN.md §5).
+"""Make cross-validation folds of a data dir for a protocol (the protocols table of README.md).
 
 Usage:
     serkit-make-folds --protocol loso|loso_session|random|first2spk [--valid_rule auto]

@@ -1,4 +1,4 @@
-"""Berlin EMO-DB and SAVEE release layouts -> Kaldi-style data dirs (DESIGN.md §4).
+"""Berlin EMO-DB and SAVEE release layouts -> Kaldi-style data dirs.
 
 EMO-DB: ``wav/03a01Fa.wav``: chars 1-2 speaker, 3-5 text code, 6 emotion, 7 version; 16 kHz.
 SAVEE: ``AudioData/<SPK>/<code><NN>.wav``, 4 male speakers, 44.1 kHz (resampled at read time).

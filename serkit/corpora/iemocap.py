@@ -7,7 +7,7 @@ written in the same layout::
     Session{k}/dialog/transcriptions/<dialog>.txt      UTT [start-end]: words
     Session{k}/sentences/wav/<dialog>/<utt>.wav
 
-Rules (DESIGN.md §4): the summary line's third field is the majority label (``xxx`` = no
+Rules: the summary line's third field is the majority label (``xxx`` = no
 majority, dropped); the 4-class set merges ``exc`` into ``hap``; the speaker is the session plus
 the gender letter of the *last* id field (``Ses01F_impro01_M013`` -> ``Ses01M``).
 """

@@ -1,4 +1,4 @@
-"""Cross-validation fold makers (DESIGN.md §5).
+"""Cross-validation fold makers (the protocols table of README.md).
 
 Every fold is three disjoint utterance lists ``train``/``valid``/``test``. Protocols that promise
 speaker independence are checked: no speaker may appear in two of the three splits. Model

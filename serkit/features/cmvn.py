@@ -1,4 +1,4 @@
-"""Cepstral mean and variance normalisation statistics (DESIGN.md §6).
+"""Cepstral mean and variance normalisation statistics.
 
 ``global``: one mean/std from a fold's training utterances only.
 ``speaker``: one mean/std per speaker from all of that speaker's utterances (test speakers
