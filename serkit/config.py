@@ -139,6 +139,63 @@ CHOICES = {
 }
 
 
+# Numeric ranges: (lowest, highest, whether highest is excluded); None = unbounded.
+RANGES = {
+    "seed": (0, None, False),
+    "data.batch_size": (1, None, False),
+    "data.max_frames": (0, None, False),
+    "data.crop_frames": (0, None, False),
+    "data.num_workers": (0, None, False),
+    "data.augment.gain_db": (0, None, False),
+    "data.augment.noise_prob": (0, 1, False),
+    "data.augment.mixup": (0, None, False),
+    "optim.lr": (1e-12, None, False),
+    "optim.weight_decay": (0, None, False),
+    "optim.eps": (1e-30, None, False),
+    "optim.momentum": (0, 1, True),
+    "scheduler.warmup_ratio": (0, 1, False),
+    "train.max_epochs": (1, None, False),
+    "train.patience": (0, None, False),
+    "train.accum_grad": (1, None, False),
+    "train.grad_clip": (0, None, False),
+    "train.log_interval": (1, None, False),
+    "train.average_best": (0, None, False),
+    "pretrain.shift": (1, None, False),
+    "pretrain.mask_ratio": (0, 1, False),
+    "pretrain.mask_span": (1, None, False),
+    "pretrain.replace_zero": (0, 1, False),
+    "pretrain.replace_random": (0, 1, False),
+    "pretrain.valid_every": (2, None, False),
+}
+HEAD_RANGES = {"weight": (0, None, False), "hidden": (0, None, False), "dropout": (0, 1, True)}
+
+
+def _check_range(value, bounds, path: str) -> None:
+    low, high, open_high = bounds
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if value != value or (low is not None and value < low) or (
+            high is not None and (value >= high if open_high else value > high)):
+        span = f"[{low}, {high}{')' if open_high else ']'}" if high is not None else f">= {low}"
+        raise ConfigError(f"'{path}' is {value}; give a value {'in ' if high is not None else ''}{span}")
+
+
+def check_ranges(cfg: "Config") -> None:
+    """Numbers that would otherwise fail deep inside torch (batch size 0, lr < 0, dropout 1.5)."""
+    for key, bounds in RANGES.items():
+        value = cfg
+        for part in key.split("."):
+            value = getattr(value, part)
+        _check_range(value, bounds, key)
+    for name, head in cfg.model.heads.items():
+        for key, bounds in HEAD_RANGES.items():
+            _check_range(getattr(head, key), bounds, f"model.heads.{name}.{key}")
+    for section in ("encoder_conf", "pooling_conf"):
+        for key, value in getattr(cfg.model, section).items():
+            if key.endswith("dropout") or key.endswith("_prob"):
+                _check_range(value, (0, 1, True), f"model.{section}.{key}")
+
+
 def _is_dataclass_type(tp) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
@@ -242,7 +299,9 @@ def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, 
 
 def config_from_dict(raw: Dict[str, Any]) -> Config:
     """A Config from a resolved dict (e.g. the one stored in a checkpoint), checked like a YAML file."""
-    return _build(Config, raw, "")
+    cfg = _build(Config, raw, "")
+    check_ranges(cfg)
+    return cfg
 
 
 def read_yaml(path: Optional[str]) -> Dict[str, Any]:
@@ -264,6 +323,7 @@ def read_yaml(path: Optional[str]) -> Dict[str, Any]:
 def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> Config:
     raw = apply_overrides(read_yaml(path), list(overrides))
     cfg = _build(Config, raw, "")
+    check_ranges(cfg)
     resolve_components(cfg)
     return cfg
 
@@ -276,15 +336,41 @@ def fill_kwargs(fn, given: Dict[str, Any], path: str, skip: Sequence[str] = ()) 
     for k in given:
         if k not in params:
             raise ConfigError(f"unknown config key '{path}.{k}'; valid keys: {sorted(params)}")
+    hints = _param_types(fn)
     out = {}
     for n, p in params.items():
         if n in given:
-            out[n] = given[n]
+            out[n] = _check_param(given[n], hints.get(n), f"{path}.{n}")
         elif p.default is not inspect.Parameter.empty:
             out[n] = p.default
         else:
             raise ConfigError(f"'{path}.{n}' is required")
     return out
+
+
+def _param_types(fn) -> Dict[str, Any]:
+    import typing
+
+    try:
+        return typing.get_type_hints(fn.__init__ if isinstance(fn, type) else fn)
+    except Exception:   # an annotation that cannot be resolved: no type check, as before
+        return {}
+
+
+def _check_param(value: Any, tp, path: str):
+    """A component option against its annotation: scalars and sequences of scalars are checked."""
+    import collections.abc
+    import typing
+
+    plain = (int, float, bool, str)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp in plain or (origin is typing.Union and all(a in plain or a is type(None) for a in args)):
+        return _check_scalar(value, tp, path)
+    if origin in (list, tuple, collections.abc.Sequence) and args and args[0] in plain:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"'{path}' expects a list of {args[0].__name__}, got {value!r}")
+        return [_check_scalar(v, args[0], f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
 
 
 def resolve_components(cfg: Config) -> None:

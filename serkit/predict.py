@@ -42,6 +42,9 @@ def predict(exp_dir: str | os.PathLike, data_dir: str | os.PathLike, feats: str,
     model, cfg, classes = model or load_model(exp_dir)
     data = DataDir.load(data_dir)
     reader = FeatReader(feats)
+    if reader.dim != model.input_dim:
+        raise SerkitError(f"{feats}: features have {reader.dim} columns, the model of {exp_dir} expects "
+                          f"{model.input_dim}: decode with the features it was trained on")
     names = classes["emotion"]
     has_gold = data.has("utt2emo")
     ds = FeatDataset(data, reader, CMVN(cmvn_stats, cfg.data.cmvn), {"emotion": names}, with_targets=has_gold)

@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -23,14 +23,40 @@ from serkit.predict import read_predictions
 METRICS = ("wa", "ua", "macro_f1")
 
 
-def score_folds(pred_files: Dict[str, str | os.PathLike]) -> dict:
-    """``{fold: predictions.tsv}`` -> dict with per-fold, pooled and mean/std scores."""
+def check_coverage(path: str | os.PathLike, utts: Sequence[str], expected: Sequence[str], where: str) -> None:
+    """Every utterance of ``expected`` (the fold's data dir ``where``) has exactly one prediction."""
+    seen, dups = set(), []
+    for u in utts:
+        if u in seen:
+            dups.append(u)
+        seen.add(u)
+    if dups:
+        raise SerkitError(f"{path}: {len(dups)} utterance(s) predicted more than once, e.g. {dups[0]}")
+    want = set(expected)
+    missing = [u for u in expected if u not in seen]
+    extra = sorted(seen - want)
+    if missing:
+        raise SerkitError(f"{path}: {len(missing)} of the {len(want)} utterances of {where} have no prediction, "
+                          f"e.g. {', '.join(missing[:3])} (rerun the decode)")
+    if extra:
+        raise SerkitError(f"{path}: {len(extra)} predicted utterance(s) are not in {where}, e.g. {', '.join(extra[:3])}")
+
+
+def score_folds(pred_files: Dict[str, str | os.PathLike],
+                expected: Optional[Dict[str, Tuple[str, Sequence[str]]]] = None) -> dict:
+    """``{fold: predictions.tsv}`` -> dict with per-fold, pooled and mean/std scores.
+
+    ``expected``: ``{fold: (data dir, its utterances)}``; each fold's predictions must cover them
+    exactly (a half-written or stale file is an error, not a score of part of the test set).
+    """
     classes: Optional[List[str]] = None
     per_fold = {}
     pooled_cm = None
     texts = []      # (fold, ref, hyp) where the model has a CTC head
     for fold, path in pred_files.items():
         cls, rows = read_predictions(path, with_text=True)
+        if expected is not None:
+            check_coverage(path, [r[0] for r in rows], expected[fold][1], expected[fold][0])
         texts += [(fold, r[3], r[4]) for r in rows if r[3] is not None]
         rows = [r[:3] for r in rows]
         if classes is None:

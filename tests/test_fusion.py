@@ -32,6 +32,9 @@ def two_systems(tmp_path):
     folds = tmp_path / "folds"
     folds.mkdir()
     (folds / "protocol.yaml").write_text(yaml.safe_dump({"protocol": "loso", "folds": [{"name": "fold1"}]}))
+    for split, utts in (("valid", a_valid), ("test", a_test)):   # the fold's data dirs: what is scored
+        (folds / "fold1" / split).mkdir(parents=True)
+        (folds / "fold1" / split / "utt2spk").write_text("".join(f"{u} {u[0]}\n" for u in utts))
     return tmp_path
 
 

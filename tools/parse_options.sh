@@ -5,7 +5,8 @@
 # turns "--stage 3 --train-config conf/x.yaml" into stage=3 train_config=conf/x.yaml.
 # Dashes in names become underscores. An option that was not declared is an error, so a
 # typo is never silently ignored. "--help" prints $help_message. "--config FILE" sources
-# FILE (lines "name=value") first. Positional arguments are left in "$@".
+# FILE (lines "name=value") first. Positional arguments are left in "$@"; "--" ends the options,
+# so what follows it stays in "$@" even when it starts with "--".
 
 while true; do
   [ -z "${1:-}" ] && break
@@ -18,6 +19,8 @@ while true; do
       # shellcheck disable=SC1090
       . "$2" || exit 1
       shift 2 ;;
+    --)   # the rest are positional arguments, whatever they look like
+      shift; break ;;
     --*=*)
       echo "$0: write options as '--name value', not '$1'" >&2; exit 1 ;;
     --*)

@@ -20,8 +20,10 @@ Usage: ./run.sh [options]
   --feats_conf FILE          feature config (default conf/feats/mfcc.yaml)
   --train_config FILE        training config (default set by the recipe)
   --tag NAME                 experiment name under exp/ (default: <train config>_<feats>_<protocol><train_opts>)
-  --data_opts "..."          extra options for local/data.sh
-  positional arguments       handed to local/data.sh as they are (e.g. a corpus root with spaces)
+  --data_opts "..."          extra options for local/data.sh, split at spaces (values without spaces)
+  -- ARGS...                 everything after "--" goes to local/data.sh as separate arguments,
+                               quoted as given: corpus roots with spaces go here
+                               (e.g. -- --emodb_root "/data/emo db")
   --train_opts "..."         extra options for serkit-train (e.g. "--train.max_epochs 5")
   --seeds S1,S2,...          stage 3 trains every seed (exp/<tag>_seed<S>, with --seed S); stage 4
                                scores each, reports mean ± std over seeds and scores their fusion
@@ -86,21 +88,18 @@ fi
 folds_dir=data/folds/${folds_name}
 dump_dir=dump/${feats}
 exp_dir=exp/${tag}
-classical=$(python -c "from serkit.classical import is_classical_config as c; print(int(c('${train_config}')))")
+# values reach Python as arguments, never as source text (a path may hold quotes or spaces)
+kind=$(python -m serkit.bin.query kind "${train_config}")
+classical=0; [ "${kind}" = neural ] || classical=1
 if [ "${classical}" = 1 ]; then
-  train_mod=train_classical
   [ -z "${sweep_key}" ] || { log "error: --sweep_key works with neural configs; ${train_config} is classical"; exit 1; }
   cmvn_key=cmvn
 else
-  train_mod=train
   cmvn_key=data.cmvn
 fi
 config_value() {  # $1: dotted key of the resolved train config
   # shellcheck disable=SC2086
-  python -m "serkit.bin.${train_mod}" --config "${train_config}" --print_config ${train_opts} \
-    | python -c "import sys, yaml; v = yaml.safe_load(sys.stdin)
-for k in '$1'.split('.'): v = v[k]
-print(v)"
+  python -m serkit.bin.query value "${train_config}" "$1" ${train_opts}
 }
 cmvn_mode=$(config_value "${cmvn_key}")
 
@@ -129,7 +128,7 @@ pretrain_dump() {  # data dir -> its feature dump (data/all's is the recipe's ow
 
 fold_list() {
   if [ "${folds}" = all ]; then
-    python -c "import yaml; print(' '.join(f['name'] for f in yaml.safe_load(open('${folds_dir}/protocol.yaml'))['folds']))"
+    python -m serkit.bin.query folds "${folds_dir}"
   else
     echo "${folds}" | tr ',' '\n' | sed 's/^/fold/' | tr '\n' ' '
   fi
@@ -140,7 +139,7 @@ if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
   if [ ! -f data/all/.done ]; then
     # shellcheck disable=SC2086
     run local/data.sh --nj "${nj}" ${data_opts} "$@"
-    run serkit-validate-data-dir data/all
+    run serkit-validate-data-dir --require_declared data/all   # local/data.sh declares data/all/emotions
     touch data/all/.done
   fi
   if [ ! -f "${folds_dir}/.done" ]; then
@@ -181,8 +180,8 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     log "stage 2: ${pretrain_dir}: done, skipped"
   else
     log "stage 2: pretraining ${pretrain_config} on ${pretrain_data} -> ${pretrain_dir}"
-    pt_cmvn=$(python -m serkit.bin.pretrain --config "${pretrain_config}" --print_config ${pretrain_opts} \
-      | python -c "import sys, yaml; print(yaml.safe_load(sys.stdin)['data']['cmvn'])")
+    # shellcheck disable=SC2086
+    pt_cmvn=$(python -m serkit.bin.query value "${pretrain_config}" data.cmvn ${pretrain_opts})
     pt_args=()
     for d in ${pretrain_data}; do
       pdump=$(pretrain_dump "${d}")

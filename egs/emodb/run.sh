@@ -3,16 +3,25 @@
 # speaker, valid = the next speaker (model selection only), train = the other eight.
 # Only local/data.sh knows the corpus: for another corpus, replace it and keep the rest.
 #
-# Usage: ./run.sh [options of ../TEMPLATE/ser.sh]    (corpus root: EMODB in db.sh or the environment)
+# Usage: ./run.sh [--emodb_root DIR] [options of ../TEMPLATE/ser.sh]   (or set EMODB in db.sh)
 # Examples:
 #   EMODB=/data/emodb ./run.sh --train_config conf/classical_svm.yaml --feats_conf conf/feats/mfcc_prosody.yaml
-#   ./run.sh --stage 3 --train_config conf/train_cnn.yaml --feats_conf conf/feats/logmel64.yaml --seeds 1,2,3
+#   ./run.sh --stage 3 --train_config conf/train_resnet.yaml --feats_conf conf/feats/logmel64_sp.yaml --seeds 1,2,3
 set -euo pipefail
 run_cmd=./run.sh; [ $# -eq 0 ] || run_cmd+=$(printf ' %q' "$@")  # for RESULTS.md
 
 . ./db.sh
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --emodb_root|--emodb-root) [ $# -ge 2 ] || { echo "$0: $1 needs a directory" >&2; exit 1; }
+      EMODB=$2; shift 2 ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
 ../TEMPLATE/ser.sh --run_cmd "${run_cmd}" \
   --protocol loso \
   --feats_conf conf/feats/mfcc_prosody.yaml \
   --train_config conf/classical_svm.yaml \
-  "$@" ${EMODB:+"${EMODB}"}
+  "${args[@]}" \
+  -- ${EMODB:+"${EMODB}"}   # after "--": local/data.sh's corpus root, spaces kept

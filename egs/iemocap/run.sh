@@ -28,5 +28,5 @@ done
   --protocol loso \
   --feats_conf conf/feats/mfcc.yaml \
   --train_config conf/tuning/train_blstm2l_gender.yaml \
-  --data_opts "--iemocap_root ${IEMOCAP} ${data_opts[*]:-}" \
-  "${args[@]}"
+  "${args[@]}" \
+  -- --iemocap_root "${IEMOCAP}" "${data_opts[@]}"   # after "--": local/data.sh's, spaces kept

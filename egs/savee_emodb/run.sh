@@ -42,6 +42,6 @@ fi
   --fold_data "data/${corpus}" \
   --feats_conf conf/feats/mel_fu.yaml \
   --train_config conf/train_cnn_blstm_att_spk.yaml \
-  --data_opts "--savee_root '${SAVEE}' --emodb_root '${EMODB}'" \
   "${extra[@]}" \
-  "${args[@]}"
+  "${args[@]}" \
+  -- --savee_root "${SAVEE}" --emodb_root "${EMODB}"   # after "--": local/data.sh's, spaces kept

@@ -8,7 +8,9 @@ those the model was trained with (found through ``EXP_DIR/run.yaml``) unless giv
 sample rate is resampled. A model trained with per-speaker CMVN meets an unknown speaker here:
 each file is normalised with its own statistics instead. Each line:
 ``{"wav": ..., "emotion": ..., "probs": {class: p}, "transcript": ...}`` (transcript only for
-models with a CTC head).
+models with a CTC head). A file that cannot be read gets ``{"wav": ..., "error": ...}`` instead;
+the other files are still processed and the exit status is 1 at the end. File names are always
+files, never commands (a ``wav.scp`` pipe has no place here).
 
 Example:
     serkit-infer --exp_dir exp/train_w2v2_ctc/fold1 a.wav b.wav
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +28,7 @@ import torch
 import yaml
 
 from serkit.bin.common import run_main
-from serkit.errors import ConfigError
+from serkit.errors import ConfigError, DataDirError, SerkitError
 
 
 def main() -> None:
@@ -37,10 +40,9 @@ def main() -> None:
     p.add_argument("wavs", nargs="+")
     args = p.parse_args()
     logging.getLogger("torchaudio").setLevel(logging.ERROR)
-    from serkit.features.cmvn import CMVN, STD_FLOOR
-    from serkit.features.extract import FeatureConfig, FeatureExtractor, read_audio
+    from serkit.features.cmvn import CMVN
+    from serkit.features.extract import FeatureConfig, FeatureExtractor
     from serkit.predict import load_model
-    from serkit.text.vocab import greedy_ctc
 
     exp = Path(args.exp_dir)
     run_file = exp / "run.yaml"
@@ -57,23 +59,47 @@ def main() -> None:
     if mode == "global":
         cmvn = CMVN(args.cmvn_stats or run.get("cmvn_stats"), "global")
     names = classes["emotion"]
+    failed = 0
     for wav in args.wavs:
-        if not Path(wav).exists():
-            raise ConfigError(f"{wav}: no such file")
+        try:
+            line = {"wav": wav, **_recognise(wav, extract, fcfg, cmvn, mode, model, names, classes)}
+        except SerkitError as e:   # this file's record says why; the others are still processed
+            failed += 1
+            line = {"wav": wav, "error": str(e)}
+            print(f"error: {e}", file=sys.stderr)
+        print(json.dumps(line, allow_nan=False), flush=True)
+    if failed:
+        raise SerkitError(f"{failed} of {len(args.wavs)} files could not be recognised (see their 'error' records)")
+
+
+def _recognise(wav, extract, fcfg, cmvn, mode, model, names, classes) -> dict:
+    from serkit.features.cmvn import STD_FLOOR
+    from serkit.features.extract import read_audio
+    from serkit.text.vocab import greedy_ctc
+
+    if not Path(wav).is_file():
+        raise DataDirError(f"{wav}: no such file")
+    try:
         feats = extract(read_audio(wav, fcfg.sample_rate))
-        if cmvn is not None:
-            feats = cmvn(feats)
-        elif mode == "speaker":   # unknown speaker: the utterance's own statistics
-            feats = (feats - feats.mean(0)) / np.maximum(feats.std(0), STD_FLOOR)
-        x = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))[None]
-        with torch.no_grad():
-            out, enc_lengths = model.outputs(x, torch.tensor([x.size(1)]))
-        probs = out["emotion"][0].softmax(-1)
-        line = {"wav": wav, "emotion": names[int(probs.argmax())],
-                "probs": {c: round(float(v), 5) for c, v in zip(names, probs)}}
-        if "ctc" in out:
-            line["transcript"] = greedy_ctc(out["ctc"], enc_lengths, classes["ctc"])[0]
-        print(json.dumps(line), flush=True)
+    except DataDirError as e:
+        raise DataDirError(f"{wav}: {e}" if wav not in str(e) else str(e)) from None
+    if cmvn is not None:
+        feats = cmvn(feats)
+    elif mode == "speaker":   # unknown speaker: the utterance's own statistics
+        feats = (feats - feats.mean(0)) / np.maximum(feats.std(0), STD_FLOOR)
+    x = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))[None]
+    if x.size(-1) != model.input_dim:
+        raise ConfigError(f"{wav}: features have {x.size(-1)} columns, the model expects {model.input_dim}; "
+                          "give the training features' --feat_conf")
+    with torch.no_grad():
+        out, enc_lengths = model.outputs(x, torch.tensor([x.size(1)]))
+    probs = out["emotion"][0].softmax(-1)
+    if not torch.isfinite(probs).all():
+        raise SerkitError(f"{wav}: the model's outputs are not finite (NaN / inf)")
+    line = {"emotion": names[int(probs.argmax())], "probs": {c: round(float(v), 5) for c, v in zip(names, probs)}}
+    if "ctc" in out:
+        line["transcript"] = greedy_ctc(out["ctc"], enc_lengths, classes["ctc"])[0]
+    return line
 
 
 def cli() -> None:

@@ -20,6 +20,7 @@ import argparse
 from pathlib import Path
 
 from serkit.bin.common import run_main, setup_logging
+from serkit.data.datadir import read_kv
 from serkit.data.folds import read_protocol, select_folds
 from serkit.scoring import environment_info, find_fold_predictions, format_markdown, format_seeds_markdown, \
     publish, score_folds, write_scores
@@ -44,9 +45,13 @@ def main() -> None:
     extra = dict(n.split(": ", 1) if ": " in n else (n, "") for n in args.note)
     extra.update(environment_info())
     dependent = info.get("speaker_dependent", False)
+    expected = {}
+    for fold in folds:   # the utterances each fold's predictions must cover
+        where = Path(args.folds_dir) / fold / args.split
+        expected[fold] = (str(where), list(read_kv(where / "utt2spk")))
     results = {}
     for exp_dir in args.exp_dir:
-        result = score_folds(find_fold_predictions(exp_dir, args.split, folds))
+        result = score_folds(find_fold_predictions(exp_dir, args.split, folds), expected)
         title = args.title if args.title and len(args.exp_dir) == 1 else Path(exp_dir).name
         md = format_markdown(result, title, info["protocol"], dependent, extra)
         write_scores(result, Path(exp_dir) / ("scores" if args.split == "test" else "scores_valid"), md)

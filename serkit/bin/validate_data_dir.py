@@ -1,11 +1,14 @@
 """Validate (and optionally fix) a Kaldi-style data dir.
 
 Usage:
-    serkit-validate-data-dir [--emotions ang,hap,neu,sad] [--no_audio] [--fix] DATA_DIR
+    serkit-validate-data-dir [--emotions ang,hap,neu,sad] [--require_declared] [--no_audio] [--fix] DATA_DIR
 
 Exit status 0 when valid, 1 when not (each problem on its own line with file, line and id).
-With --fix, keeps the utterances present in every file, sorts, regenerates spk2utt, and backs
-the originals up under DATA_DIR/.backup/.
+Labels are checked against --emotions, else against the data dir's ``emotions`` file (the
+corpus's declared label set, one per line); --require_declared makes that file compulsory.
+With --fix, keeps the utterances present in every file, merges duplicate lines, sorts,
+regenerates spk2utt, and backs the originals up under DATA_DIR/.backup/; a duplicate id with
+conflicting values is reported and nothing is changed.
 
 Example:
     serkit-validate-data-dir --emotions ang,hap,neu,sad data/all
@@ -23,6 +26,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data_dir")
     p.add_argument("--emotions", default=None, help="comma list of allowed labels in utt2emo")
+    p.add_argument("--require_declared", action="store_true",
+                   help="the data dir must declare its emotion labels in an 'emotions' file")
     p.add_argument("--no_audio", action="store_true", help="do not check that audio files exist")
     p.add_argument("--fix", action="store_true")
     args = p.parse_args()
@@ -31,7 +36,8 @@ def main() -> None:
         print(f"{args.data_dir}: fixed; dropped {len(dropped)} utterance(s)"
               + (": " + " ".join(dropped[:10]) if dropped else ""))
     emotions = args.emotions.split(",") if args.emotions else None
-    rep = validate_datadir(args.data_dir, emotions=emotions, check_audio=not args.no_audio)
+    rep = validate_datadir(args.data_dir, emotions=emotions, check_audio=not args.no_audio,
+                          require_declared=args.require_declared)
     for e in rep.errors:
         print(e, file=sys.stderr)
     if not rep.ok:

@@ -11,9 +11,8 @@ import re
 from pathlib import Path
 from typing import Dict
 
-import soundfile
 
-from serkit.data.datadir import DataDir
+from serkit.data.datadir import DataDir, audio_duration
 from serkit.errors import DataDirError
 
 EMODB_EMOTIONS = {"W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "happiness",
@@ -28,10 +27,10 @@ SAVEE_SPEAKERS = ("DC", "JE", "JK", "KL")
 SAVEE_RE = re.compile(r"^(?P<emo>sa|su|[adfhn])(?P<num>\d{2})$")
 
 
-def _write(out_dir, fields: Dict[str, Dict[str, str]], root: Path) -> DataDir:
+def _write(out_dir, fields: Dict[str, Dict[str, str]], root: Path, emotions: Dict[str, str]) -> DataDir:
     if not fields["wav.scp"]:
         raise DataDirError(f"{root}: no utterances found")
-    d = DataDir(Path(out_dir), fields)
+    d = DataDir(Path(out_dir), fields, sorted(set(emotions.values())))
     d.write()
     return d
 
@@ -47,7 +46,7 @@ def _add(f: Dict[str, Dict[str, str]], wav: Path, spk: str, emotion: str, gender
     f["utt2spk"][utt] = spk
     f["utt2emo"][utt] = emotion
     f["utt2gender"][utt] = gender
-    f["utt2dur"][utt] = f"{soundfile.info(str(wav)).duration:.3f}"
+    f["utt2dur"][utt] = f"{audio_duration(wav):.3f}"
     f["utt2lang"][utt] = lang
     f["utt2corpus"][utt] = corpus
 
@@ -64,7 +63,7 @@ def prepare_emodb(root: str | Path, out_dir: str | Path) -> DataDir:
         if not m or m["spk"] not in EMODB_SPEAKERS or m["emo"] not in EMODB_EMOTIONS:
             raise DataDirError(f"{wav}: not an EMO-DB file name (e.g. 03a01Fa.wav with a known speaker and emotion)")
         _add(f, wav, f"emodb{m['spk']}", EMODB_EMOTIONS[m["emo"]], EMODB_SPEAKERS[m["spk"]], "de", "emodb")
-    return _write(out_dir, f, root)
+    return _write(out_dir, f, root, EMODB_EMOTIONS)
 
 
 def prepare_savee(root: str | Path, out_dir: str | Path) -> DataDir:
@@ -80,4 +79,4 @@ def prepare_savee(root: str | Path, out_dir: str | Path) -> DataDir:
             if not m:
                 raise DataDirError(f"{wav}: not a SAVEE file name (<a|d|f|h|n|sa|su><NN>.wav)")
             _add(f, wav, f"savee{spk_name}", SAVEE_EMOTIONS[m["emo"]], "m", "en", "savee")
-    return _write(out_dir, f, root)
+    return _write(out_dir, f, root, SAVEE_EMOTIONS)

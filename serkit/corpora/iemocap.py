@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
-import soundfile
 
-from serkit.data.datadir import DataDir
+from serkit.data.datadir import DataDir, audio_duration
 from serkit.errors import DataDirError
 
 SUMMARY_RE = re.compile(
@@ -168,12 +167,12 @@ def prepare_iemocap(
                 fields["utt2emo"][uid] = mapping[u.label]
                 fields["utt2gender"][uid] = u.gender
                 fields["text"][uid] = transcripts[u.utt]
-                fields["utt2dur"][uid] = f"{soundfile.info(str(wav)).duration:.3f}"
+                fields["utt2dur"][uid] = f"{audio_duration(wav, u.source):.3f}"
                 fields["utt2session"][uid] = f"Ses{u.session:02d}"
                 fields["utt2lang"][uid] = lang
                 fields["utt2corpus"][uid] = corpus
     if not fields["wav.scp"]:
         raise DataDirError(f"{root}: no utterance kept (label set {sorted(set(mapping.values()))})")
-    d = DataDir(Path(out_dir), fields)
+    d = DataDir(Path(out_dir), fields, sorted(set(mapping.values())))
     d.write()
     return d

@@ -22,6 +22,48 @@ UTT_FILES = (
 )
 REQUIRED_FILES = ("wav.scp", "utt2spk")
 GENDERS = ("f", "m")
+# The corpus's declared emotion label set, one label per line, written by the recipe's data prep
+# (not derived from utt2emo): a label outside it (a typo such as 'angre') is an error, not a class.
+EMOTIONS_FILE = "emotions"
+
+
+def _lines(path: Path):
+    """(line number, text) of a UTF-8 file; other bytes are an error naming the file and line."""
+    if not path.is_file():
+        raise DataDirError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                yield lineno, raw.decode("utf-8").rstrip("\n").rstrip("\r")
+            except UnicodeDecodeError as e:
+                raise DataDirError(f"{path}:{lineno}: not UTF-8 text (byte {raw[e.start]:#04x} at column "
+                                   f"{e.start + 1})") from None
+
+
+def audio_duration(wav: str | os.PathLike, where: str = "") -> float:
+    """Seconds of audio in ``wav`` from its header; an unreadable file is an error naming it."""
+    import soundfile
+
+    try:
+        return soundfile.info(str(wav)).duration
+    except (RuntimeError, OSError, soundfile.LibsndfileError) as e:
+        raise DataDirError(f"{where + ': ' if where else ''}cannot read audio {wav}: {e}") from None
+
+
+def read_emotions(path: str | os.PathLike) -> List[str]:
+    """The declared label set in ``path`` (one label per line)."""
+    path = Path(path)
+    labels: List[str] = []
+    for lineno, line in _lines(path):
+        label = line.strip()
+        if not label or len(label.split()) != 1:
+            raise DataDirError(f"{path}:{lineno}: expected one label per line, got '{line}'")
+        if label in labels:
+            raise DataDirError(f"{path}:{lineno}: label '{label}' is declared twice")
+        labels.append(label)
+    if not labels:
+        raise DataDirError(f"{path}: declares no labels")
+    return labels
 
 
 def read_kv(path: str | os.PathLike, allow_empty_value: bool = False) -> Dict[str, str]:
@@ -31,19 +73,17 @@ def read_kv(path: str | os.PathLike, allow_empty_value: bool = False) -> Dict[st
     """
     path = Path(path)
     out: Dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                raise DataDirError(f"{path}:{lineno}: empty line")
-            parts = line.split(maxsplit=1)
-            key = parts[0]
-            value = parts[1].strip() if len(parts) > 1 else ""
-            if not value and not allow_empty_value:
-                raise DataDirError(f"{path}:{lineno}: id '{key}' has no value")
-            if key in out:
-                raise DataDirError(f"{path}:{lineno}: duplicate id '{key}'")
-            out[key] = value
+    for lineno, line in _lines(path):
+        if not line.strip():
+            raise DataDirError(f"{path}:{lineno}: empty line")
+        parts = line.split(maxsplit=1)
+        key = parts[0]
+        value = parts[1].strip() if len(parts) > 1 else ""
+        if not value and not allow_empty_value:
+            raise DataDirError(f"{path}:{lineno}: id '{key}' has no value")
+        if key in out:
+            raise DataDirError(f"{path}:{lineno}: duplicate id '{key}'")
+        out[key] = value
     return out
 
 
@@ -75,6 +115,7 @@ class DataDir:
 
     path: Path
     fields: Dict[str, Dict[str, str]] = field(default_factory=dict)
+    emotions: Optional[List[str]] = None   # the declared label set (file ``emotions``), if any
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "DataDir":
@@ -88,7 +129,8 @@ class DataDir:
         for name in REQUIRED_FILES:
             if name not in fields:
                 raise DataDirError(f"{path}: missing required file '{name}'")
-        return cls(path, fields)
+        emotions = read_emotions(path / EMOTIONS_FILE) if (path / EMOTIONS_FILE).exists() else None
+        return cls(path, fields, emotions)
 
     @property
     def utts(self) -> List[str]:
@@ -105,7 +147,7 @@ class DataDir:
     def subset(self, utts: Iterable[str], path: str | os.PathLike) -> "DataDir":
         keep = set(utts)
         fields = {name: {u: v for u, v in m.items() if u in keep} for name, m in self.fields.items()}
-        return DataDir(Path(path), fields)
+        return DataDir(Path(path), fields, self.emotions)
 
     def write(self, path: Optional[str | os.PathLike] = None) -> None:
         """Write every field plus ``spk2utt``; files are written atomically."""
@@ -115,11 +157,16 @@ class DataDir:
             write_kv(path / name, mapping)
         spk2utt = spk2utt_from_utt2spk(self.fields["utt2spk"])
         write_kv(path / "spk2utt", {s: " ".join(u) for s, u in spk2utt.items()})
+        if self.emotions is not None:
+            tmp = path / (EMOTIONS_FILE + ".tmp")
+            tmp.write_text("".join(f"{e}\n" for e in self.emotions), encoding="utf-8")
+            os.replace(tmp, path / EMOTIONS_FILE)
         self.path = path
 
 
-def write_datadir(path: str | os.PathLike, fields: Mapping[str, Mapping[str, str]]) -> DataDir:
-    d = DataDir(Path(path), {k: dict(v) for k, v in fields.items()})
+def write_datadir(path: str | os.PathLike, fields: Mapping[str, Mapping[str, str]],
+                  emotions: Optional[Sequence[str]] = None) -> DataDir:
+    d = DataDir(Path(path), {k: dict(v) for k, v in fields.items()}, list(emotions) if emotions else None)
     d.write()
     return d
 
@@ -137,18 +184,30 @@ def validate_datadir(
     path: str | os.PathLike,
     emotions: Optional[Sequence[str]] = None,
     check_audio: bool = True,
+    require_declared: bool = False,
 ) -> ValidationReport:
     """Check a data dir the way Kaldi's validate_data_dir.sh does, and explain every problem.
 
-    Checks: required files; each file sorted (C locale) with unique ids; every file covers
+    Checks: required files; each file sorted (C locale) UTF-8 with unique ids; every file covers
     the same utterances (names the missing ones); speaker id is a prefix of the utt id;
-    spk2utt agrees with utt2spk; labels in the declared set; gender in {f, m}; audio exists.
+    spk2utt agrees with utt2spk; labels in the declared set (``emotions``, or the data dir's
+    ``emotions`` file, which ``require_declared`` makes compulsory); gender in {f, m}; audio exists.
     """
     path = Path(path)
     rep = ValidationReport()
     if not path.is_dir():
         rep.errors.append(f"{path}: data directory does not exist")
         return rep
+    declared_in = "the declared set"
+    if emotions is None and (path / EMOTIONS_FILE).exists():
+        try:
+            emotions = read_emotions(path / EMOTIONS_FILE)
+            declared_in = f"the set declared in {path / EMOTIONS_FILE}"
+        except DataDirError as e:
+            rep.errors.append(str(e))
+    elif emotions is None and require_declared and (path / "utt2emo").exists():
+        rep.errors.append(f"{path / EMOTIONS_FILE}: missing: the recipe's data prep must declare the corpus's "
+                          "emotion labels there, one per line")
     fields: Dict[str, Dict[str, str]] = {}
     for name in UTT_FILES:
         fp = path / name
@@ -213,7 +272,7 @@ def validate_datadir(
             if emo not in allowed:
                 rep.errors.append(
                     f"{path / 'utt2emo'}:{lineno}: utterance '{utt}' has label '{emo}', "
-                    f"not in the declared set {sorted(allowed)}"
+                    f"not in {declared_in} {sorted(allowed)}"
                 )
     if "utt2gender" in fields:
         for lineno, (utt, g) in enumerate(fields["utt2gender"].items(), 1):
@@ -240,27 +299,37 @@ def fix_datadir(path: str | os.PathLike) -> List[str]:
     present = [n for n in UTT_FILES if (path / n).exists()]
     if "utt2spk" not in present:
         raise DataDirError(f"{path}: cannot fix a data dir without utt2spk")
+    fields = {}
+    conflicts: List[str] = []
+    for name in present:
+        mapping: Dict[str, str] = {}
+        first: Dict[str, int] = {}
+        for lineno, line in _lines(path / name):
+            parts = line.split(maxsplit=1)
+            if not parts:
+                continue
+            value = parts[1].strip() if len(parts) > 1 else ""
+            if not value and name != "text":
+                continue
+            key = parts[0]
+            if key in mapping and mapping[key] != value:   # which is right cannot be guessed
+                conflicts.append(f"{path / name}:{lineno}: id '{key}' is repeated with another value "
+                                 f"('{value}' here, '{mapping[key]}' on line {first[key]})")
+            elif key not in mapping:
+                mapping[key], first[key] = value, lineno
+        fields[name] = mapping
+    if conflicts:   # nothing is written: the user decides
+        raise DataDirError(f"{len(conflicts)} duplicate id(s) with conflicting values, nothing changed; "
+                           f"first: {conflicts[0]}")
     backup = path / ".backup" / time.strftime("%Y%m%d-%H%M%S")
     backup.mkdir(parents=True, exist_ok=True)
     for name in present + (["spk2utt"] if (path / "spk2utt").exists() else []):
         shutil.copy2(path / name, backup / name)
-    fields = {}
-    for name in present:
-        mapping: Dict[str, str] = {}
-        with open(path / name, encoding="utf-8") as f:
-            for line in f:
-                parts = line.rstrip("\n").split(maxsplit=1)
-                if not parts:
-                    continue
-                value = parts[1].strip() if len(parts) > 1 else ""
-                if not value and name != "text":
-                    continue
-                mapping.setdefault(parts[0], value)  # first occurrence wins
-        fields[name] = mapping
     keep = set.intersection(*(set(m) for m in fields.values()))
     keep = {u for u in keep if u.startswith(fields["utt2spk"][u])}
     all_utts = set.union(*(set(m) for m in fields.values()))
     dropped = sorted(all_utts - keep, key=_c_key)
-    d = DataDir(path, {n: {u: v for u, v in m.items() if u in keep} for n, m in fields.items()})
+    emotions = read_emotions(path / EMOTIONS_FILE) if (path / EMOTIONS_FILE).exists() else None
+    d = DataDir(path, {n: {u: v for u, v in m.items() if u in keep} for n, m in fields.items()}, emotions)
     d.write()
     return dropped

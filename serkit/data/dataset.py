@@ -97,7 +97,7 @@ class FeatDataset(Dataset):
                 self.noise_pool = [self.reader[self.utts[k]][:, 0] for k in sorted(picks)]
             else:                           # a wav.scp of noises
                 from serkit.data.datadir import read_kv
-                from serkit.features.extract import read_audio
+                from serkit.features.extract import read_scp_audio
 
                 try:
                     noises = read_kv(a.noise_type)
@@ -105,7 +105,7 @@ class FeatDataset(Dataset):
                     raise ConfigError(f"data.augment.noise_type: '{a.noise_type}' is none of "
                                       f"{list(aug.NOISE_TYPES)} nor a readable wav.scp: {e}") from None
                 rate = self.reader.sample_rate
-                self.noise_pool = [read_audio(spec, rate) for spec in noises.values()]
+                self.noise_pool = [read_scp_audio(spec, rate) for spec in noises.values()]
 
     def __len__(self) -> int:
         return len(self.utts)

@@ -136,7 +136,10 @@ def merge_datadirs(a: DataDir, b: DataDir, path: str | Path) -> DataDir:
     if shared:
         raise DataDirError(f"{a.path} and {b.path} share utterance ids, e.g. {shared[0]}")
     names = [n for n in a.fields if n in b.fields]
-    return DataDir(Path(path), {n: {**a.fields[n], **b.fields[n]} for n in names})
+    emotions = None
+    if a.emotions is not None and b.emotions is not None:   # the union of both declared sets
+        emotions = a.emotions + [e for e in b.emotions if e not in a.emotions]
+    return DataDir(Path(path), {n: {**a.fields[n], **b.fields[n]} for n in names}, emotions)
 
 
 def write_folds(data: DataDir, folds: Sequence[Fold], out_dir: str | Path, protocol: str,

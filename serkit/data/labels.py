@@ -27,5 +27,8 @@ def map_labels(data: DataDir, label_map: Mapping[str, Optional[str]], out_dir: s
     keep = [u for u, e in emo.items() if label_map[e] is not None]
     out = data.subset(keep, out_dir)
     out.fields["utt2emo"] = {u: label_map[emo[u]] for u in keep}
+    if out.emotions is not None:   # the declared set, relabelled
+        out.emotions = list(dict.fromkeys(label_map[e] for e in out.emotions
+                                          if label_map.get(e) is not None))
     out.write()
     return out

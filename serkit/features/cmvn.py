@@ -8,6 +8,7 @@ Stats are stored as counts, sums and sums of squares (float64) in an ``.npz``.
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Dict, Iterable, Mapping, Optional
 
@@ -24,6 +25,8 @@ def _accumulate(reader: FeatReader, utts: Iterable[str]):
     count, s, ss = 0, None, None
     for utt in utts:
         x = reader[utt].astype(np.float64)
+        if not np.isfinite(x).all():   # one NaN would turn every statistic, and every loss, into NaN
+            raise DataDirError(f"CMVN: utterance '{utt}' has non-finite (NaN / inf) features; redo its dump")
         if s is None:
             s = np.zeros(x.shape[1])
             ss = np.zeros(x.shape[1])
@@ -70,14 +73,20 @@ class CMVN:
             return
         if path is None:
             raise ConfigError(f"cmvn mode '{mode}' needs a statistics file (--cmvn_stats)")
-        with np.load(path) as z:
-            stored = str(z["mode"])
-            if stored != mode:
-                raise ConfigError(f"{path}: holds '{stored}' CMVN statistics but the config asks for '{mode}'")
-            for k, c, s, ss in zip(z["keys"], z["count"], z["sum"], z["sumsq"]):
-                mean = s / c
-                std = np.sqrt(np.maximum(ss / c - mean * mean, STD_FLOOR ** 2))
-                self.table[str(k)] = (mean.astype(np.float32), (1.0 / std).astype(np.float32))
+        self.path = path
+        if not Path(path).is_file():
+            raise DataDirError(f"CMVN statistics not found: {path} (stage 1 writes them)")
+        try:
+            with np.load(path) as z:   # allow_pickle stays off: a statistics file cannot run code
+                stored = str(z["mode"])
+                if stored != mode:
+                    raise ConfigError(f"{path}: holds '{stored}' CMVN statistics but the config asks for '{mode}'")
+                for k, c, s, ss in zip(z["keys"], z["count"], z["sum"], z["sumsq"]):
+                    mean = s / c
+                    std = np.sqrt(np.maximum(ss / c - mean * mean, STD_FLOOR ** 2))
+                    self.table[str(k)] = (mean.astype(np.float32), (1.0 / std).astype(np.float32))
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+            raise DataDirError(f"{path}: not a CMVN statistics file: {e}") from None
 
     def __call__(self, feats: np.ndarray, spk: Optional[str] = None) -> np.ndarray:
         if self.mode == "none":
@@ -86,4 +95,7 @@ class CMVN:
         if key not in self.table:
             raise DataDirError(f"CMVN: no statistics for speaker '{spk}'")
         mean, inv_std = self.table[key]
+        if feats.shape[-1] != mean.shape[0]:
+            raise DataDirError(f"CMVN: {self.path} has statistics of {mean.shape[0]} columns, the features have "
+                               f"{feats.shape[-1]}: use the statistics of the same feature dump")
         return (feats - mean) * inv_std

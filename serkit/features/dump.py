@@ -20,14 +20,14 @@ import yaml
 from serkit.data.augment import speed_perturb, speed_utt
 from serkit.data.datadir import DataDir, read_kv, write_kv
 from serkit.errors import DataDirError
-from serkit.features.extract import FeatureConfig, FeatureExtractor, read_audio
+from serkit.features.extract import FeatureConfig, FeatureExtractor, read_scp_audio
 from serkit.features.storage import write_shard
 
 log = logging.getLogger(__name__)
 
 
-def _dump_shard(args: Tuple[str, str, List[Tuple[str, str]], dict]) -> Tuple[str, float, float]:
-    dump_dir, shard, items, cfg_dict = args
+def _dump_shard(args: Tuple[str, str, List[Tuple[str, str]], dict, str]) -> Tuple[str, float, float]:
+    dump_dir, shard, items, cfg_dict, data_dir = args
     import torch
 
     torch.set_num_threads(1)
@@ -40,13 +40,14 @@ def _dump_shard(args: Tuple[str, str, List[Tuple[str, str]], dict]) -> Tuple[str
         nonlocal audio_sec
         for utt, wav in items:
             try:
-                x = read_audio(wav, cfg.sample_rate)
+                x = read_scp_audio(wav, cfg.sample_rate)
+                audio_sec += len(x) / cfg.sample_rate
+                out = [(utt, extractor(x))]
+                for factor in cfg.speed_perturb:   # Kaldi-style copies for data.augment.speed
+                    out.append((speed_utt(utt, factor), extractor(speed_perturb(x, cfg.sample_rate, factor))))
             except DataDirError as e:
-                raise DataDirError(f"utterance '{utt}': {e}") from None
-            audio_sec += len(x) / cfg.sample_rate
-            yield utt, extractor(x)
-            for factor in cfg.speed_perturb:   # Kaldi-style copies for data.augment.speed
-                yield speed_utt(utt, factor), extractor(speed_perturb(x, cfg.sample_rate, factor))
+                raise DataDirError(f"{data_dir}/wav.scp: utterance '{utt}': {e}") from None
+            yield from out
 
     write_shard(dump_dir, shard, feats())
     return shard, audio_sec, time.perf_counter() - t0
@@ -91,7 +92,7 @@ def dump_features(data_dir: str | os.PathLike, dump_dir: str | os.PathLike, cfg:
         shards.setdefault(plan[u], []).append((u, wav_scp[u]))
     todo = [s for s in sorted(shards) if not (dump_dir / f"feats.{s}.scp").exists()]
     log.info("dumping %d/%d shards of %s with nj=%d", len(todo), len(shards), data_dir, nj)
-    jobs = [(str(dump_dir), s, shards[s], cfg.to_dict()) for s in todo]
+    jobs = [(str(dump_dir), s, shards[s], cfg.to_dict(), str(data_dir)) for s in todo]
     t0 = time.perf_counter()
     audio_sec = cpu_sec = 0.0
     if nj > 1 and len(jobs) > 1:

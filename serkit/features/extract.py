@@ -9,9 +9,11 @@ column, so one dump holds e.g. ``[mfcc, log_f0, voicing, energy, d(...), dd(...)
 from __future__ import annotations
 
 import io
+import os
+import re
 import subprocess
 from dataclasses import asdict, dataclass, field, fields
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import soundfile
@@ -85,21 +87,67 @@ class FeatureConfig:
         return 1 << (self.win_length - 1).bit_length()
 
 
-def read_audio(spec: str, sample_rate: int) -> np.ndarray:
-    """Read a ``wav.scp`` value (a path or a ``cmd |`` pipe) as mono float32 at ``sample_rate``."""
-    spec = spec.strip()
+_UNKNOWN_DATA_SIZES = (0, 0xFFFFFFFF, 0x7FFFFFFF)   # streaming writers' "length not known" placeholders
+
+
+def _truncated_wav(info: str) -> Optional[Tuple[int, int]]:
+    """(bytes the data chunk header promises, bytes there are) when libsndfile found fewer."""
+    m = re.search(r"^data : (\d+) \(should be (\d+)\)", info, re.M)
+    if m and int(m.group(1)) not in _UNKNOWN_DATA_SIZES and int(m.group(2)) < int(m.group(1)):
+        return int(m.group(1)), int(m.group(2))
+    return None
+
+
+def _decode(source, name: str, sample_rate: int) -> np.ndarray:
+    """Decode ``source`` (a path or a file object) to mono float32 at ``sample_rate``; refuse garbage."""
     try:
-        if spec.endswith("|"):
-            raw = subprocess.run(spec[:-1], shell=True, check=True, capture_output=True).stdout
-            x, sr = soundfile.read(io.BytesIO(raw), dtype="float32", always_2d=True)
-        else:
-            x, sr = soundfile.read(spec, dtype="float32", always_2d=True)
-    except (RuntimeError, OSError, subprocess.CalledProcessError, soundfile.LibsndfileError) as e:
-        raise DataDirError(f"cannot read audio '{spec}': {e}") from None
+        with soundfile.SoundFile(source) as f:
+            sr, promised = f.samplerate, f.frames
+            cut = _truncated_wav(f.extra_info)
+            x = f.read(dtype="float32", always_2d=True)
+    except (RuntimeError, OSError, soundfile.LibsndfileError) as e:
+        raise DataDirError(f"cannot read audio '{name}': {e}") from None
+    if cut is not None:
+        raise DataDirError(f"audio '{name}' is truncated: its header promises {cut[0]} bytes of samples, "
+                           f"the file holds {cut[1]}")
+    if len(x) < promised:
+        raise DataDirError(f"audio '{name}' is truncated: {len(x)} of {promised} samples could be read")
+    if len(x) == 0:
+        raise DataDirError(f"audio '{name}' holds no samples")
+    bad = int(np.count_nonzero(~np.isfinite(x)))
+    if bad:
+        raise DataDirError(f"audio '{name}' has {bad} non-finite (NaN / inf) samples")
     x = x.mean(axis=1)
     if sr != sample_rate:
         x = torchaudio.functional.resample(torch.from_numpy(x), sr, sample_rate).numpy()
     return x
+
+
+def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
+    """Read the audio file ``path`` as mono float32 at ``sample_rate``.
+
+    ``path`` is always a file name, never a command: a file named ``x |`` is read as that file.
+    Truncated files, files without samples and NaN / inf samples are errors that name the file.
+    """
+    return _decode(str(path), str(path), sample_rate)
+
+
+def read_scp_audio(spec: str, sample_rate: int) -> np.ndarray:
+    """Read a ``wav.scp`` value: a path, or Kaldi's extended filename ``cmd args |``.
+
+    The pipe form is the Kaldi convention for audio that needs converting (``sox x.sph -t wav - |``)
+    and is run by the shell exactly as Kaldi does: a ``wav.scp`` is trusted like a script, so only
+    use data dirs whose ``wav.scp`` you (or your ``local/data.sh``) wrote. It is the only place
+    serkit starts a shell; file names given to a binary's command line go to ``read_audio``.
+    """
+    spec = spec.strip()
+    if not spec.endswith("|"):
+        return read_audio(spec, sample_rate)
+    try:
+        raw = subprocess.run(spec[:-1], shell=True, check=True, capture_output=True).stdout  # Kaldi pipe
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise DataDirError(f"cannot read audio '{spec}': {e}") from None
+    return _decode(io.BytesIO(raw), spec, sample_rate)
 
 
 class FeatureExtractor:
@@ -140,6 +188,11 @@ class FeatureExtractor:
         return base + [f"{'d' * k}_{b}" for k in range(1, cfg.deltas + 1) for b in base]
 
     def __call__(self, wave: np.ndarray) -> np.ndarray:
+        """Raises ``DataDirError`` (the caller adds the utterance id) for a wave shorter than one
+        analysis window and for features that are not finite."""
+        if self.cfg.type != "wave" and len(wave) < self.cfg.win_length:
+            raise DataDirError(f"{len(wave)} samples is shorter than one analysis window "
+                               f"({self.cfg.win_length} samples, {self.cfg.win_ms:g} ms)")
         feats = self._extract(wave)
         if self.cfg.prosody:
             cfg = self.cfg
@@ -150,6 +203,8 @@ class FeatureExtractor:
             feats = np.concatenate([feats[:n], extra[:n]], axis=1)
         if self.cfg.deltas:
             feats = append_deltas(feats, self.cfg.deltas)
+        if not np.isfinite(feats).all():
+            raise DataDirError(f"features have {int(np.count_nonzero(~np.isfinite(feats)))} non-finite values")
         return feats[: self.cfg.max_frames] if self.cfg.max_frames else feats
 
     @torch.no_grad()

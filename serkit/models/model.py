@@ -26,6 +26,7 @@ class MultiTaskModel(nn.Module):
 
     def __init__(self, input_dim: int, conf: ModelConf, classes: Mapping[str, List[str]]):
         super().__init__()
+        self.input_dim = input_dim
         self.encoder = ENCODERS[conf.encoder](input_dim, **conf.encoder_conf)
         self.pooling = POOLINGS[conf.pooling](
             self.encoder.output_dim, bidirectional=getattr(self.encoder, "bidirectional", False),

@@ -34,11 +34,12 @@ from serkit.features.cmvn import CMVN
 from serkit.features.storage import FeatReader
 from serkit.metrics import classification_scores
 from serkit.models.model import MultiTaskModel, active_heads
-from serkit.train.checkpoint import load_checkpoint, save_atomic
+from serkit.train.checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
 from serkit.train.distributed import (DistInfo, all_gather_list, all_reduce_sum, barrier, cleanup,
                                       init_distributed)
 
 log = logging.getLogger("serkit.train")
+MAX_NONFINITE_STEPS = 5   # consecutive non-finite losses before training stops with an error
 
 
 @dataclass
@@ -128,6 +129,7 @@ class Trainer:
         steps_per_epoch = math.ceil(len(self.train_sampler) / cfg.train.accum_grad)
         self.scheduler = build_scheduler(cfg, self.optim, steps_per_epoch * cfg.train.max_epochs)
         self.amp = cfg.train.amp and use_cuda
+        self._nonfinite_steps = 0
         self.state = {"epoch": 0, "step": 0, "best": None, "best_epoch": 0, "bad_epochs": 0,
                       "finished": False, "history": []}
         self.writer = None
@@ -193,8 +195,7 @@ class Trainer:
         return {
             "model": self.model.state_dict(), "optim": self.optim.state_dict(),
             "scheduler": self.scheduler.state_dict(), "state": self.state,
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+            "rng": rng_state(),
             "config": to_dict(self.cfg), "classes": self.classes, "input_dim": self.input_dim,
         }
 
@@ -209,11 +210,7 @@ class Trainer:
         self.optim.load_state_dict(ck["optim"])
         self.scheduler.load_state_dict(ck["scheduler"])
         self.state = ck["state"]
-        torch.set_rng_state(ck["rng"]["torch"])
-        np.random.set_state(ck["rng"]["numpy"])
-        random.setstate(ck["rng"]["python"])
-        if ck["rng"]["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
+        set_rng_state(ck["rng"])
         log.info("resumed from %s after epoch %d", last, self.state["epoch"])
         return True
 
@@ -279,6 +276,18 @@ class Trainer:
                 loss, stats, weight, _ = self.ddp_model(feats, lengths, targets)
             # the loss is a mean over the model's own units (utterances, or frames for pretraining);
             # DDP averages gradients over ranks: scale so the update equals the global-batch mean
+            # a non-finite loss (on any rank) skips the update; a few in a row stop training
+            if all_reduce_sum(float(not torch.isfinite(loss.detach())), self.dist, self.device) > 0:
+                self._nonfinite_steps += 1
+                log.warning("epoch %d step %d: non-finite loss (utts %s ...), update skipped", epoch,
+                            self.state["step"], ", ".join(batch["utts"][:3]))
+                if self._nonfinite_steps >= MAX_NONFINITE_STEPS:
+                    raise SerkitError(f"{self.exp_dir}: the training loss was non-finite for {self._nonfinite_steps} "
+                                      f"steps in a row (epoch {epoch}, last batch {', '.join(batch['utts'][:3])} ...):"
+                                      " check the features for NaN / inf and lower optim.lr")
+                self.optim.zero_grad(set_to_none=True)
+                continue
+            self._nonfinite_steps = 0
             local_n = float(weight)
             global_n = all_reduce_sum(local_n, self.dist, self.device)
             scaled = loss * (local_n * self.dist.world_size / global_n) / accum
@@ -312,6 +321,8 @@ class Trainer:
         keys = sorted(sums)
         totals = [all_reduce_sum(sums[k], self.dist, self.device) for k in keys]
         n_total = all_reduce_sum(n_units, self.dist, self.device)
+        if n_total == 0:
+            raise SerkitError(f"{self.exp_dir}: no step of epoch {epoch} had a finite training loss")
         return {k: t / n_total for k, t in zip(keys, totals)}
 
     @torch.no_grad()

@@ -9,7 +9,7 @@ import soundfile
 from serkit.data.datadir import write_datadir
 from serkit.errors import DataDirError
 from serkit.features.dump import dump_features
-from serkit.features.extract import FeatureConfig, FeatureExtractor, read_audio
+from serkit.features.extract import FeatureConfig, FeatureExtractor, read_audio, read_scp_audio
 from serkit.features.storage import FeatReader
 
 
@@ -56,10 +56,46 @@ def test_read_audio_resamples_and_downmixes(tmp_path):
     ref = librosa.resample(x, orig_sr=22050, target_sr=16000)
     n = min(len(y), len(ref))
     assert np.abs(y[1000:n - 1000] - ref[1000:n - 1000]).max() < 1e-3
-    piped = read_audio(f"cat {tmp_path / 'a.wav'} |", 16000)
+    piped = read_scp_audio(f"cat {tmp_path / 'a.wav'} |", 16000)   # Kaldi's wav.scp pipe
     assert np.allclose(piped, y)
+    assert np.allclose(read_scp_audio(str(tmp_path / "a.wav"), 16000), y)
     with pytest.raises(DataDirError, match="cannot read audio"):
         read_audio(str(tmp_path / "missing.wav"), 16000)
+
+
+def test_read_audio_never_runs_a_command(tmp_path):
+    marker = tmp_path / "ran"
+    with pytest.raises(DataDirError, match="cannot read audio"):
+        read_audio(f"touch {marker} |", 16000)
+    assert not marker.exists()
+    x = tone(noise=0.0)
+    odd = tmp_path / "x |"   # a file literally named like a pipe is read as a file
+    soundfile.write(str(odd), x, 16000, format="WAV")
+    assert np.allclose(read_audio(str(odd), 16000), x, atol=1e-4)
+
+
+def test_read_audio_refuses_truncated_empty_and_nonfinite(tmp_path):
+    x = tone(noise=0.0)
+    soundfile.write(str(tmp_path / "full.wav"), x, 16000, subtype="PCM_16")
+    raw = (tmp_path / "full.wav").read_bytes()
+    (tmp_path / "half.wav").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(DataDirError, match=r"half.wav' is truncated: its header promises 32000 bytes.*holds 15978"):
+        read_audio(str(tmp_path / "half.wav"), 16000)
+    soundfile.write(str(tmp_path / "empty.wav"), np.zeros(0, np.float32), 16000)
+    with pytest.raises(DataDirError, match="empty.wav' holds no samples"):
+        read_audio(str(tmp_path / "empty.wav"), 16000)
+    bad = x.copy()
+    bad[[10, 20, 30]] = [np.nan, np.inf, -np.inf]
+    soundfile.write(str(tmp_path / "nan.wav"), bad, 16000, subtype="FLOAT")
+    with pytest.raises(DataDirError, match="nan.wav' has 3 non-finite"):
+        read_audio(str(tmp_path / "nan.wav"), 16000)
+
+
+def test_extractor_refuses_a_wave_shorter_than_one_window():
+    x = tone(noise=0.0)
+    assert FeatureExtractor(FeatureConfig(type="logmel"))(x[:400]).shape[0] == 3
+    with pytest.raises(DataDirError, match="399 samples is shorter than one analysis window .400 samples, 25 ms"):
+        FeatureExtractor(FeatureConfig(type="logmel"))(x[:399])
 
 
 def make_data(tmp_path, n=7):

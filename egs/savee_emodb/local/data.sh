@@ -6,8 +6,6 @@ nj=1
 savee_root=
 emodb_root=
 . ../../tools/parse_options.sh || exit 1
-savee_root=${savee_root//\'/}
-emodb_root=${emodb_root//\'/}
 
 parts=()
 if [ -n "${savee_root}" ]; then
