@@ -35,7 +35,9 @@ def parse_values(text: str) -> List[str]:
 
 
 def value_dir(exp_dir: str | os.PathLike, key: str, value: str) -> Path:
-    return Path(exp_dir) / f"{key.rsplit('.', 1)[-1]}_{value}"
+    """``<exp_dir>/<full key>_<value>``: the whole key, so that sweeps of two keys ending alike
+    (``model.heads.gender.weight``, ``model.heads.emotion.weight``) never share a dir."""
+    return Path(exp_dir) / f"{key}_{value}"
 
 
 def _as_number(value: str) -> Optional[float]:

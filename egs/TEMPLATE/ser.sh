@@ -82,7 +82,7 @@ if [ -z "${tag}" ]; then
   tag=$(basename "${train_config%.*}")_${feats}_${folds_name}
   # overrides change the model: they go into the name, as ESPnet does
   [ -z "${train_opts}" ] || tag+=$(echo "${train_opts}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')
-  [ -z "${sweep_key}" ] || tag+=_sweep_${sweep_key##*.}
+  [ -z "${sweep_key}" ] || tag+=_sweep_${sweep_key}   # the full key: two keys may end alike
 fi
 [ -z "${seeds}" ] || [ -z "${sweep_key}" ] || { log "error: --seeds and --sweep_key do not go together"; exit 1; }
 folds_dir=data/folds/${folds_name}
@@ -134,6 +134,7 @@ fold_list() {
   fi
 }
 
+log "experiment dir: ${exp_dir}"
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
   log "stage 0: data preparation and ${folds_name} folds"
   if [ ! -f data/all/.done ]; then

@@ -30,13 +30,13 @@ def test_iemocap_recipe_first2spk_and_sweep(recipe, fake_iemocap):
     # a sweep of the gender-loss weight over two values: one table and one plot
     out = run_recipe(recipe, "--stage", "3", *common, "--sweep_key", "model.heads.gender.weight",
                      "--sweep_values", "0,10")
-    sweep_dir = next((recipe / "exp").glob("*_sweep_weight"))
+    sweep_dir = next((recipe / "exp").glob("*_sweep_model.heads.gender.weight"))
     result = json.loads((sweep_dir / "sweep.json").read_text())
     assert [r["value"] for r in result["rows"]] == ["0", "10"]
     assert all(0 <= r["pooled"]["ua"] <= 1 for r in result["rows"])
     assert (sweep_dir / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    cfg0 = (sweep_dir / "weight_0" / "fold1" / "config.yaml").read_text()
-    cfg10 = (sweep_dir / "weight_10" / "fold1" / "config.yaml").read_text()
+    cfg0 = (sweep_dir / "model.heads.gender.weight_0" / "fold1" / "config.yaml").read_text()
+    cfg10 = (sweep_dir / "model.heads.gender.weight_10" / "fold1" / "config.yaml").read_text()
     assert "weight: 0.0" in cfg0 and "weight: 10.0" in cfg10
     md = (sweep_dir / "sweep.md").read_text()
     assert "| model.heads.gender.weight | pooled WA | pooled UA |" in md
