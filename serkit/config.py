@@ -380,7 +380,9 @@ def resolve_components(cfg: Config) -> None:
     m = cfg.model
     if m.encoder not in ENCODERS:
         raise ConfigError(f"unknown encoder '{m.encoder}'; choose from {sorted(ENCODERS)}")
-    m.encoder_conf = fill_kwargs(ENCODERS[m.encoder], m.encoder_conf, "model.encoder_conf", skip=("input_dim",))
+    # 'architecture' is not a config key: a trained model's checkpoint hands it to its encoder
+    m.encoder_conf = fill_kwargs(ENCODERS[m.encoder], m.encoder_conf, "model.encoder_conf",
+                                 skip=("input_dim", "architecture"))
     if m.pooling not in POOLINGS:
         raise ConfigError(f"unknown pooling '{m.pooling}'; choose from {sorted(POOLINGS)}")
     m.pooling_conf = fill_kwargs(POOLINGS[m.pooling], m.pooling_conf, "model.pooling_conf",

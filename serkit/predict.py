@@ -15,7 +15,6 @@ from serkit.data.sampler import BucketBatchSampler
 from serkit.errors import SerkitError
 from serkit.features.cmvn import CMVN
 from serkit.features.storage import FeatReader
-from serkit.models.encoders.wav2vec2 import architecture_only
 from serkit.models.model import MultiTaskModel
 from serkit.text.vocab import greedy_ctc, normalize_transcript
 from serkit.train.checkpoint import load_checkpoint
@@ -28,8 +27,9 @@ def load_model(exp_dir: str | os.PathLike, which: str = "best"):
     """Model, config and classes from ``exp_dir/checkpoints/<which>.pt`` (self-describing)."""
     ck = load_checkpoint(Path(exp_dir) / "checkpoints" / f"{which}.pt")
     cfg: Config = config_from_dict(ck["config"])
-    with architecture_only():   # the checkpoint holds every weight: no pretrained file is read
-        model = MultiTaskModel(ck["input_dim"], cfg.model, ck["classes"])
+    # the checkpoint holds every weight, and the architecture of encoders that were built from a
+    # pretrained file: the model is rebuilt from it alone
+    model = MultiTaskModel(ck["input_dim"], cfg.model, ck["classes"], architecture=ck.get("architecture"))
     model.load_state_dict(ck["model"])
     model.eval()
     return model, cfg, ck["classes"]

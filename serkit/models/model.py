@@ -1,7 +1,7 @@
 """The multi-task SER model: encoder -> pooling -> heads, L = sum_k w_k L_k."""
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import torch
 from torch import nn
@@ -24,10 +24,13 @@ class MultiTaskModel(nn.Module):
     ``(loss, stats, weight)`` as ESPnet models do, so one trainer serves every model.
     """
 
-    def __init__(self, input_dim: int, conf: ModelConf, classes: Mapping[str, List[str]]):
+    def __init__(self, input_dim: int, conf: ModelConf, classes: Mapping[str, List[str]],
+                 architecture: Optional[Dict[str, Any]] = None):
+        """``architecture``: ``self.architecture()`` of the trained model, stored in its checkpoint,
+        so that a model rebuilds from that checkpoint alone (no pretrained file is read)."""
         super().__init__()
         self.input_dim = input_dim
-        self.encoder = ENCODERS[conf.encoder](input_dim, **conf.encoder_conf)
+        self.encoder = ENCODERS[conf.encoder](input_dim, **conf.encoder_conf, **(architecture or {}))
         self.pooling = POOLINGS[conf.pooling](
             self.encoder.output_dim, bidirectional=getattr(self.encoder, "bidirectional", False),
             **conf.pooling_conf)
@@ -40,6 +43,10 @@ class MultiTaskModel(nn.Module):
         for k in self.heads:
             if k not in FRAME_HEADS:   # loss weights per class; set from the train split (set_class_weights)
                 self.register_buffer(f"class_weight_{k}", torch.ones(len(classes[k])), persistent=False)
+
+    def architecture(self) -> Dict[str, Any]:
+        """What the encoder needs, beyond the config, to be rebuilt without external files."""
+        return self.encoder.architecture() if hasattr(self.encoder, "architecture") else {}
 
     def set_class_weights(self, head: str, weights: torch.Tensor) -> None:
         getattr(self, f"class_weight_{head}").copy_(weights)

@@ -59,6 +59,10 @@ class PretrainModel(nn.Module):
         else:  # Mockingjay's prediction head: dense + GELU + layer norm, then to the input dim
             self.predictor = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d), nn.Linear(d, input_dim))
 
+    def architecture(self) -> dict:
+        """As ``MultiTaskModel.architecture``: the transformers need nothing beyond the config."""
+        return self.encoder.architecture() if hasattr(self.encoder, "architecture") else {}
+
     def corrupt(self, feats: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """MPC input and the mask of frames that carry the loss."""
         c = self.conf

@@ -197,6 +197,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(), "state": self.state,
             "rng": rng_state(),
             "config": to_dict(self.cfg), "classes": self.classes, "input_dim": self.input_dim,
+            "architecture": self.model.architecture(),
         }
 
     def _resume(self) -> bool:
@@ -244,8 +245,8 @@ class Trainer:
         va = self.evaluate()
         if self.dist.is_main and self.state.get("averaged") != epochs:
             save_atomic({"model": self.model.state_dict(), "config": to_dict(self.cfg), "classes": self.classes,
-                         "input_dim": self.input_dim, "epoch": self.state["best_epoch"], "valid": va,
-                         "averaged_epochs": epochs}, self.ckpt_dir / "best.pt")
+                         "input_dim": self.input_dim, "architecture": self.model.architecture(),
+                         "epoch": self.state["best_epoch"], "valid": va, "averaged_epochs": epochs}, self.ckpt_dir / "best.pt")
             self.state["averaged"] = epochs
             save_atomic(self._checkpoint(), self.ckpt_dir / "last.pt")
         log.info("averaged the weights of epochs %s: valid %s %.4f", epochs, self.cfg.train.select_metric,
@@ -382,7 +383,7 @@ class Trainer:
                 evicted = self._keep_top(epoch, va[metric]) if cfg.train.average_best > 1 else []
                 ck = self._checkpoint()
                 if improved:
-                    save_atomic({k: ck[k] for k in ("model", "config", "classes", "input_dim")}
+                    save_atomic({k: ck[k] for k in ("model", "config", "classes", "input_dim", "architecture")}
                                 | {"epoch": epoch, "valid": va}, self.ckpt_dir / "best.pt")
                 save_atomic(ck, self.ckpt_dir / "last.pt")  # written last: the resume point
                 for e in evicted:

@@ -142,16 +142,16 @@ def test_time_masking_only_in_training():
     assert np.isfinite(enc(x, lengths)[0].detach().numpy()).all()
 
 
-def test_architecture_only_reads_no_weights(tmp_path):
-    from serkit.models.encoders.wav2vec2 import architecture_only
-
-    ref = tiny()
+def test_rebuild_from_architecture_reads_no_file(tmp_path):
     path = tmp_path / "w.pt"
-    torch.save(ref.model.state_dict(), path)
+    torch.save(tiny().model.state_dict(), path)
+    enc = Wav2Vec2Encoder(1, size="tiny", pretrained=str(path))
+    arch = enc.architecture()
     path.unlink()                      # a decoded model's pretraining file may be gone
-    with architecture_only():
-        enc = Wav2Vec2Encoder(1, size="tiny", pretrained=str(path))
-        with pytest.raises(ConfigError, match="unknown torchaudio bundle"):
-            Wav2Vec2Encoder(1, pretrained="bundle:NOPE")
-        big = Wav2Vec2Encoder(1, pretrained="bundle:WAV2VEC2_BASE")   # the bundle's architecture, no download
-    assert enc.output_dim == 32 and big.output_dim == 768 and big.num_layers == 12
+    again = Wav2Vec2Encoder(1, size="tiny", pretrained=str(path), **arch)
+    assert again.model.state_dict().keys() == enc.model.state_dict().keys()
+    assert all(again.model.state_dict()[k].shape == v.shape for k, v in enc.model.state_dict().items())
+    assert again.output_dim == 32 and again.architecture() == arch
+    big = Wav2Vec2Encoder(1, pretrained="bundle:WAV2VEC2_BASE", architecture=Wav2Vec2Encoder(
+        1, size="base").architecture()["architecture"])   # no download
+    assert big.output_dim == 768 and big.num_layers == 12

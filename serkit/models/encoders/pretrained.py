@@ -12,7 +12,7 @@ The checkpoint is self-describing (config and input dim inside), so only its pat
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -23,10 +23,10 @@ from serkit.models.pooling import valid_mask
 MODES = ("finetune", "frozen", "hypercolumns")
 
 
-def load_pretrained_stack(checkpoint: str, input_dim: Optional[int] = None) -> nn.Module:
-    """The encoder of a pretraining checkpoint, with its trained weights."""
+def load_pretrained_stack(checkpoint: str, input_dim: Optional[int] = None) -> Tuple[nn.Module, Dict[str, Any]]:
+    """The encoder of a pretraining checkpoint with its trained weights, and its architecture
+    (``{"encoder", "encoder_conf", "input_dim"}``, what ``build_stack`` needs to rebuild it)."""
     from serkit.config import config_from_dict
-    from serkit.models.registry import ENCODERS
     from serkit.train.checkpoint import load_checkpoint
 
     ck = load_checkpoint(checkpoint)
@@ -36,10 +36,18 @@ def load_pretrained_stack(checkpoint: str, input_dim: Optional[int] = None) -> n
         raise ConfigError(f"{checkpoint}: pretrained on {ck['input_dim']}-dim features, but these are "
                           f"{input_dim}-dim: use the features the pretraining used")
     cfg = config_from_dict(ck["config"])
-    stack = ENCODERS[cfg.model.encoder](ck["input_dim"], **cfg.model.encoder_conf)
+    arch = {"encoder": cfg.model.encoder, "encoder_conf": dict(cfg.model.encoder_conf), "input_dim": ck["input_dim"]}
+    stack = build_stack(arch)
     weights = {k[len("encoder."):]: v for k, v in ck["model"].items() if k.startswith("encoder.")}
     stack.load_state_dict(weights)
-    return stack
+    return stack, arch
+
+
+def build_stack(arch: Dict[str, Any]) -> nn.Module:
+    """A pretrained stack's architecture, untrained (its weights come with the model's checkpoint)."""
+    from serkit.models.registry import ENCODERS
+
+    return ENCODERS[arch["encoder"]](arch["input_dim"], **arch["encoder_conf"])
 
 
 class PretrainedEncoder(nn.Module):
@@ -47,16 +55,22 @@ class PretrainedEncoder(nn.Module):
 
     def __init__(self, input_dim: int, checkpoint: str = "", mode: str = "finetune",
                  layer: Union[int, str] = -1, combine: str = "concat", downstream: str = "none",
-                 downstream_conf: Optional[Dict[str, Any]] = None):
+                 downstream_conf: Optional[Dict[str, Any]] = None, architecture: Optional[Dict[str, Any]] = None):
+        """``architecture``: the stack's, as ``self.architecture()`` returns it; given, the stack is
+        built from it and ``checkpoint`` is not read (rebuilding a fine-tuned model from its own
+        checkpoint, which holds every weight)."""
         super().__init__()
-        if not checkpoint:
+        if not checkpoint and architecture is None:
             raise ConfigError("model.encoder_conf.checkpoint: give the serkit-pretrain checkpoint "
                               "(e.g. exp/pretrain/<name>/checkpoints/best.pt)")
         if mode not in MODES:
             raise ConfigError(f"model.encoder_conf.mode is '{mode}'; choose from {list(MODES)}")
         if combine not in ("add", "concat"):
             raise ConfigError(f"model.encoder_conf.combine is '{combine}'; choose from ['add', 'concat']")
-        self.stack = load_pretrained_stack(checkpoint, input_dim)
+        if architecture is not None:
+            self.stack, self._architecture = build_stack(architecture), dict(architecture)
+        else:
+            self.stack, self._architecture = load_pretrained_stack(checkpoint, input_dim)
         self.mode, self.layer, self.combine = mode, layer, combine
         L, d = self.stack.num_layers, self.stack.output_dim
         if mode == "finetune":
@@ -92,6 +106,10 @@ class PretrainedEncoder(nn.Module):
             self.downstream = ENCODERS[downstream](rep_dim, **kw)
             self.output_dim = self.downstream.output_dim
             self.bidirectional = getattr(self.downstream, "bidirectional", False)
+
+    def architecture(self) -> Dict[str, Any]:
+        """Constructor options that rebuild this encoder without reading the pretraining checkpoint."""
+        return {"architecture": self._architecture}
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -12,13 +12,11 @@ layers dropped (LayerDrop) and time / channel spans masked (SpecAugment-style, t
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import json
 import re
 import struct
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import torch
 from torch import nn
@@ -48,20 +46,6 @@ SIZES: Dict[str, dict] = {
                  encoder_attention_dropout=0.0, encoder_ff_interm_features=64, encoder_ff_interm_dropout=0.0,
                  encoder_dropout=0.0, encoder_layer_norm_first=False, encoder_layer_drop=0.0),
 }
-
-
-_ARCHITECTURE_ONLY = contextvars.ContextVar("serkit_w2v2_architecture_only", default=False)
-
-
-@contextlib.contextmanager
-def architecture_only():
-    """Build wav2vec2 encoders without reading (or downloading) their pretrained weights: for
-    models whose own checkpoint holds every weight (decoding, inference)."""
-    token = _ARCHITECTURE_ONLY.set(True)
-    try:
-        yield
-    finally:
-        _ARCHITECTURE_ONLY.reset(token)
 
 
 def hf_config_to_torchaudio(cfg: dict) -> dict:
@@ -173,15 +157,22 @@ class Wav2Vec2Encoder(nn.Module):
     def __init__(self, input_dim: int, size: str = "base", pretrained: str = "",
                  freeze_feature_encoder: bool = True, freeze_transformer_steps: int = 0,
                  layer_drop: Optional[float] = None, mask_time_prob: float = 0.0, mask_time_length: int = 10,
-                 mask_channel_prob: float = 0.0, mask_channel_length: int = 64):
+                 mask_channel_prob: float = 0.0, mask_channel_length: int = 64,
+                 architecture: Optional[Dict[str, Any]] = None):
+        """``architecture``: the torchaudio model kwargs, as ``self.architecture()`` returns them;
+        given, the model is built from them alone and no pretrained file is read (rebuilding a
+        trained model from its own checkpoint)."""
         super().__init__()
         from torchaudio.models import wav2vec2_model
 
         if input_dim != 1:
             raise ConfigError(f"wav2vec2 reads raw waves (features of type 'wave', 1 dim), got {input_dim}-dim features")
         state = None
-        weights = not _ARCHITECTURE_ONLY.get()
-        if pretrained.startswith("bundle:"):
+        weights = architecture is None
+        if architecture is not None:
+            kwargs = dict(architecture)
+            kwargs["extractor_conv_layer_config"] = [tuple(c) for c in kwargs["extractor_conv_layer_config"]]
+        elif pretrained.startswith("bundle:"):
             import torchaudio
 
             name = pretrained[len("bundle:"):]
@@ -205,6 +196,8 @@ class Wav2Vec2Encoder(nn.Module):
                 state = state.get("model", state) if isinstance(state, dict) else state
         if layer_drop is not None:
             kwargs["encoder_layer_drop"] = layer_drop
+        self._architecture = {k: [list(c) for c in v] if k == "extractor_conv_layer_config" else v
+                              for k, v in kwargs.items()}
         self.model = wav2vec2_model(**kwargs, aux_num_out=None)
         if state is not None:
             load_weights(self.model, state, pretrained)
@@ -223,6 +216,10 @@ class Wav2Vec2Encoder(nn.Module):
         self.output_dim = kwargs["encoder_embed_dim"]
         self.num_layers = kwargs["encoder_num_layers"]
         self.bidirectional = False
+
+    def architecture(self) -> Dict[str, Any]:
+        """Constructor options that rebuild this encoder's architecture without any file."""
+        return {"architecture": self._architecture}
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor):
         waves = feats[..., 0]
