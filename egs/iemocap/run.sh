@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # IEMOCAP: 4-class SER (ang, hap+exc, neu, sad; 5,531 utterances, 10 speakers) with the
-# seed papers' systems, on every published protocol.
+# systems of the papers it reproduces (docs/papers.md), on every published protocol.
 #
 # Usage: ./run.sh --iemocap_root /path/IEMOCAP_full_release [--protocol loso] [options of ../TEMPLATE/ser.sh]
 #        ./run.sh --help

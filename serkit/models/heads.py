@@ -24,7 +24,7 @@ class ClassifierHead(nn.Module):
 
 
 class CTCHead(nn.Module):
-    """hidden (B, T, D) -> character logits (B, T, C), class 0 the CTC blank (seed 2: one FC layer)."""
+    """hidden (B, T, D) -> character logits (B, T, C), class 0 the CTC blank (Cai et al. 2021: one FC layer)."""
 
     def __init__(self, input_dim: int, num_classes: int, hidden: int = 0, dropout: float = 0.0):
         super().__init__()

@@ -57,7 +57,7 @@ class SumPooling(nn.Module):
 
 
 class LocalAttentionPooling(nn.Module):
-    """alpha_i = softmax_i(u . h_i) over valid frames, o = sum_i alpha_i h_i (seed 4)."""
+    """alpha_i = softmax_i(u . h_i) over valid frames, o = sum_i alpha_i h_i (Fu et al. 2020)."""
 
     def __init__(self, input_dim: int, bidirectional: bool = False):
         super().__init__()

@@ -2,9 +2,9 @@
 
 ``PretrainModel.forward`` returns ``(loss, stats, weight, None)`` like ``MultiTaskModel`` so the
 same trainer runs it. Losses are means over the frames that carry a target:
-- FOP (seed 5): the causal encoder's output at frame t predicts frame t + k (k = ``shift``);
+- FOP (Lian et al. 2019): the causal encoder's output at frame t predicts frame t + k (k = ``shift``);
   frames with t + k beyond the utterance carry none.
-- MPC (seed 1, Mockingjay): ~``mask_ratio`` of the frames, in spans of ``mask_span``, are
+- MPC (the MPC paper, Mockingjay): ~``mask_ratio`` of the frames, in spans of ``mask_span``, are
   replaced by zero (``replace_zero``), by a random frame of the same utterance
   (``replace_random``) or kept; the model reconstructs them, and only they carry a loss.
 """

@@ -1,4 +1,4 @@
-"""Character vocabulary for the CTC head (seed 2): a sentencepiece ``char`` model trained on the
+"""Character vocabulary for the CTC head (Cai et al. 2021): a sentencepiece ``char`` model trained on the
 training split's transcripts, blank at id 0.
 
 Transcripts are normalised first: lower case, bracketed events (``[LAUGHTER]``) dropped, only

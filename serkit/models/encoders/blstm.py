@@ -1,4 +1,4 @@
-"""Bidirectional LSTM encoder (seed 1 baseline)."""
+"""Bidirectional LSTM encoder (the MPC paper's baseline)."""
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,4 @@
-"""CNN-BLSTM with multi-head self-attention (seed 4, "An end-to-end multitask learning model to
+"""CNN-BLSTM with multi-head self-attention (Fu et al. 2020, "An end-to-end multitask learning model to
 improve speech emotion recognition").
 
 Conv1d over time (filters 512 / 1024 / 2048, kernels 3 / 1 / 3) -> dense bottleneck 512 ->

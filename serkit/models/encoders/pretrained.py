@@ -2,7 +2,7 @@
 
 Modes (``model.encoder: pretrained``, ``encoder_conf.mode``):
 - ``finetune``: the pretrained stack, trained further with the rest of the model; its last layer
-  feeds the pooling (seed 5: GAP + projection).
+  feeds the pooling (Lian et al. 2019: GAP + projection).
 - ``frozen``: the stack is fixed (eval mode, no gradient); ``layer`` picks what feeds the
   ``downstream`` encoder: 0 = the input features F, l = layer l's output (1..L, -1 = last), or
   ``weighted`` = a learned softmax-weighted sum of layers 1..L.

@@ -1,8 +1,8 @@
 """Transformer encoders for self-supervised pretraining.
 
-``fop_transformer`` (seed 5, Future Observation Prediction): input projection + sinusoidal
+``fop_transformer`` (Lian et al. 2019, Future Observation Prediction): input projection + sinusoidal
 positions, L **causal** self-attention layers (residual + layer norm), so the output at frame t
-sees frames <= t only. ``mpc_transformer`` (seed 1, Mockingjay-style masked prediction): the same
+sees frames <= t only. ``mpc_transformer`` (the MPC paper, Mockingjay-style masked prediction): the same
 stack, bidirectional. Both expose every layer's output for the transfer modes (frozen layer,
 weighted sum of layers, hypercolumns).
 """
@@ -70,7 +70,7 @@ class TransformerStack(nn.Module):
 
 
 class FOPTransformer(TransformerStack):
-    """Causal stack (seed 5 paper: 80-d log-mel, 2 layers, d 256, 4 heads, FFN 513, dropout 0.2)."""
+    """Causal stack (Lian et al. 2019: 80-d log-mel, 2 layers, d 256, 4 heads, FFN 513, dropout 0.2)."""
 
     causal = True
 

@@ -1,4 +1,4 @@
-"""wav2vec 2.0 encoder (seed 2) on raw 16 kHz waves, built with torchaudio's model factory.
+"""wav2vec 2.0 encoder (Cai et al. 2021) on raw 16 kHz waves, built with torchaudio's model factory.
 
 Weights come from local files (nothing is downloaded unless a torchaudio bundle name is given on
 a machine that is online):
