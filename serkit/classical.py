@@ -24,16 +24,16 @@ import numpy as np
 import torch
 import yaml
 
-from serkit.config import _build, apply_overrides, read_yaml, to_dict
+from serkit.config import apply_overrides, build_dataclass, read_yaml, to_dict
 from serkit.data.datadir import DataDir
-from serkit.data.dataset import FeatDataset, build_classes, collate
+from serkit.data.dataset import EMOTION_TARGETS, FeatDataset, build_classes, collate
 from serkit.data.sampler import BucketBatchSampler
 from serkit.errors import ConfigError
 from serkit.features.cmvn import CMVN
 from serkit.features.storage import FeatReader
 from serkit.metrics import classification_scores
 from serkit.models.pooling import valid_mask
-from serkit.predict import write_predictions
+from serkit.predictions import write_predictions
 
 log = logging.getLogger("serkit.classical")
 
@@ -72,7 +72,7 @@ def is_classical_config(path: str) -> bool:
 
 
 def load_classical_config(path: Optional[str], overrides: Sequence[str] = ()) -> ClassicalConfig:
-    cfg = _build(ClassicalConfig, apply_overrides(read_yaml(path), list(overrides)), "")
+    cfg = build_dataclass(ClassicalConfig, apply_overrides(read_yaml(path), list(overrides)), "")
     for key, choices in _CHOICES.items():
         value = cfg
         for part in key.split("."):
@@ -174,7 +174,7 @@ def train_classical(cfg: ClassicalConfig, train_data: str, valid_data: str, feat
     with open(exp / "config.yaml", "w") as f:
         yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
     train, valid = DataDir.load(train_data), DataDir.load(valid_data)
-    classes = build_classes(train, ["emotion"], cfg.emotions)
+    classes = build_classes(train, EMOTION_TARGETS, cfg.emotions)
     names = classes["emotion"]
     reader = FeatReader(feats)
     cmvn = CMVN(cmvn_stats, cfg.cmvn)

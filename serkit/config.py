@@ -200,7 +200,8 @@ def _is_dataclass_type(tp) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
 
-def _build(cls, raw: Any, path: str):
+def build_dataclass(cls, raw: Any, path: str):
+    """A config dataclass ``cls`` from the mapping ``raw`` (at key ``path``): strict keys, checked types."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -219,11 +220,11 @@ def _build(cls, raw: Any, path: str):
             continue
         value = raw[name]
         if _is_dataclass_type(tp):
-            value = _build(tp, value, full)
+            value = build_dataclass(tp, value, full)
         elif cls is ModelConf and name == "heads":
             if not isinstance(value, dict):
                 raise ConfigError(f"'{full}' must map head names to their settings")
-            value = {k: _build(HeadConf, v, f"{full}.{k}") for k, v in value.items()}
+            value = {k: build_dataclass(HeadConf, v, f"{full}.{k}") for k, v in value.items()}
         else:
             value = _check_scalar(value, tp, full)
         if full in CHOICES and value not in CHOICES[full]:
@@ -299,7 +300,7 @@ def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, 
 
 def config_from_dict(raw: Dict[str, Any]) -> Config:
     """A Config from a resolved dict (e.g. the one stored in a checkpoint), checked like a YAML file."""
-    cfg = _build(Config, raw, "")
+    cfg = build_dataclass(Config, raw, "")
     check_ranges(cfg)
     return cfg
 
@@ -321,10 +322,11 @@ def read_yaml(path: Optional[str]) -> Dict[str, Any]:
 
 
 def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> Config:
+    """A checked Config; the model's components (encoder, pooling, heads) are checked and their
+    options filled by ``serkit.models.registry.load_train_config``, which the binaries use."""
     raw = apply_overrides(read_yaml(path), list(overrides))
-    cfg = _build(Config, raw, "")
+    cfg = build_dataclass(Config, raw, "")
     check_ranges(cfg)
-    resolve_components(cfg)
     return cfg
 
 
@@ -371,31 +373,3 @@ def _check_param(value: Any, tp, path: str):
             raise ConfigError(f"'{path}' expects a list of {args[0].__name__}, got {value!r}")
         return [_check_scalar(v, args[0], f"{path}[{i}]") for i, v in enumerate(value)]
     return value
-
-
-def resolve_components(cfg: Config) -> None:
-    """Check component names against the registries and fill their confs' defaults."""
-    from serkit.models.registry import ENCODERS, HEADS, POOLINGS
-
-    m = cfg.model
-    if m.encoder not in ENCODERS:
-        raise ConfigError(f"unknown encoder '{m.encoder}'; choose from {sorted(ENCODERS)}")
-    # 'architecture' is not a config key: a trained model's checkpoint hands it to its encoder
-    m.encoder_conf = fill_kwargs(ENCODERS[m.encoder], m.encoder_conf, "model.encoder_conf",
-                                 skip=("input_dim", "architecture"))
-    if m.pooling not in POOLINGS:
-        raise ConfigError(f"unknown pooling '{m.pooling}'; choose from {sorted(POOLINGS)}")
-    m.pooling_conf = fill_kwargs(POOLINGS[m.pooling], m.pooling_conf, "model.pooling_conf",
-                                 skip=("input_dim", "bidirectional"))
-    for name, head in m.heads.items():
-        if name not in HEADS:
-            raise ConfigError(f"unknown head '{name}'; choose from {sorted(HEADS)}")
-        if head.class_weights not in ("none", "balanced"):
-            raise ConfigError(f"'model.heads.{name}.class_weights' is '{head.class_weights}'; "
-                              "choose from ['none', 'balanced']")
-        if not 0.0 <= head.label_smoothing < 1.0:
-            raise ConfigError(f"'model.heads.{name}.label_smoothing' is {head.label_smoothing}; give a value in [0, 1)")
-    if cfg.data.augment.mixup > 0 and "ctc" in m.heads and m.heads["ctc"].weight > 0:
-        raise ConfigError("data.augment.mixup mixes class targets; a ctc head's transcripts cannot be mixed")
-    if "emotion" not in m.heads:  # the task's own head is always there
-        m.heads = {"emotion": HeadConf(), **m.heads}

@@ -21,7 +21,7 @@ import yaml
 
 from serkit.errors import SerkitError
 from serkit.metrics import classification_scores
-from serkit.predict import read_posteriors, write_predictions
+from serkit.predictions import read_posteriors, write_predictions
 
 log = logging.getLogger("serkit.fusion")
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from serkit.errors import SerkitError
 from serkit.metrics import confusion_matrix, error_rate, mean_std, normalise_rows, scores_from_confusion
-from serkit.predict import read_predictions
+from serkit.predictions import read_predictions
 
 METRICS = ("wa", "ua", "macro_f1")
 

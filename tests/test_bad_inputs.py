@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from conftest import copy_recipe
-from serkit.config import load_config
+from serkit.models.registry import load_train_config
 from serkit.features.storage import FeatReader, write_shard
 from serkit.train.trainer import RunPaths, Trainer
 
@@ -48,7 +48,7 @@ def model(mini_corpus, tmp_path_factory):
     stats = tmp_path_factory.mktemp("cmvn") / "cmvn.npz"
     compute_cmvn(FeatReader(mini_corpus["feats"]), DataDir.load(fold / "train").utts, stats)
     exp = tmp_path_factory.mktemp("exp") / "fold1"
-    cfg = load_config(None, ["--model.encoder_conf.hidden", "16", "--model.pooling", "mean",
+    cfg = load_train_config(None, ["--model.encoder_conf.hidden", "16", "--model.pooling", "mean",
                              "--train.max_epochs", "1", "--data.batch_size", "16"])
     Trainer(cfg, RunPaths(str(fold / "train"), str(fold / "valid"), str(mini_corpus["feats"]), str(stats),
                           str(exp))).run()

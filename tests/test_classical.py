@@ -11,7 +11,7 @@ from serkit.classical import (build_representation, functionals, load_classical_
 from serkit.data.datadir import DataDir
 from serkit.errors import ConfigError
 from serkit.metrics import classification_scores
-from serkit.predict import read_predictions
+from serkit.predictions import read_predictions
 
 
 class _Frames:

@@ -1,7 +1,8 @@
 """Config loading: defaults, dotted overrides, strict keys with helpful messages."""
 import pytest
 
-from serkit.config import load_config, to_dict
+from serkit.config import to_dict
+from serkit.models.registry import load_train_config
 from serkit.errors import ConfigError
 
 
@@ -12,7 +13,7 @@ def write(tmp_path, text):
 
 
 def test_defaults_are_filled_for_components(tmp_path):
-    cfg = load_config(write(tmp_path, "model: {encoder: blstm, encoder_conf: {hidden: 64}}"))
+    cfg = load_train_config(write(tmp_path, "model: {encoder: blstm, encoder_conf: {hidden: 64}}"))
     assert cfg.model.encoder_conf == {"hidden": 64, "num_layers": 2, "dropout": 0.5, "bidirectional": True}
     assert cfg.optim.lr == 1e-3 and cfg.train.select_metric == "ua"
     assert to_dict(cfg)["model"]["heads"]["emotion"] == {"weight": 1.0, "hidden": 0, "dropout": 0.0,
@@ -21,7 +22,7 @@ def test_defaults_are_filled_for_components(tmp_path):
 
 
 def test_dotted_overrides_parse_yaml_values(tmp_path):
-    cfg = load_config(write(tmp_path, "train: {max_epochs: 3}"),
+    cfg = load_train_config(write(tmp_path, "train: {max_epochs: 3}"),
                       ["--model.heads.gender.weight", "0.1", "--optim.lr", "5e-5", "--data.emotions", "[ang, sad]"])
     assert cfg.model.heads["gender"].weight == 0.1
     assert cfg.optim.lr == 5e-5 and cfg.train.max_epochs == 3
@@ -42,9 +43,9 @@ def test_dotted_overrides_parse_yaml_values(tmp_path):
 ])
 def test_errors_name_the_key(tmp_path, text, overrides, message):
     with pytest.raises(ConfigError, match=message):
-        load_config(write(tmp_path, text), overrides)
+        load_train_config(write(tmp_path, text), overrides)
 
 
 def test_invalid_yaml_names_file(tmp_path):
     with pytest.raises(ConfigError, match="c.yaml: invalid YAML"):
-        load_config(write(tmp_path, "a: [1, 2"))
+        load_train_config(write(tmp_path, "a: [1, 2"))

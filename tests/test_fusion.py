@@ -8,7 +8,7 @@ import yaml
 
 from serkit.errors import SerkitError
 from serkit.fusion import choose_weights, fuse, weight_grid
-from serkit.predict import read_posteriors, write_predictions
+from serkit.predictions import read_posteriors, write_predictions
 
 CLASSES = ["ang", "neu", "sad"]
 

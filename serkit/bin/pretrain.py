@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 
 from serkit.bin.common import print_config, run_main, run_trainer, setup_logging
-from serkit.config import load_config
+from serkit.models.registry import load_train_config
 from serkit.errors import ConfigError
 
 
@@ -39,7 +39,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main() -> None:
     args, overrides = get_parser().parse_known_args()
-    cfg = load_config(args.config, overrides)
+    cfg = load_train_config(args.config, overrides)
     cfg.train.select_metric = "loss"  # the only thing a pretraining run can select on
     if args.print_config:
         return print_config(cfg)

@@ -51,9 +51,9 @@ def answer(argv: List[str]) -> str:
     if classical:
         cfg = load_classical_config(target, overrides)
     else:
-        from serkit.config import load_config
+        from serkit.models.registry import load_train_config
 
-        cfg = load_config(target, overrides)
+        cfg = load_train_config(target, overrides)
     return str(_value(cfg, key))
 
 

@@ -51,9 +51,9 @@ def main() -> None:
     p.add_argument("--launcher", default="", help="command prefix for training, e.g. torchrun ...")
     args = p.parse_args(argv)
     setup_logging()
-    from serkit.config import load_config
+    from serkit.models.registry import load_train_config
 
-    load_config(args.config, extra + [f"--{args.key}", parse_values(args.values)[0]])  # fail fast on bad keys
+    load_train_config(args.config, extra + [f"--{args.key}", parse_values(args.values)[0]])  # fail fast on bad keys
     values = parse_values(args.values)
     info = read_protocol(args.folds_dir)
     folds = select_folds(info, args.folds, args.folds_dir)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 
 from serkit.bin.common import print_config, require, run_main, run_trainer, setup_logging
-from serkit.config import load_config
+from serkit.models.registry import load_train_config
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main() -> None:
     args, overrides = get_parser().parse_known_args()
-    cfg = load_config(args.config, overrides)
+    cfg = load_train_config(args.config, overrides)
     if args.print_config:
         return print_config(cfg)
     require(args, "train_data", "valid_data", "feats", "exp_dir")

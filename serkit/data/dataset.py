@@ -1,7 +1,7 @@
 """Dataset of dumped features with per-head integer targets, and its collate function."""
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 import torch
@@ -13,16 +13,19 @@ from serkit.data.datadir import DataDir
 from serkit.errors import ConfigError, DataDirError
 from serkit.features.cmvn import CMVN
 from serkit.features.storage import FeatReader
-from serkit.models.registry import HEAD_TARGETS
 
 
-def build_classes(data: DataDir, heads: Sequence[str], emotions: Optional[List[str]] = None) -> Dict[str, List[str]]:
-    """Class lists per head from a (training) data dir; emotion order may be fixed by config."""
+EMOTION_TARGETS = {"emotion": "utt2emo"}   # the task's own labels; other heads' files come from their owner
+
+
+def build_classes(data: DataDir, targets: Mapping[str, str], emotions: Optional[List[str]] = None) -> Dict[str, List[str]]:
+    """Class lists per head (``targets``: head -> the data-dir file of its labels) from a
+    (training) data dir; the emotion order may be fixed by the config."""
     classes = {}
-    for head in heads:
+    for head, target in targets.items():
         if head == "ctc":   # characters: the vocabulary is trained on the split's text (serkit.text.vocab)
             continue
-        values = sorted(set(data.get(HEAD_TARGETS[head]).values()))
+        values = sorted(set(data.get(target).values()))
         if head == "emotion" and emotions:
             unknown = sorted(set(values) - set(emotions))
             if unknown:
@@ -41,7 +44,10 @@ class FeatDataset(Dataset):
 
     def __init__(self, data: DataDir, reader: FeatReader, cmvn: CMVN,
                  classes: Mapping[str, List[str]], crop_frames: int = 0, with_targets: bool = True,
-                 vocab=None, augment: Optional[AugmentConf] = None):
+                 vocab=None, augment: Optional[AugmentConf] = None,
+                 targets: Mapping[str, str] = EMOTION_TARGETS):
+        """``classes``: the class list of each head to read targets for; ``targets``: head -> the
+        data-dir file holding them (the model registry's ``HEAD_TARGETS`` for auxiliary heads)."""
         self.utts = data.utts
         missing = [u for u in self.utts if u not in reader]
         if missing:
@@ -61,11 +67,13 @@ class FeatDataset(Dataset):
                     self.targets["ctc"] = [vocab.encode(text.get(u, "")) for u in self.utts]
                     continue
                 index = {c: i for i, c in enumerate(names)}
-                values = data.get(HEAD_TARGETS[head])
+                if head not in targets:
+                    raise ValueError(f"no data-dir file given for the targets of head '{head}'")
+                values = data.get(targets[head])
                 tgt = []
                 for u in self.utts:
                     if values[u] not in index:
-                        raise DataDirError(f"{data.path}/{HEAD_TARGETS[head]}: utterance '{u}' has label "
+                        raise DataDirError(f"{data.path}/{targets[head]}: utterance '{u}' has label "
                                            f"'{values[u]}' unseen in training ({names})")
                     tgt.append(index[values[u]])
                 self.targets[head] = tgt

@@ -24,9 +24,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from serkit.checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
 from serkit.config import Config, config_from_dict, to_dict
-from serkit.data.datadir import DataDir
 from serkit.data.augment import mixup
+from serkit.data.datadir import DataDir
 from serkit.data.dataset import FeatDataset, build_classes, collate
 from serkit.data.sampler import BucketBatchSampler
 from serkit.errors import ConfigError, SerkitError
@@ -34,7 +35,7 @@ from serkit.features.cmvn import CMVN
 from serkit.features.storage import FeatReader
 from serkit.metrics import classification_scores
 from serkit.models.model import MultiTaskModel, active_heads
-from serkit.train.checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
+from serkit.models.registry import HEAD_TARGETS
 from serkit.train.distributed import (DistInfo, all_gather_list, all_reduce_sum, barrier, cleanup,
                                       init_distributed)
 
@@ -141,7 +142,7 @@ class Trainer:
         train = DataDir.load(paths.train_data)
         valid = DataDir.load(paths.valid_data)
         heads = list(active_heads(cfg.model))
-        classes = build_classes(train, heads, cfg.data.emotions)
+        classes = build_classes(train, {h: HEAD_TARGETS[h] for h in heads}, cfg.data.emotions)
         if "ctc" in heads:   # characters of the training transcripts (the same on every rank)
             from serkit.text.vocab import CharVocab
 
@@ -150,7 +151,7 @@ class Trainer:
         reader = FeatReader(paths.feats)
         cmvn = CMVN(paths.cmvn_stats, cfg.data.cmvn)
         train_set = FeatDataset(train, reader, cmvn, classes, crop_frames=cfg.data.crop_frames, vocab=self.vocab,
-                                augment=cfg.data.augment)
+                                augment=cfg.data.augment, targets=HEAD_TARGETS)
         valid_set = FeatDataset(valid, reader, cmvn, {"emotion": classes["emotion"]})
         return train_set, valid_set, reader.dim, classes
 

@@ -108,7 +108,7 @@ def test_dump_writes_speed_copies_and_the_dataset_draws_them(mini_corpus, sp_dum
     u = data.utts[0]
     n = reader.num_frames(u)
     assert abs(reader.num_frames(f"sp0.9-{u}") - n / 0.9) <= 2 and abs(reader.num_frames(f"sp1.1-{u}") - n / 1.1) <= 2
-    classes = build_classes(data, ["emotion"])
+    classes = build_classes(data, {"emotion": "utt2emo"})
     a = AugmentConf(speed=[0.9, 1.0, 1.1])
     ds = FeatDataset(data, reader, CMVN(None, "none"), classes, augment=a)
     seen = set()
@@ -129,7 +129,7 @@ def test_wave_dataset_gets_gain_and_noise(mini_corpus, tmp_path):
     data = DataDir.load(mini_corpus["folds"] / "fold1" / "valid")
     dump_features(data.path, tmp_path / "wave", FeatureConfig(type="wave"), nj=1)
     reader = FeatReader(tmp_path / "wave" / "feats.scp")
-    classes = build_classes(data, ["emotion"])
+    classes = build_classes(data, {"emotion": "utt2emo"})
     clean = FeatDataset(data, reader, CMVN(None, "none"), classes)[3]["feats"][:, 0].numpy()
     a = AugmentConf(noise_prob=1.0, noise_snr=[10.0, 10.0], noise_type="babble")
     noisy = FeatDataset(data, reader, CMVN(None, "none"), classes, augment=a)[3]["feats"][:, 0].numpy()

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from serkit.config import load_config
+from serkit.models.registry import load_train_config
 from serkit.models.encoders.blstm import BLSTMEncoder, reverse_padded
 from serkit.models.model import MultiTaskModel
 from serkit.models.pooling import LastPooling, MeanPooling, SumPooling
@@ -51,7 +51,7 @@ def test_pooling_uses_valid_frames_only():
 def test_multitask_loss_is_weighted_sum_and_zero_weight_removes_head():
     torch.manual_seed(0)
     classes = {"emotion": ["a", "b", "c"], "gender": ["f", "m"]}
-    cfg = load_config(None, ["--model.heads.gender.weight", "0.5", "--model.encoder_conf.hidden", "8"])
+    cfg = load_train_config(None, ["--model.heads.gender.weight", "0.5", "--model.encoder_conf.hidden", "8"])
     m = MultiTaskModel(4, cfg.model, classes)
     x, n = torch.randn(5, 6, 4), torch.tensor([6, 5, 4, 3, 2])
     t = {"emotion": torch.tensor([0, 1, 2, 0, 1]), "gender": torch.tensor([0, 1, 0, 1, 0])}
@@ -59,7 +59,7 @@ def test_multitask_loss_is_weighted_sum_and_zero_weight_removes_head():
     assert logits["emotion"].shape == (5, 3) and logits["gender"].shape == (5, 2)
     assert weight.item() == 5
     assert loss.item() == pytest.approx(stats["loss_emotion"].item() + 0.5 * stats["loss_gender"].item(), rel=1e-6)
-    cfg0 = load_config(None, ["--model.heads.gender.weight", "0", "--model.encoder_conf.hidden", "8"])
+    cfg0 = load_train_config(None, ["--model.heads.gender.weight", "0", "--model.encoder_conf.hidden", "8"])
     m0 = MultiTaskModel(4, cfg0.model, classes)
     assert list(m0.heads) == ["emotion"]
     loss0, stats0, _, _ = m0(x, n, t)

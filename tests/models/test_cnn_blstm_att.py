@@ -1,7 +1,7 @@
 """CNN-BLSTM with self-attention and local attention pooling (seed 4)."""
 import torch
 
-from serkit.config import load_config
+from serkit.models.registry import load_train_config
 from serkit.models.encoders.cnn_blstm_att import CNNBLSTMAttEncoder
 from serkit.models.model import MultiTaskModel
 from serkit.models.pooling import LocalAttentionPooling
@@ -50,7 +50,7 @@ def test_local_attention_weights_sum_to_one_over_valid_frames():
 
 
 def test_multitask_with_speaker_head():
-    cfg = load_config(None, ["--model.encoder", "cnn_blstm_att", "--model.pooling", "local_attention",
+    cfg = load_train_config(None, ["--model.encoder", "cnn_blstm_att", "--model.pooling", "local_attention",
                              "--model.encoder_conf", "{filters: [8, 8, 8], bottleneck: 8, lstm_hidden: 4, heads: 2}",
                              "--model.heads.speaker.weight", "0.5"])
     m = MultiTaskModel(6, cfg.model, {"emotion": ["a", "b"], "speaker": ["s1", "s2", "s3"]})

@@ -2,12 +2,13 @@
 import pytest
 import torch
 
-from serkit.config import ConfigError, ModelConf, PretrainConf, config_from_dict, load_config, to_dict
+from serkit.config import ConfigError, ModelConf, PretrainConf, config_from_dict, to_dict
+from serkit.models.registry import load_train_config
 from serkit.models.encoders.pretrained import PretrainedEncoder
 from serkit.models.encoders.transformer import FOPTransformer, MPCTransformer, sinusoidal_positions
 from serkit.models.model import MultiTaskModel
 from serkit.models.pretrain import PretrainModel, frame_loss, span_mask
-from serkit.train.checkpoint import save_atomic
+from serkit.checkpoint import save_atomic
 
 D = 6
 
@@ -121,7 +122,7 @@ def test_mpc_corruption_zeroes_or_replaces_masked_frames_only():
 
 
 def _pretrained_checkpoint(tmp_path, objective="fop"):
-    cfg = load_config(None, ["--model.encoder", "fop_transformer" if objective == "fop" else "mpc_transformer",
+    cfg = load_train_config(None, ["--model.encoder", "fop_transformer" if objective == "fop" else "mpc_transformer",
                              "--model.encoder_conf", "{d_model: 16, heads: 2, ffn: 24, layers: 2, dropout: 0.0}",
                              "--pretrain.objective", objective])
     torch.manual_seed(3)
@@ -174,7 +175,7 @@ def test_frozen_stack_gets_no_gradient_and_stays_in_eval(tmp_path):
 
 def test_finetune_model_from_config_and_bad_checkpoints(tmp_path):
     ref, ckpt = _pretrained_checkpoint(tmp_path)
-    cfg = load_config(None, ["--model.encoder", "pretrained", "--model.encoder_conf", f"{{checkpoint: {ckpt}}}",
+    cfg = load_train_config(None, ["--model.encoder", "pretrained", "--model.encoder_conf", f"{{checkpoint: {ckpt}}}",
                              "--model.pooling", "mean"])
     model = MultiTaskModel(D, cfg.model, {"emotion": ["a", "b", "c"]})
     assert model.pooling.output_dim == 16
@@ -186,6 +187,6 @@ def test_finetune_model_from_config_and_bad_checkpoints(tmp_path):
     with pytest.raises(ConfigError, match="checkpoint"):
         PretrainedEncoder(D, "")
     sup = tmp_path / "sup.pt"
-    save_atomic({"model": model.state_dict(), "config": to_dict(load_config(None, [])), "input_dim": D}, sup)
+    save_atomic({"model": model.state_dict(), "config": to_dict(load_train_config(None, [])), "input_dim": D}, sup)
     with pytest.raises(ConfigError, match="not a serkit-pretrain checkpoint"):
         PretrainedEncoder(D, str(sup))

@@ -1,7 +1,7 @@
 """Compact residual CNN and attentive statistics pooling: shapes, sizes, masking of padding."""
 import torch
 
-from serkit.config import load_config
+from serkit.models.registry import load_train_config
 from serkit.models.encoders.resnet import ResNetEncoder
 from serkit.models.model import MultiTaskModel
 from serkit.models.pooling import AttentiveStatsPooling
@@ -53,7 +53,7 @@ def test_attentive_stats_pooling_ignores_padding():
 
 
 def test_model_from_config():
-    cfg = load_config(None, ["--model.encoder", "resnet", "--model.encoder_conf.channels", "[4, 8]",
+    cfg = load_train_config(None, ["--model.encoder", "resnet", "--model.encoder_conf.channels", "[4, 8]",
                              "--model.pooling", "attentive_stats"])
     model = MultiTaskModel(40, cfg.model, {"emotion": ["a", "b", "c"]}).eval()
     logits = model.logits(torch.randn(2, 30, 40), torch.tensor([30, 20]))["emotion"]

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from serkit.config import load_config
+from serkit.models.registry import load_train_config
 from serkit.data.datadir import DataDir
 from serkit.errors import ConfigError
 from serkit.train.pretrainer import PretrainPaths, PretrainTrainer, split_heldout
@@ -38,7 +38,7 @@ def test_pretraining_loss_falls_without_labels(mini_corpus, stats, tmp_path, obj
     data = DataDir.load(mini_corpus["data"])
     unlabelled = DataDir(tmp_path / "unlabelled", {"utt2spk": data.get("utt2spk"), "wav.scp": data.get("wav.scp")})
     unlabelled.write()
-    cfg = load_config(None, ["--model.encoder", encoder, "--pretrain.objective", objective,
+    cfg = load_train_config(None, ["--model.encoder", encoder, "--pretrain.objective", objective,
                              "--train.max_epochs", "3", *TINY])
     trainer, state = run(cfg, PretrainPaths([str(unlabelled.path)], [str(mini_corpus["feats"])], [stats],
                                             str(tmp_path / "exp")))
@@ -57,12 +57,12 @@ def test_two_corpora_and_a_changed_config_needs_a_new_exp_dir(mini_corpus, stats
     data = str(mini_corpus["data"])
     feats = str(mini_corpus["feats"])
     paths = PretrainPaths([data, data], [feats, feats], [stats, stats], str(tmp_path / "exp"))
-    cfg = load_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop",
+    cfg = load_train_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop",
                              "--train.max_epochs", "1", *TINY])
     trainer, _ = run(cfg, paths)
     n = len(DataDir.load(data).utts)
     assert len(trainer.train_set) + len(trainer.valid_set) == 2 * n
-    cfg2 = load_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop",
+    cfg2 = load_train_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop",
                               "--train.max_epochs", "1", *TINY])
     cfg2.train.max_epochs = 3
     with pytest.raises(ConfigError, match="another config"):
@@ -72,11 +72,11 @@ def test_two_corpora_and_a_changed_config_needs_a_new_exp_dir(mini_corpus, stats
 
 
 def test_objective_and_one_feats_per_dir(mini_corpus, tmp_path):
-    cfg = load_config(None, ["--model.encoder", "fop_transformer", *TINY])
+    cfg = load_train_config(None, ["--model.encoder", "fop_transformer", *TINY])
     with pytest.raises(ConfigError, match="objective is 'none'"):
         PretrainTrainer(cfg, PretrainPaths([str(mini_corpus["data"])], [str(mini_corpus["feats"])], [None],
                                            str(tmp_path / "e")))
-    cfg = load_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop", *TINY])
+    cfg = load_train_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop", *TINY])
     with pytest.raises(ConfigError, match="one of each per data dir"):
         PretrainTrainer(cfg, PretrainPaths([str(mini_corpus["data"])], [], [None], str(tmp_path / "e")))
 

@@ -7,19 +7,20 @@ import sys
 
 import torch
 
-from serkit.config import load_config, to_dict
+from serkit.config import to_dict
+from serkit.models.registry import load_train_config
 from serkit.data.datadir import DataDir
 from serkit.features.cmvn import compute_cmvn
 from serkit.features.storage import FeatReader
 from serkit.models.pretrain import PretrainModel
 from serkit.predict import load_model
-from serkit.train.checkpoint import save_atomic
+from serkit.checkpoint import save_atomic
 from serkit.train.trainer import RunPaths, Trainer
 
 
 def test_finetuned_pretrained_encoder_needs_no_pretraining_file(mini_corpus, tmp_path):
     reader = FeatReader(mini_corpus["feats"])
-    pcfg = load_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop",
+    pcfg = load_train_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop",
                               "--model.encoder_conf", "{d_model: 16, heads: 2, ffn: 24, layers: 2, dropout: 0.0}"])
     pre = tmp_path / "pretrain" / "best.pt"
     save_atomic({"model": PretrainModel(reader.dim, pcfg.model, pcfg.pretrain).state_dict(), "config": to_dict(pcfg),
@@ -27,7 +28,7 @@ def test_finetuned_pretrained_encoder_needs_no_pretraining_file(mini_corpus, tmp
     fold = mini_corpus["folds"] / "fold1"
     stats = tmp_path / "cmvn.npz"
     compute_cmvn(reader, DataDir.load(fold / "train").utts, stats)
-    cfg = load_config(None, ["--model.encoder", "pretrained", "--model.encoder_conf", f"{{checkpoint: {pre}}}",
+    cfg = load_train_config(None, ["--model.encoder", "pretrained", "--model.encoder_conf", f"{{checkpoint: {pre}}}",
                              "--model.pooling", "mean", "--train.max_epochs", "1"])
     exp = tmp_path / "exp"
     Trainer(cfg, RunPaths(str(fold / "train"), str(fold / "valid"), str(mini_corpus["feats"]), str(stats),

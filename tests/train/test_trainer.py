@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from serkit.config import load_config
+from serkit.models.registry import load_train_config
 from serkit.features.cmvn import compute_cmvn
 from serkit.features.storage import FeatReader
 from serkit.data.datadir import DataDir
@@ -46,7 +46,7 @@ def assert_same_weights(a, b, atol):
 
 
 def test_training_learns_and_writes_exp_dir(fold, tmp_path):
-    cfg = load_config(None, SMALL + ["--train.max_epochs", "6"])
+    cfg = load_train_config(None, SMALL + ["--train.max_epochs", "6"])
     exp = tmp_path / "exp"
     state = Trainer(cfg, RunPaths(fold["train"], fold["valid"], fold["feats"], fold["cmvn"], str(exp))).run()
     losses = [h["train"]["loss"] for h in state["history"]]
@@ -68,7 +68,7 @@ def test_training_learns_and_writes_exp_dir(fold, tmp_path):
     Trainer(cfg, RunPaths(fold["train"], fold["valid"], fold["feats"], fold["cmvn"], str(exp))).run()
     assert os.path.getmtime(exp / "checkpoints" / "last.pt") == mtime
     # the same exp dir with another config is refused
-    other = load_config(None, SMALL + ["--train.max_epochs", "6", "--optim.lr", "0.01"])
+    other = load_train_config(None, SMALL + ["--train.max_epochs", "6", "--optim.lr", "0.01"])
     with pytest.raises(Exception, match="another config"):
         Trainer(other, RunPaths(fold["train"], fold["valid"], fold["feats"], fold["cmvn"], str(exp))).run()
 
@@ -130,7 +130,7 @@ def test_loss_with_label_smoothing_class_weights_and_soft_targets():
 
     from serkit.models.model import MultiTaskModel
 
-    cfg = load_config(None, ["--model.encoder_conf.hidden", "4", "--model.pooling", "mean",
+    cfg = load_train_config(None, ["--model.encoder_conf.hidden", "4", "--model.pooling", "mean",
                              "--model.heads.emotion.label_smoothing", "0.1"])
     torch.manual_seed(0)
     model = MultiTaskModel(5, cfg.model, {"emotion": ["a", "b", "c"]}).eval()
@@ -154,7 +154,7 @@ def test_loss_with_label_smoothing_class_weights_and_soft_targets():
 def test_warmup_cosine_schedule():
     from serkit.train.trainer import build_scheduler
 
-    cfg = load_config(None, ["--scheduler.name", "warmup_cosine", "--scheduler.warmup_ratio", "0.2"])
+    cfg = load_train_config(None, ["--scheduler.name", "warmup_cosine", "--scheduler.warmup_ratio", "0.2"])
     optim = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     sched = build_scheduler(cfg, optim, 10)
     lrs = []
@@ -170,7 +170,7 @@ def test_warmup_cosine_schedule():
 def test_balanced_class_weights_and_average_of_best_epochs(fold, tmp_path):
     import numpy as np
 
-    cfg = load_config(None, SMALL + ["--train.max_epochs", "4", "--train.average_best", "2",
+    cfg = load_train_config(None, SMALL + ["--train.max_epochs", "4", "--train.average_best", "2",
                                      "--model.heads.emotion.class_weights", "balanced"])
     exp = tmp_path / "exp"
     trainer = Trainer(cfg, RunPaths(fold["train"], fold["valid"], fold["feats"], fold["cmvn"], str(exp)))

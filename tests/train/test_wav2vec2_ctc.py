@@ -9,10 +9,11 @@ import pytest
 import soundfile
 import yaml
 
-from serkit.config import load_config
+from serkit.models.registry import load_train_config
 from serkit.data.datadir import DataDir
 from serkit.metrics import error_rate
-from serkit.predict import predict, read_predictions
+from serkit.predict import predict
+from serkit.predictions import read_predictions
 from serkit.scoring import format_markdown, score_folds
 from serkit.train.trainer import RunPaths, Trainer
 
@@ -31,7 +32,7 @@ def trained(mini_corpus, tmp_path_factory):
     dump_features(mini_corpus["data"], base / "dump", FeatureConfig(type="wave"), nj=1)
     fold = mini_corpus["folds"] / "fold1"
     exp = base / "exp"
-    cfg = load_config(None, TINY)
+    cfg = load_train_config(None, TINY)
     t = Trainer(cfg, RunPaths(str(fold / "train"), str(fold / "valid"), str(base / "dump" / "feats.scp"), None,
                               str(exp)))
     try:

@@ -17,7 +17,10 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import torch
 from torch import nn
 
+from serkit.checkpoint import load_checkpoint
+from serkit.config import config_from_dict, fill_kwargs
 from serkit.errors import ConfigError
+from serkit.models.encoders import BASE_ENCODERS
 from serkit.models.pooling import valid_mask
 
 MODES = ("finetune", "frozen", "hypercolumns")
@@ -26,8 +29,6 @@ MODES = ("finetune", "frozen", "hypercolumns")
 def load_pretrained_stack(checkpoint: str, input_dim: Optional[int] = None) -> Tuple[nn.Module, Dict[str, Any]]:
     """The encoder of a pretraining checkpoint with its trained weights, and its architecture
     (``{"encoder", "encoder_conf", "input_dim"}``, what ``build_stack`` needs to rebuild it)."""
-    from serkit.config import config_from_dict
-    from serkit.train.checkpoint import load_checkpoint
 
     ck = load_checkpoint(checkpoint)
     if "pretrain" not in ck.get("config", {}) or ck["config"]["pretrain"]["objective"] == "none":
@@ -45,9 +46,7 @@ def load_pretrained_stack(checkpoint: str, input_dim: Optional[int] = None) -> T
 
 def build_stack(arch: Dict[str, Any]) -> nn.Module:
     """A pretrained stack's architecture, untrained (its weights come with the model's checkpoint)."""
-    from serkit.models.registry import ENCODERS
-
-    return ENCODERS[arch["encoder"]](arch["input_dim"], **arch["encoder_conf"])
+    return BASE_ENCODERS[arch["encoder"]](arch["input_dim"], **arch["encoder_conf"])
 
 
 class PretrainedEncoder(nn.Module):
@@ -95,15 +94,12 @@ class PretrainedEncoder(nn.Module):
             self.output_dim = rep_dim
             self.bidirectional = False
         else:
-            from serkit.config import fill_kwargs
-            from serkit.models.registry import ENCODERS
-
-            if downstream not in ENCODERS or downstream == "pretrained":
+            if downstream not in BASE_ENCODERS:
                 raise ConfigError(f"model.encoder_conf.downstream is '{downstream}'; choose from "
-                                  f"{sorted(set(ENCODERS) - {'pretrained'}) + ['none']}")
-            kw = fill_kwargs(ENCODERS[downstream], downstream_conf or {}, "model.encoder_conf.downstream_conf",
+                                  f"{sorted(BASE_ENCODERS) + ['none']}")
+            kw = fill_kwargs(BASE_ENCODERS[downstream], downstream_conf or {}, "model.encoder_conf.downstream_conf",
                              skip=("input_dim",))
-            self.downstream = ENCODERS[downstream](rep_dim, **kw)
+            self.downstream = BASE_ENCODERS[downstream](rep_dim, **kw)
             self.output_dim = self.downstream.output_dim
             self.bidirectional = getattr(self.downstream, "bidirectional", False)
 
