@@ -4,6 +4,7 @@ CONSOLE_SCRIPTS = {
     "serkit-synth-mini-emo": "synth_mini_emo",
     "serkit-prep-iemocap": "prep_iemocap",
     "serkit-prep-corpus": "prep_corpus",
+    "serkit-prep-manifest": "prep_manifest",
     "serkit-combine-data": "combine_data",
     "serkit-validate-data-dir": "validate_data_dir",
     "serkit-make-folds": "make_folds",

@@ -309,3 +309,16 @@ def test_parse_options_double_dash_keeps_the_rest_positional(tmp_path):
                       'echo "stage=$stage"; printf "<%s>" "$@"\n')
     r = subprocess.run(["bash", str(script), "--stage", "2", "--", "--root", "/a b/c"], capture_output=True, text=True)
     assert r.stdout == "stage=2\n<--root></a b/c>"
+
+
+def test_parse_options_passthrough_collects_undeclared_options(tmp_path):
+    script = tmp_path / "s.sh"
+    script.write_text(f"set -e\nroot=\nparse_options_passthrough=true\n"
+                      f". {Path(__file__).parent.parent / 'tools' / 'parse_options.sh'}\n"
+                      'echo "root=$root"; printf "<%s>" "${passthrough_opts[@]}" -- "$@"\n')
+    r = subprocess.run(["bash", str(script), "--stage", "3", "--root", "/a b", "--train-opts", "--x 1", "--help",
+                        "--", "p"], capture_output=True, text=True)
+    assert r.stdout == "root=/a b\n<--stage><3><--train-opts><--x 1><--help><--><p>"
+    script.write_text(f"set -e\nroot=\n. {Path(__file__).parent.parent / 'tools' / 'parse_options.sh'}\n")
+    r = subprocess.run(["bash", str(script), "--stage", "3"], capture_output=True, text=True)
+    assert r.returncode == 1 and "unknown option --stage" in r.stderr

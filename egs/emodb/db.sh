@@ -1,2 +1,2 @@
-# Corpus location of this recipe; or give --emodb_root to run.sh.
+# Corpus location of this recipe; or give --corpus_root (or --emodb_root) to run.sh.
 EMODB=${EMODB:-}

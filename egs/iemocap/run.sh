@@ -14,19 +14,15 @@ run_cmd=./run.sh; [ $# -eq 0 ] || run_cmd+=$(printf ' %q' "$@")  # for RESULTS.m
 
 # Corpus location: --iemocap_root, else IEMOCAP in db.sh. Data-prep options go to local/data.sh.
 . ./db.sh
-args=()
-data_opts=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --iemocap_root|--iemocap-root) IEMOCAP=$2; shift 2 ;;
-    --label_set|--label-set|--dialog_types|--dialog-types) opt=${1#--}; data_opts+=("--${opt//-/_}" "$2"); shift 2 ;;
-    *) args+=("$1"); shift ;;
-  esac
-done
+iemocap_root=${IEMOCAP:-}
+label_set=4class
+dialog_types=impro,script
+parse_options_passthrough=true   # the options not declared here are ser.sh's
+. ../../tools/parse_options.sh || exit 1
 
 ../TEMPLATE/ser.sh --run_cmd "${run_cmd}" \
   --protocol loso \
   --feats_conf conf/feats/mfcc.yaml \
   --train_config conf/tuning/train_blstm2l_gender.yaml \
-  "${args[@]}" \
-  -- --iemocap_root "${IEMOCAP}" "${data_opts[@]}"   # after "--": local/data.sh's, spaces kept
+  "${passthrough_opts[@]}" \
+  -- --iemocap_root "${iemocap_root}" --label_set "${label_set}" --dialog_types "${dialog_types}"   # after "--": local/data.sh's, spaces kept

@@ -15,18 +15,12 @@ set -euo pipefail
 run_cmd=./run.sh; [ $# -eq 0 ] || run_cmd+=$(printf ' %q' "$@")  # for RESULTS.md
 
 . ./db.sh
+savee_root=${SAVEE:-}
+emodb_root=${EMODB:-}
 corpus=savee
 cross_language=false
-args=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --savee_root|--savee-root) SAVEE=$2; shift 2 ;;
-    --emodb_root|--emodb-root) EMODB=$2; shift 2 ;;
-    --corpus) corpus=$2; shift 2 ;;
-    --cross_language|--cross-language) cross_language=$2; shift 2 ;;
-    *) args+=("$1"); shift ;;
-  esac
-done
+parse_options_passthrough=true   # the options not declared here are ser.sh's
+. ../../tools/parse_options.sh || exit 1
 case "${corpus}" in
   savee|emodb) ;;
   *) echo "$0: --corpus takes savee or emodb, got '${corpus}'" >&2; exit 1 ;;
@@ -43,5 +37,5 @@ fi
   --feats_conf conf/feats/mel_fu.yaml \
   --train_config conf/train_cnn_blstm_att_spk.yaml \
   "${extra[@]}" \
-  "${args[@]}" \
-  -- --savee_root "${SAVEE}" --emodb_root "${EMODB}"   # after "--": local/data.sh's, spaces kept
+  "${passthrough_opts[@]}" \
+  -- --savee_root "${savee_root}" --emodb_root "${emodb_root}"   # after "--": local/data.sh's, spaces kept

@@ -1,0 +1,151 @@
+"""Any corpus from a manifest table -> a validated Kaldi-style data dir.
+
+The manifest is CSV or TSV with a header; columns ``path, speaker, emotion`` and optionally
+``gender, text, session, lang, start, end`` (seconds, for segments of longer recordings). Paths
+are relative to ``root`` (default: the manifest's folder). Utterance ids are
+``<speaker>-<file stem>`` (``-<start ms>-<end ms>`` for segments), so the speaker is a prefix.
+A segment's ``wav.scp`` entry is Kaldi's pipe form, which runs this module's ``cut`` command.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import shlex
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from serkit.data.datadir import DataDir, audio_duration, validate_datadir
+from serkit.errors import DataDirError
+
+REQUIRED = ("path", "speaker", "emotion")
+OPTIONAL = ("gender", "text", "session", "lang", "start", "end")
+GENDER_NAMES = {"f": "f", "female": "f", "w": "f", "m": "m", "male": "m"}
+FILES = {"gender": "utt2gender", "text": "text", "session": "utt2session", "lang": "utt2lang"}
+
+
+def _rows(manifest: Path):
+    """(line number, row dict) of a CSV (``,``) or TSV (tab) file with a header."""
+    try:
+        text = manifest.read_bytes().decode("utf-8-sig")
+    except OSError as e:
+        raise DataDirError(f"cannot read manifest {manifest}: {e}") from None
+    except UnicodeDecodeError as e:
+        line = manifest.read_bytes()[: e.start].count(b"\n") + 1
+        raise DataDirError(f"{manifest}:{line}: not UTF-8 text") from None
+    first = text.split("\n", 1)[0]
+    delimiter = "\t" if "\t" in first else ","
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise DataDirError(f"{manifest}:1: missing column(s) {missing}; the header needs {list(REQUIRED)} "
+                           f"and may have {list(OPTIONAL)}")
+    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
+    if unknown:
+        raise DataDirError(f"{manifest}:1: unknown column(s) {unknown}; known: {list(REQUIRED + OPTIONAL)}")
+    reader.fieldnames = header
+    for i, row in enumerate(reader, 2):
+        if None in row or any(v is None for v in row.values()):
+            raise DataDirError(f"{manifest}:{i}: expected {len(header)} fields")
+        yield i, {k: v.strip() for k, v in row.items()}
+
+
+def _seconds(value: str, where: str, name: str) -> float:
+    try:
+        t = float(value)
+    except ValueError:
+        raise DataDirError(f"{where}: {name} '{value}' is not a number of seconds") from None
+    if t < 0:
+        raise DataDirError(f"{where}: {name} {t} is negative")
+    return t
+
+
+def prepare_manifest(manifest: str | Path, out_dir: str | Path, emotions: Sequence[str],
+                     root: Optional[str | Path] = None, corpus: Optional[str] = None,
+                     check_audio: bool = True) -> DataDir:
+    """Write and validate the data dir ``out_dir`` from ``manifest``; ``emotions`` is the
+    corpus's declared label set (a label outside it is an error naming the manifest line)."""
+    manifest = Path(manifest)
+    root = Path(root) if root is not None else manifest.parent
+    declared = list(emotions)
+    if not declared:
+        raise DataDirError("give the corpus's emotion labels (--emotions)")
+    fields: Dict[str, Dict[str, str]] = {n: {} for n in ("wav.scp", "utt2spk", "utt2emo", "utt2dur")}
+    first_line: Dict[str, int] = {}
+    for lineno, row in _rows(manifest):
+        where = f"{manifest}:{lineno}"
+        for c in REQUIRED:
+            if not row[c]:
+                raise DataDirError(f"{where}: empty {c}")
+        spk, emo = row["speaker"], row["emotion"]
+        if len(spk.split()) != 1 or "/" in spk:
+            raise DataDirError(f"{where}: speaker '{spk}' must be one word without '/'")
+        if emo not in declared:
+            raise DataDirError(f"{where}: emotion '{emo}' is not one of the declared {declared}")
+        wav = Path(row["path"])
+        wav = wav if wav.is_absolute() else root / wav
+        if check_audio and not wav.is_file():
+            raise DataDirError(f"{where}: audio not found: {wav}")
+        start, end = row.get("start", ""), row.get("end", "")
+        utt = f"{spk}-{wav.stem}".replace(" ", "_")
+        if start or end:
+            if not (start and end):
+                raise DataDirError(f"{where}: give both start and end, or neither")
+            t0, t1 = _seconds(start, where, "start"), _seconds(end, where, "end")
+            if t1 <= t0:
+                raise DataDirError(f"{where}: end {t1} is not after start {t0}")
+            utt += f"-{round(t0 * 1000):07d}-{round(t1 * 1000):07d}"
+            spec = (f"{shlex.quote(sys.executable)} -m serkit.corpora.manifest cut {shlex.quote(str(wav.resolve()))} "
+                    f"{t0} {t1} |")
+            dur = t1 - t0
+        else:
+            spec = str(wav.resolve())
+            dur = audio_duration(wav, where) if check_audio else 0.0
+        if utt in first_line:
+            raise DataDirError(f"{where}: utterance id '{utt}' repeats line {first_line[utt]} "
+                               "(same speaker and file name)")
+        first_line[utt] = lineno
+        fields["wav.scp"][utt] = spec
+        fields["utt2spk"][utt] = spk
+        fields["utt2emo"][utt] = emo
+        fields["utt2dur"][utt] = f"{dur:.3f}"
+        for col, name in FILES.items():
+            value = row.get(col, "")
+            if col in row and not value and col != "text":
+                raise DataDirError(f"{where}: empty {col}")
+            if col == "gender" and value:
+                if value.lower() not in GENDER_NAMES:
+                    raise DataDirError(f"{where}: gender '{value}' is not f / m (female / male)")
+                value = GENDER_NAMES[value.lower()]
+            if col in row:
+                fields.setdefault(name, {})[utt] = value
+        if corpus:
+            fields.setdefault("utt2corpus", {})[utt] = corpus
+    if not fields["wav.scp"]:
+        raise DataDirError(f"{manifest}: no utterances")
+    d = DataDir(Path(out_dir), fields, declared)
+    d.write()
+    rep = validate_datadir(out_dir, check_audio=False)
+    if not rep.ok:
+        raise DataDirError(rep.errors[0])
+    return d
+
+
+def cut(path: str, start: float, end: float) -> None:
+    """Write seconds [start, end) of ``path`` to stdout as a WAV file (a segment's wav.scp pipe)."""
+    import soundfile
+
+    with soundfile.SoundFile(path) as f:
+        sr = f.samplerate
+        f.seek(int(round(start * sr)))
+        x = f.read(int(round((end - start) * sr)), dtype="float32", always_2d=True)
+    buf = io.BytesIO()
+    soundfile.write(buf, x, sr, format="WAV", subtype="FLOAT")
+    sys.stdout.buffer.write(buf.getvalue())
+
+
+if __name__ == "__main__":   # python -m serkit.corpora.manifest cut FILE START END
+    if len(sys.argv) != 5 or sys.argv[1] != "cut":
+        sys.exit("usage: python -m serkit.corpora.manifest cut FILE START END")
+    cut(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))

@@ -1,0 +1,84 @@
+"""serkit-prep-manifest: any corpus from a CSV / TSV table, segments included, errors that name the line."""
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+
+from serkit.corpora.manifest import prepare_manifest
+from serkit.data.datadir import DataDir, validate_datadir
+from serkit.errors import DataDirError
+from serkit.features.extract import read_scp_audio
+
+
+def tone(seconds, f=220.0, sr=16000):
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32)
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    root = tmp_path / "my corpus"   # a space in the root on purpose
+    (root / "audio").mkdir(parents=True)
+    for name, sec in (("a1", 1.0), ("a2", 1.5), ("b1", 2.0), ("long", 3.0)):
+        soundfile.write(str(root / "audio" / f"{name}.wav"), tone(sec), 16000)
+    return root
+
+
+def test_tsv_manifest_to_a_valid_data_dir(corpus, tmp_path):
+    (corpus / "labels.tsv").write_text(
+        "path\tspeaker\temotion\tgender\ttext\n"
+        "audio/a1.wav\tspkA\tangry\tF\thello there\n"
+        "audio/a2.wav\tspkA\tsad\tfemale\t\n"
+        "audio/b1.wav\tspkB\tangry\tm\tgood day\n")
+    d = prepare_manifest(corpus / "labels.tsv", tmp_path / "data", ["angry", "neutral", "sad"])
+    assert d.utts == ["spkA-a1", "spkA-a2", "spkB-b1"]
+    assert d.get("utt2emo") == {"spkA-a1": "angry", "spkA-a2": "sad", "spkB-b1": "angry"}
+    assert d.get("utt2gender") == {"spkA-a1": "f", "spkA-a2": "f", "spkB-b1": "m"}
+    assert d.get("utt2dur") == {"spkA-a1": "1.000", "spkA-a2": "1.500", "spkB-b1": "2.000"}
+    assert d.get("text")["spkA-a2"] == ""
+    assert (tmp_path / "data" / "emotions").read_text() == "angry\nneutral\nsad\n"
+    assert (tmp_path / "data" / "spk2utt").read_text() == "spkA spkA-a1 spkA-a2\nspkB spkB-b1\n"
+    assert validate_datadir(tmp_path / "data", require_declared=True).ok
+    assert DataDir.load(tmp_path / "data").get("wav.scp")["spkB-b1"] == str((corpus / "audio" / "b1.wav").resolve())
+
+
+def test_segments_of_a_long_recording_are_cut_on_read(corpus, tmp_path):
+    (corpus / "seg.csv").write_text("path,speaker,emotion,start,end\n"
+                                    "audio/long.wav,s1,neutral,0.5,1.25\naudio/long.wav,s1,sad,2,3\n")
+    d = prepare_manifest(corpus / "seg.csv", tmp_path / "data", ["neutral", "sad"])
+    assert d.utts == ["s1-long-0000500-0001250", "s1-long-0002000-0003000"]
+    assert d.get("utt2dur")["s1-long-0000500-0001250"] == "0.750"
+    x = read_scp_audio(d.get("wav.scp")["s1-long-0000500-0001250"], 16000)
+    assert len(x) == 12000 and np.allclose(x, tone(3.0)[8000:20000], atol=1e-4)
+
+
+@pytest.mark.parametrize("table, message", [
+    ("path,speaker,emotion\naudio/a1.wav,s1,angre\n", "seg.csv:2: emotion 'angre' is not one of the declared"),
+    ("path,speaker\naudio/a1.wav,s1\n", "seg.csv:1: missing column(s) ['emotion']"),
+    ("path,speaker,emotion,mood\naudio/a1.wav,s1,sad,x\n", "seg.csv:1: unknown column(s) ['mood']"),
+    ("path,speaker,emotion\naudio/a1.wav,s1,sad\naudio/a1.wav,s1,sad\n", "seg.csv:3: utterance id 's1-a1' repeats line 2"),
+    ("path,speaker,emotion\naudio/zz.wav,s1,sad\n", "seg.csv:2: audio not found"),
+    ("path,speaker,emotion,start,end\naudio/a1.wav,s1,sad,1.0,0.5\n", "seg.csv:2: end 0.5 is not after start 1.0"),
+    ("path,speaker,emotion,gender\naudio/a1.wav,s1,sad,x\n", "seg.csv:2: gender 'x' is not f / m"),
+    ("path,speaker,emotion\naudio/a1.wav,s 1,sad\n", "seg.csv:2: speaker 's 1' must be one word"),
+])
+def test_bad_manifests_name_the_line(corpus, tmp_path, table, message):
+    (corpus / "seg.csv").write_text(table)
+    with pytest.raises(DataDirError, match=re.escape(message)):
+        prepare_manifest(corpus / "seg.csv", tmp_path / "data", ["sad", "angry"])
+    assert not (tmp_path / "data").exists()
+
+
+def test_binary(corpus, tmp_path):
+    (corpus / "m.csv").write_text("path,speaker,emotion\naudio/a1.wav,s1,sad\naudio/b1.wav,s2,happy\n")
+    r = subprocess.run([sys.executable, "-m", "serkit.bin.prep_manifest", "--manifest", str(corpus / "m.csv"),
+                        "--emotions", "happy,sad", "--out", str(tmp_path / "d")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "2 utterances, 2 speakers; happy 1, sad 1" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "serkit.bin.prep_manifest", "--manifest", str(corpus / "m.csv"),
+                        "--emotions", "sad", "--out", str(tmp_path / "e")], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.strip() == (
+        f"error: {corpus}/m.csv:3: emotion 'happy' is not one of the declared ['sad']")
