@@ -1,16 +1,14 @@
-"""Run one config over a grid of values of one key, across folds, and tabulate WA/UA per value.
+"""Tabulate a sweep of one config key over a grid of values, across folds: WA/UA per value.
 
-Each (value, fold) is an ordinary training run in ``<exp_dir>/<leaf>_<value>/<fold>/`` (so it
-resumes and skips like any other); the table holds pooled and mean ± std WA/UA per value, and a
-PNG plots the metrics against the value (symmetric-log axis, so 0 and 5e3 fit on one plot).
+Each (value, fold) is an ordinary run of stage 3 (``egs/TEMPLATE/ser.sh --sweep_key``) in
+``<exp_dir>/<key>_<value>/<fold>/``, trained and decoded like any other; the table holds pooled
+and mean ± std WA/UA per value, and a PNG plots the metrics against the value (symmetric-log
+axis, so 0 and 5e3 fit on one plot).
 """
 from __future__ import annotations
 
 import json
-import logging
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -18,10 +16,8 @@ from typing import Dict, List, Optional, Sequence
 import yaml
 
 from serkit.errors import ConfigError, SerkitError
-from serkit.predict import predict
 from serkit.scoring import score_folds
 
-log = logging.getLogger("serkit.sweep")
 
 
 def parse_values(text: str) -> List[str]:
@@ -45,35 +41,6 @@ def _as_number(value: str) -> Optional[float]:
         return float(value)
     except ValueError:
         return None
-
-
-def run_sweep_training(config: str, key: str, values: Sequence[str], folds_dir: str, folds: Sequence[str],
-                       feats: str, cmvn_stats: Optional[str], exp_dir: str, extra: Sequence[str] = (),
-                       launcher: Sequence[str] = (), ngpu: int = 0) -> None:
-    """Train and decode every (value, fold) that is not done yet.
-
-    ``cmvn_stats`` may contain ``{fold}``. ``launcher`` prefixes the training command (for
-    example ``torchrun --standalone --nproc_per_node 2``); default: this Python.
-    """
-    train_cmd = (list(launcher) if launcher else [sys.executable]) + ["-m", "serkit.bin.train"]
-    for value in values:
-        for fold in folds:
-            fold_exp = value_dir(exp_dir, key, value) / fold
-            if (fold_exp / ".done").exists():
-                log.info("%s: done, skipped", fold_exp)
-                continue
-            stats = cmvn_stats.format(fold=fold) if cmvn_stats else None
-            cmd = train_cmd + ["--config", config, "--ngpu", str(ngpu),
-                               "--train_data", f"{folds_dir}/{fold}/train", "--valid_data", f"{folds_dir}/{fold}/valid",
-                               "--feats", feats, "--exp_dir", str(fold_exp)]
-            cmd += (["--cmvn_stats", stats] if stats else []) + [*extra, f"--{key}", value]
-            log.info("+ %s", " ".join(cmd))
-            r = subprocess.run(cmd)
-            if r.returncode != 0:
-                raise SerkitError(f"training failed for {key}={value} on {fold} (exit {r.returncode}); "
-                                  f"see {fold_exp}/train.log")
-            predict(fold_exp, f"{folds_dir}/{fold}/test", feats, stats, fold_exp / "predictions" / "test.tsv")
-            (fold_exp / ".done").touch()
 
 
 def score_sweep(key: str, values: Sequence[str], folds: Sequence[str], exp_dir: str) -> Dict:

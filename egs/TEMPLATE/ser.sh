@@ -92,7 +92,6 @@ exp_dir=exp/${tag}
 kind=$(python -m serkit.bin.query kind "${train_config}")
 classical=0; [ "${kind}" = neural ] || classical=1
 if [ "${classical}" = 1 ]; then
-  [ -z "${sweep_key}" ] || { log "error: --sweep_key works with neural configs; ${train_config} is classical"; exit 1; }
   cmvn_key=cmvn
 else
   cmvn_key=data.cmvn
@@ -212,27 +211,23 @@ cmvn_stats() {  # fold -> statistics file for the config's CMVN mode
   esac
 }
 
-sweep() {  # $1: train | score; serkit-sweep puts each fold's name in place of {fold}
-  local launcher=()
-  [ "${ngpu}" -le 1 ] || launcher=(--launcher "torchrun --standalone --nproc_per_node ${ngpu}")
-  # shellcheck disable=SC2046,SC2086
-  run serkit-sweep --mode "$1" --config "${train_config}" --key "${sweep_key}" --values "${sweep_values}" \
-    --folds_dir "${folds_dir}" --folds "$(fold_list)" --feats "${dump_dir}/all/feats.scp" $(cmvn_stats "{fold}") \
-    --exp_dir "${exp_dir}" --ngpu "${ngpu}" "${launcher[@]}" --results_md "${results_md}" --title "${tag}" \
-    -- ${train_opts}
-}
-
-if [ -n "${sweep_key}" ] && [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
-  log "stage 3: sweeping ${sweep_key} over ${sweep_values} with ${train_config} on ${protocol} folds: $(fold_list)"
-  sweep train
-elif [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
-  log "stage 3: training ${train_config} on ${protocol} folds: $(fold_list)"
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+  # one stage 3 for every kind of run: the runs are (exp dir, extra options) pairs
+  runs=()
+  if [ -n "${sweep_key}" ]; then   # one run per value: exp/<tag>/<key>_<value>/fold<k>
+    for value in ${sweep_values//,/ }; do runs+=("${exp_dir}/${sweep_key}_${value}|--${sweep_key} ${value}"); done
+  elif [ -n "${seeds}" ]; then     # one run per seed: exp/<tag>_seed<S>/fold<k>
+    for seed in ${seeds//,/ }; do runs+=("${exp_dir}_seed${seed}|--seed ${seed}"); done
+  else
+    runs=("${exp_dir}|")
+  fi
+  log "stage 3: training ${train_config} on ${protocol} folds: $(fold_list)${sweep_key:+ (sweeping ${sweep_key} over ${sweep_values})}"
   if [ "${ngpu}" -gt 1 ]; then
     train_cmd=(torchrun --standalone --nproc_per_node "${ngpu}" -m serkit.bin.train)
   else
     train_cmd=(serkit-train)
   fi
-  train_fold() {  # $1: fold, $2: exp dir, $3: extra options (the seed); train, decode valid and test
+  train_fold() {  # $1: fold, $2: exp dir, $3: extra options (seed, swept value); train, decode valid and test
     local fold_exp=$2/$1
     if [ "${classical}" = 1 ]; then  # fits and predicts in one go
       # shellcheck disable=SC2046,SC2086
@@ -260,32 +255,33 @@ elif [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     log "${fold_nj} folds at once: OMP_NUM_THREADS=${OMP_NUM_THREADS} each"
   fi
   failed=0
-  seed_list=${seeds:-none}
-  for seed in ${seed_list//,/ }; do
-    run_exp=${exp_dir}; seed_opt=
-    [ "${seed}" = none ] || { run_exp=${exp_dir}_seed${seed}; seed_opt="--seed ${seed}"; }
+  for run_spec in "${runs[@]}"; do
+    run_exp=${run_spec%%|*}; run_opt=${run_spec#*|}
     for fold in $(fold_list); do
       if [ -f "${run_exp}/${fold}/.done" ]; then
         log "${run_exp}/${fold}: done, skipped"
       elif [ "${fold_nj}" -le 1 ]; then
-        train_fold "${fold}" "${run_exp}" "${seed_opt}"
+        train_fold "${fold}" "${run_exp}" "${run_opt}"
       else
         # at most fold_nj folds at once; a failed fold fails the stage once all have ended
         while [ "$(jobs -rp | wc -l)" -ge "${fold_nj}" ]; do wait -n || failed=$((failed + 1)); done
         mkdir -p "${run_exp}"
         log "${fold}: training in the background, log ${run_exp}/${fold}.log"
-        (set -e; train_fold "${fold}" "${run_exp}" "${seed_opt}") > "${run_exp}/${fold}.log" 2>&1 &
+        (set -e; train_fold "${fold}" "${run_exp}" "${run_opt}") > "${run_exp}/${fold}.log" 2>&1 &
       fi
     done
   done
   while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || failed=$((failed + 1)); done
-  logs=${exp_dir}; [ -z "${seeds}" ] || logs=${exp_dir}_seed*
+  logs=${exp_dir}; [ -z "${seeds}" ] || logs=${exp_dir}_seed*; [ -z "${sweep_key}" ] || logs=${exp_dir}/*
   [ "${failed}" -eq 0 ] || { log "error: ${failed} fold(s) failed: see ${logs}/fold*.log"; exit 1; }
 fi
 
 if [ -n "${sweep_key}" ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   log "stage 4: scoring the sweep ${exp_dir}"
-  sweep score
+  # shellcheck disable=SC2086
+  run serkit-sweep --config "${train_config}" --key "${sweep_key}" --values "${sweep_values}" \
+    --folds_dir "${folds_dir}" --folds "$(fold_list)" --exp_dir "${exp_dir}" --results_md "${results_md}" \
+    --title "${tag}" -- ${train_opts}
 elif [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   notes=(--note "command: ${run_cmd:-./run.sh --train_config ${train_config} --protocol ${protocol}${extra_train:+ --extra_train ${extra_train}}${train_opts:+ --train_opts \"${train_opts}\"}}"
          --note "config: ${train_config} (resolved: ${exp_dir}*/fold*/config.yaml)"

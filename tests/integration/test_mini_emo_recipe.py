@@ -58,6 +58,22 @@ def test_seeds_are_trained_scored_and_fused(recipe):
     assert "weights [0.5, 0.5]" in out
 
 
+def test_one_stage_3_sweeps_a_classical_config_folds_at_once(recipe):
+    """Sweeps run through the same stage 3 as plain runs: classical configs, --fold_nj, valid decodes."""
+    out = run_recipe(recipe, "--stage", "3", "--folds", "1,2", "--train_config", "conf/classical_rf.yaml",
+                     "--sweep_key", "rf_trees", "--sweep_values", "10,30", "--fold_nj", "2")
+    base = recipe / "exp" / "classical_rf_mfcc_loso_session_sweep_rf_trees"
+    for value in (10, 30):
+        for fold in ("fold1", "fold2"):
+            run = base / f"rf_trees_{value}" / fold
+            assert f"rf_trees: {value}" in (run / "config.yaml").read_text()
+            assert (run / "predictions" / "valid.tsv").exists() and (run / ".done").exists()
+    assert out.count("training in the background") == 4
+    result = json.loads((base / "sweep.json").read_text())
+    assert [r["value"] for r in result["rows"]] == ["10", "30"]
+    assert "| rf_trees | pooled WA | pooled UA |" in (recipe / "RESULTS.md").read_text()
+
+
 def test_recipe_rejects_unknown_option(recipe):
     r = subprocess.run(["./run.sh", "--stgae", "3"], cwd=recipe, capture_output=True, text=True)
     assert r.returncode != 0 and "unknown option --stgae" in r.stderr
