@@ -47,9 +47,17 @@ class RepresentationConf:
 
 
 @dataclass
+class ClassicalDataConf:
+    """The same keys as a neural config's ``data`` section (``serkit.config.DataConf``)."""
+
+    cmvn: str = "global"            # global | speaker | none
+    emotions: Optional[List[str]] = None   # class order; default: sorted labels of the train split
+
+
+@dataclass
 class ClassicalConfig:
     seed: int = 0
-    cmvn: str = "global"            # global | speaker | none
+    data: ClassicalDataConf = field(default_factory=ClassicalDataConf)
     functionals: str = "meanstd"    # meanstd | full (+ percentiles 10/50/90, range, slope)
     vector_norm: str = "none"       # none | speaker: z-normalise utterance vectors per speaker
     classifier: str = "svm"         # svm | logreg | rf
@@ -58,11 +66,10 @@ class ClassicalConfig:
     logreg_C: List[float] = field(default_factory=lambda: [0.01, 0.1, 1.0])   # chosen on valid UA
     rf_trees: int = 500
     rf_max_depth: Optional[int] = None
-    emotions: Optional[List[str]] = None
     representation: RepresentationConf = field(default_factory=RepresentationConf)
 
 
-_CHOICES = {"cmvn": ("global", "speaker", "none"), "functionals": ("meanstd", "full"),
+_CHOICES = {"data.cmvn": ("global", "speaker", "none"), "functionals": ("meanstd", "full"),
             "vector_norm": ("none", "speaker"), "classifier": ("svm", "logreg", "rf"), "svm_kernel": ("rbf", "linear"),
             "representation.mode": ("frozen", "hypercolumns"), "representation.combine": ("add", "concat")}
 
@@ -72,7 +79,11 @@ def is_classical_config(path: str) -> bool:
 
 
 def load_classical_config(path: Optional[str], overrides: Sequence[str] = ()) -> ClassicalConfig:
-    cfg = build_dataclass(ClassicalConfig, apply_overrides(read_yaml(path), list(overrides)), "")
+    raw = apply_overrides(read_yaml(path), list(overrides))
+    for key in ("cmvn", "emotions"):
+        if key in raw:
+            raise ConfigError(f"{path or 'config'}: '{key}' is now 'data.{key}', as in the neural configs")
+    cfg = build_dataclass(ClassicalConfig, raw, "")
     for key, choices in _CHOICES.items():
         value = cfg
         for part in key.split("."):
@@ -174,10 +185,10 @@ def train_classical(cfg: ClassicalConfig, train_data: str, valid_data: str, feat
     with open(exp / "config.yaml", "w") as f:
         yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
     train, valid = DataDir.load(train_data), DataDir.load(valid_data)
-    classes = build_classes(train, EMOTION_TARGETS, cfg.emotions)
+    classes = build_classes(train, EMOTION_TARGETS, cfg.data.emotions)
     names = classes["emotion"]
     reader = FeatReader(feats)
-    cmvn = CMVN(cmvn_stats, cfg.cmvn)
+    cmvn = CMVN(cmvn_stats, cfg.data.cmvn)
     encoder = build_representation(cfg, reader.dim)
 
     cache: Dict[Path, Tuple[List[str], np.ndarray, Optional[np.ndarray]]] = {}

@@ -69,7 +69,7 @@ def test_config_is_checked(tmp_path):
                                                    ("logreg", ["--functionals", "full", "--vector_norm", "speaker"], 280)])
 def test_classifier_learns_mini_emo_and_writes_predictions(mini_corpus, tmp_path, classifier, extra, dim):
     fold = mini_corpus["folds"] / "fold1"
-    cfg = load_classical_config(None, ["--classifier", classifier, "--cmvn", "none", "--rf_trees", "100", *extra])
+    cfg = load_classical_config(None, ["--classifier", classifier, "--data.cmvn", "none", "--rf_trees", "100", *extra])
     out = train_classical(cfg, str(fold / "train"), str(fold / "valid"), str(mini_corpus["feats"]), None,
                           str(tmp_path / "exp"), [("test", str(fold / "test"))])
     grid = {"svm": cfg.svm_C, "logreg": cfg.logreg_C, "rf": [None]}[classifier]

@@ -91,16 +91,11 @@ exp_dir=exp/${tag}
 # values reach Python as arguments, never as source text (a path may hold quotes or spaces)
 kind=$(python -m serkit.bin.query kind "${train_config}")
 classical=0; [ "${kind}" = neural ] || classical=1
-if [ "${classical}" = 1 ]; then
-  cmvn_key=cmvn
-else
-  cmvn_key=data.cmvn
-fi
 config_value() {  # $1: dotted key of the resolved train config
   # shellcheck disable=SC2086
   python -m serkit.bin.query value "${train_config}" "$1" ${train_opts}
 }
-cmvn_mode=$(config_value "${cmvn_key}")
+cmvn_mode=$(config_value data.cmvn)   # for the logs: the binaries read it from the config themselves
 
 if [ -n "${pretrain_config}" ]; then
   [ -f "${pretrain_config}" ] || { log "error: ${pretrain_config} not found"; exit 1; }
@@ -152,15 +147,17 @@ if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
 fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
-  log "stage 1: ${feats} features and CMVN statistics (${cmvn_mode})"
+  log "stage 1: ${feats} features and CMVN statistics"
   run serkit-dump-feats --feat_conf "${feats_conf}" --nj "${nj}" data/all "${dump_dir}/all"
-  for fold in $(fold_list); do
-    out=${dump_dir}/${folds_name}/${fold}/cmvn.npz
-    [ -f "${out}" ] || run serkit-compute-cmvn --mode global --feats "${dump_dir}/all/feats.scp" \
-      --data "${folds_dir}/${fold}/train" --out "${out}"
-  done
   [ -f "${dump_dir}/all/cmvn_spk.npz" ] || run serkit-compute-cmvn --mode speaker \
     --feats "${dump_dir}/all/feats.scp" --data data/all --out "${dump_dir}/all/cmvn_spk.npz"
+  # each fold's statistics dir holds every mode's file: global (its train split) and per speaker
+  for fold in $(fold_list); do
+    stats_dir=${dump_dir}/${folds_name}/${fold}
+    [ -f "${stats_dir}/cmvn.npz" ] || run serkit-compute-cmvn --mode global --feats "${dump_dir}/all/feats.scp" \
+      --data "${folds_dir}/${fold}/train" --out "${stats_dir}/cmvn.npz"
+    [ -f "${stats_dir}/cmvn_spk.npz" ] || cp "${dump_dir}/all/cmvn_spk.npz" "${stats_dir}/cmvn_spk.npz"
+  done
   if [ -n "${pretrain_config}" ]; then  # pretraining data: its own dumps, global and speaker CMVN
     for d in ${pretrain_data}; do
       pdump=$(pretrain_dump "${d}")
@@ -180,16 +177,10 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     log "stage 2: ${pretrain_dir}: done, skipped"
   else
     log "stage 2: pretraining ${pretrain_config} on ${pretrain_data} -> ${pretrain_dir}"
-    # shellcheck disable=SC2086
-    pt_cmvn=$(python -m serkit.bin.query value "${pretrain_config}" data.cmvn ${pretrain_opts})
     pt_args=()
     for d in ${pretrain_data}; do
       pdump=$(pretrain_dump "${d}")
-      pt_args+=(--data "${d}" --feats "${pdump}/feats.scp")
-      case "${pt_cmvn}" in
-        global) pt_args+=(--cmvn_stats "${pdump}/cmvn.npz") ;;
-        speaker) pt_args+=(--cmvn_stats "${pdump}/cmvn_spk.npz") ;;
-      esac
+      pt_args+=(--data "${d}" --feats "${pdump}/feats.scp" --cmvn_dir "${pdump}")
     done
     if [ "${ngpu}" -gt 1 ]; then
       pt_cmd=(torchrun --standalone --nproc_per_node "${ngpu}" -m serkit.bin.pretrain)
@@ -202,14 +193,6 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     touch "${pretrain_dir}/.done"
   fi
 fi
-
-cmvn_stats() {  # fold -> statistics file for the config's CMVN mode
-  case "${cmvn_mode}" in
-    global) echo "--cmvn_stats ${dump_dir}/${folds_name}/$1/cmvn.npz" ;;
-    speaker) echo "--cmvn_stats ${dump_dir}/all/cmvn_spk.npz" ;;
-    *) echo "" ;;
-  esac
-}
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   # one stage 3 for every kind of run: the runs are (exp dir, extra options) pairs
@@ -232,7 +215,7 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     if [ "${classical}" = 1 ]; then  # fits and predicts in one go
       # shellcheck disable=SC2046,SC2086
       run serkit-train-classical --config "${train_config}" --train_data "${folds_dir}/$1/train" \
-        --valid_data "${folds_dir}/$1/valid" --feats "${dump_dir}/all/feats.scp" $(cmvn_stats "$1") \
+        --valid_data "${folds_dir}/$1/valid" --feats "${dump_dir}/all/feats.scp" --cmvn_dir "${dump_dir}/${folds_name}/$1" \
         --exp_dir "${fold_exp}" --data "${folds_dir}/$1/valid" --name valid --data "${folds_dir}/$1/test" \
         --name test ${train_opts} $3
       touch "${fold_exp}/.done"
@@ -241,9 +224,9 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     # shellcheck disable=SC2046,SC2086
     run "${train_cmd[@]}" --config "${train_config}" --ngpu "${ngpu}" \
       --train_data "${folds_dir}/$1/train" --valid_data "${folds_dir}/$1/valid" \
-      --feats "${dump_dir}/all/feats.scp" $(cmvn_stats "$1") --exp_dir "${fold_exp}" ${train_opts} $3
+      --feats "${dump_dir}/all/feats.scp" --cmvn_dir "${dump_dir}/${folds_name}/$1" --exp_dir "${fold_exp}" ${train_opts} $3
     # shellcheck disable=SC2046
-    run serkit-decode --exp_dir "${fold_exp}" --feats "${dump_dir}/all/feats.scp" $(cmvn_stats "$1") \
+    run serkit-decode --exp_dir "${fold_exp}" --feats "${dump_dir}/all/feats.scp" --cmvn_dir "${dump_dir}/${folds_name}/$1" \
       --data "${folds_dir}/$1/valid" --name valid --data "${folds_dir}/$1/test" --name test
     touch "${fold_exp}/.done"
   }

@@ -1,7 +1,7 @@
 """Decode a data dir with the best checkpoint of an exp dir into ``predictions/<name>.tsv``.
 
 Usage:
-    serkit-decode --exp_dir DIR --data DIR [--data DIR ...] --feats FEATS_SCP [--cmvn_stats STATS.npz]
+    serkit-decode --exp_dir DIR --data DIR [--data DIR ...] --feats FEATS_SCP [--cmvn_dir DIR | --cmvn_stats STATS.npz]
         [--name test [--name ...]]
 
 Each TSV line: utt, gold label (or -), predicted label, one probability per class. Several
@@ -9,7 +9,7 @@ data dirs (each with its --name) are decoded in one run, loading the model once.
 
 Example:
     serkit-decode --exp_dir exp/blstm/fold1 --data data/folds/loso/fold1/test \
-        --feats dump/mfcc/all/feats.scp --cmvn_stats dump/mfcc/loso/fold1/cmvn.npz
+        --feats dump/mfcc/all/feats.scp --cmvn_dir dump/mfcc/loso/fold1
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from serkit.bin.common import run_main, setup_logging
 from serkit.errors import ConfigError
+from serkit.features.cmvn import stats_file
 from serkit.predict import load_model, predict
 
 
@@ -27,7 +28,8 @@ def main() -> None:
     p.add_argument("--exp_dir", required=True)
     p.add_argument("--data", required=True, action="append", help="data dir (repeatable)")
     p.add_argument("--feats", required=True)
-    p.add_argument("--cmvn_stats", default=None)
+    p.add_argument("--cmvn_dir", default=None, help="the fold's CMVN statistics dir; the model's config picks the file")
+    p.add_argument("--cmvn_stats", default=None, help="a statistics file instead of --cmvn_dir")
     p.add_argument("--name", action="append", default=None, help="predictions/<name>.tsv, one per --data")
     p.add_argument("--batch_size", type=int, default=32)
     args = p.parse_args()
@@ -36,9 +38,10 @@ def main() -> None:
     if len(names) != len(args.data):
         raise ConfigError(f"{len(args.data)} --data but {len(names)} --name")
     model = load_model(args.exp_dir)
+    stats = stats_file(args.cmvn_dir, model[1].data.cmvn, args.cmvn_stats)
     for data, name in zip(args.data, names):
         out = Path(args.exp_dir) / "predictions" / f"{name}.tsv"
-        n = predict(args.exp_dir, data, args.feats, args.cmvn_stats, out, batch_size=args.batch_size, model=model)
+        n = predict(args.exp_dir, data, args.feats, stats, out, batch_size=args.batch_size, model=model)
         logging.info("wrote %d predictions to %s", n, out)
 
 

@@ -55,14 +55,14 @@ def main() -> None:
     extract = FeatureExtractor(fcfg)
     model, cfg, classes = load_model(exp)
     mode = cfg.data.cmvn
-    cmvn = None
-    if mode == "global":
-        cmvn = CMVN(args.cmvn_stats or run.get("cmvn_stats"), "global")
+    # global: the training statistics; speaker: the speaker is unknown, so CMVN normalises each
+    # utterance with its own statistics (called without a speaker)
+    cmvn = CMVN(args.cmvn_stats or run.get("cmvn_stats") if mode == "global" else None, mode)
     names = classes["emotion"]
     failed = 0
     for wav in args.wavs:
         try:
-            line = {"wav": wav, **_recognise(wav, extract, fcfg, cmvn, mode, model, names, classes)}
+            line = {"wav": wav, **_recognise(wav, extract, fcfg, cmvn, model, names, classes)}
         except SerkitError as e:   # this file's record says why; the others are still processed
             failed += 1
             line = {"wav": wav, "error": str(e)}
@@ -72,8 +72,7 @@ def main() -> None:
         raise SerkitError(f"{failed} of {len(args.wavs)} files could not be recognised (see their 'error' records)")
 
 
-def _recognise(wav, extract, fcfg, cmvn, mode, model, names, classes) -> dict:
-    from serkit.features.cmvn import STD_FLOOR
+def _recognise(wav, extract, fcfg, cmvn, model, names, classes) -> dict:
     from serkit.features.extract import read_audio
     from serkit.text.vocab import greedy_ctc
 
@@ -83,10 +82,7 @@ def _recognise(wav, extract, fcfg, cmvn, mode, model, names, classes) -> dict:
         feats = extract(read_audio(wav, fcfg.sample_rate))
     except DataDirError as e:
         raise DataDirError(f"{wav}: {e}" if wav not in str(e) else str(e)) from None
-    if cmvn is not None:
-        feats = cmvn(feats)
-    elif mode == "speaker":   # unknown speaker: the utterance's own statistics
-        feats = (feats - feats.mean(0)) / np.maximum(feats.std(0), STD_FLOOR)
+    feats = cmvn(feats)
     x = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))[None]
     if x.size(-1) != model.input_dim:
         raise ConfigError(f"{wav}: features have {x.size(-1)} columns, the model expects {model.input_dim}; "

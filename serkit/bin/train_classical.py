@@ -1,8 +1,8 @@
-"""Train an SVM or random forest on utterance vectors of one fold and write its predictions.
+"""Train an SVM, logistic regression or random forest on utterance vectors of one fold and write its predictions.
 
 Usage:
     serkit-train-classical --config conf/classical_svm.yaml --train_data DIR --valid_data DIR
-        --feats FEATS_SCP [--cmvn_stats STATS.npz] --exp_dir DIR [--data DIR --name NAME ...]
+        --feats FEATS_SCP [--cmvn_dir DIR | --cmvn_stats STATS.npz] --exp_dir DIR [--data DIR --name NAME ...]
         [--print_config] [--a.b VALUE ...]
 
 Utterance vector = mean and std over frames of the features, or of a pretrained stack's layer /
@@ -13,7 +13,7 @@ into ``exp_dir/predictions/<name>.tsv``, the format ``serkit-score`` reads.
 Example:
     serkit-train-classical --config conf/classical_svm.yaml --train_data data/folds/loso/fold1/train \
         --valid_data data/folds/loso/fold1/valid --feats dump/logmel80/all/feats.scp \
-        --cmvn_stats dump/logmel80/all/cmvn_spk.npz --exp_dir exp/svm/fold1 \
+        --cmvn_dir dump/logmel80/loso/fold1 --exp_dir exp/svm/fold1 \
         --data data/folds/loso/fold1/valid --name valid --data data/folds/loso/fold1/test --name test
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 allow_abbrev=False)
     p.add_argument("--config")
-    for name in ("train_data", "valid_data", "feats", "cmvn_stats", "exp_dir"):
+    for name in ("train_data", "valid_data", "feats", "cmvn_dir", "cmvn_stats", "exp_dir"):
         p.add_argument(f"--{name}", default=None)
     p.add_argument("--data", action="append", default=[], help="data dir to predict (repeatable)")
     p.add_argument("--name", action="append", default=[], help="name of each --data's predictions")
@@ -43,7 +43,10 @@ def main() -> None:
     if len(args.name) != len(args.data):
         raise ConfigError(f"{len(args.data)} --data but {len(args.name)} --name: give one name per data dir")
     setup_logging()
-    train_classical(cfg, args.train_data, args.valid_data, args.feats, args.cmvn_stats, args.exp_dir,
+    from serkit.features.cmvn import stats_file
+
+    stats = stats_file(args.cmvn_dir, cfg.data.cmvn, args.cmvn_stats)
+    train_classical(cfg, args.train_data, args.valid_data, args.feats, stats, args.exp_dir,
                     list(zip(args.name, args.data)))
 
 

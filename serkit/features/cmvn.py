@@ -19,6 +19,24 @@ from serkit.features.storage import FeatReader
 
 CMVN_MODES = ("global", "speaker", "none")
 STD_FLOOR = 1e-5
+# what stage 1 writes in every fold's statistics dir (dump/<feats>/<protocol>/fold<k>/)
+STATS_FILES = {"global": "cmvn.npz", "speaker": "cmvn_spk.npz"}
+
+
+def stats_file(cmvn_dir: Optional[str | os.PathLike], mode: str, stats: Optional[str] = None) -> Optional[str]:
+    """The statistics a CMVN ``mode`` needs: ``stats`` if given, else the mode's file in
+    ``cmvn_dir`` (``cmvn.npz`` or ``cmvn_spk.npz``); None for mode ``none``. The config owns the
+    mode; callers hand over a directory, never a mode-specific path."""
+    if mode not in CMVN_MODES:
+        raise ConfigError(f"unknown cmvn mode '{mode}'; choose from {list(CMVN_MODES)}")
+    if mode == "none" or stats:
+        return stats if mode != "none" else None
+    if cmvn_dir is None:
+        raise ConfigError(f"data.cmvn is '{mode}': give --cmvn_dir (the fold's statistics dir, written by stage 1)")
+    path = Path(cmvn_dir) / STATS_FILES[mode]
+    if not path.is_file():
+        raise DataDirError(f"CMVN statistics not found: {path} (stage 1 writes them; rerun it)")
+    return str(path)
 
 
 def _accumulate(reader: FeatReader, utts: Iterable[str]):
@@ -71,9 +89,11 @@ class CMVN:
         self.table: Dict[str, tuple] = {}
         if mode == "none":
             return
-        if path is None:
-            raise ConfigError(f"cmvn mode '{mode}' needs a statistics file (--cmvn_stats)")
         self.path = path
+        if path is None:
+            if mode == "speaker":   # no statistics: every utterance is normalised with its own (inference)
+                return
+            raise ConfigError(f"cmvn mode '{mode}' needs a statistics file (--cmvn_dir or --cmvn_stats)")
         if not Path(path).is_file():
             raise DataDirError(f"CMVN statistics not found: {path} (stage 1 writes them)")
         try:
@@ -91,6 +111,9 @@ class CMVN:
     def __call__(self, feats: np.ndarray, spk: Optional[str] = None) -> np.ndarray:
         if self.mode == "none":
             return feats
+        if self.mode == "speaker" and spk is None:
+            # an unknown speaker (inference on new recordings): the utterance's own statistics
+            return (feats - feats.mean(0)) / np.maximum(feats.std(0), STD_FLOOR)
         key = "global" if self.mode == "global" else spk
         if key not in self.table:
             raise DataDirError(f"CMVN: no statistics for speaker '{spk}'")

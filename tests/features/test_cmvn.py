@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from serkit.errors import ConfigError
+from serkit.errors import ConfigError, DataDirError
 from serkit.features.cmvn import CMVN, compute_cmvn, compute_speaker_cmvn
 from serkit.features.storage import FeatReader, write_shard
 
@@ -34,3 +34,25 @@ def test_speaker_stats(reader, tmp_path):
     out = c(r["b-1"], "b")
     assert np.allclose(out.mean(0), 0, atol=1e-5) and np.allclose(out.std(0), 1, atol=1e-4)
     assert CMVN(None, "none")(r["b-1"]) is not None
+
+
+def test_stats_file_comes_from_the_mode_and_the_dir(tmp_path):
+    from serkit.errors import ConfigError, DataDirError
+    from serkit.features.cmvn import stats_file
+
+    (tmp_path / "cmvn.npz").write_bytes(b"x")
+    assert stats_file(tmp_path, "global") == str(tmp_path / "cmvn.npz")
+    assert stats_file(tmp_path, "none") is None and stats_file(None, "none") is None
+    assert stats_file(None, "speaker", "given.npz") == "given.npz"   # an explicit file wins
+    with pytest.raises(DataDirError, match="cmvn_spk.npz .stage 1 writes them"):
+        stats_file(tmp_path, "speaker")
+    with pytest.raises(ConfigError, match="data.cmvn is 'global': give --cmvn_dir"):
+        stats_file(None, "global")
+
+
+def test_speaker_mode_without_a_speaker_uses_the_utterance_itself():
+    x = np.random.default_rng(0).normal(3.0, 2.0, size=(50, 4)).astype(np.float32)
+    y = CMVN(None, "speaker")(x)   # inference: the speaker is unknown
+    assert np.allclose(y.mean(0), 0, atol=1e-5) and np.allclose(y.std(0), 1, atol=1e-4)
+    with pytest.raises(DataDirError, match="no statistics for speaker 's1'"):
+        CMVN(None, "speaker")(x, "s1")
