@@ -5,6 +5,7 @@ CONSOLE_SCRIPTS = {
     "serkit-prep-iemocap": "prep_iemocap",
     "serkit-prep-corpus": "prep_corpus",
     "serkit-prep-manifest": "prep_manifest",
+    "serkit-data-report": "data_report",
     "serkit-combine-data": "combine_data",
     "serkit-validate-data-dir": "validate_data_dir",
     "serkit-make-folds": "make_folds",

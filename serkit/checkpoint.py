@@ -40,7 +40,8 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> Dict[str, An
     except pickle.UnpicklingError as e:   # what weights_only refuses: objects that would run code
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise SerkitError(f"refusing checkpoint {path}: it holds objects other than tensors and plain values "
-                          f"(a crafted file, or one from another program): {first}") from None
+                          f"(a crafted file, one from another program, or an older serkit's last.pt: resume in a "
+                          f"new exp dir): {first}") from None
     except Exception as e:  # a truncated file from an old crash: say which
         raise SerkitError(f"cannot read checkpoint {path}: {e}") from None
 

@@ -144,6 +144,8 @@ if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
     run serkit-make-folds --protocol "${protocol}" "${extra_opts[@]}" "${fold_data}" "${folds_dir}"
     touch "${folds_dir}/.done"
   fi
+  # what the corpus holds and what makes its scores hard to compare (warnings go to RESULTS.md)
+  run serkit-data-report "${fold_data}" --folds "${folds_dir}" --out "${fold_data}/report"
 fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
@@ -269,6 +271,9 @@ elif [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   notes=(--note "command: ${run_cmd:-./run.sh --train_config ${train_config} --protocol ${protocol}${extra_train:+ --extra_train ${extra_train}}${train_opts:+ --train_opts \"${train_opts}\"}}"
          --note "config: ${train_config} (resolved: ${exp_dir}*/fold*/config.yaml)"
          --note "features: ${feats_conf}, CMVN ${cmvn_mode}")
+  if [ -s "${fold_data}/report/warnings.txt" ]; then   # the data report's warnings, beside the scores
+    while IFS= read -r warning; do notes+=(--note "data warning: ${warning}"); done < "${fold_data}/report/warnings.txt"
+  fi
   if [ -n "${seeds}" ] && [ "${seeds}" = "${seeds//,/}" ]; then   # one seed: its dir alone
     log "stage 4: scoring ${exp_dir}_seed${seeds}"
     run serkit-score --exp_dir "${exp_dir}_seed${seeds}" --folds_dir "${folds_dir}" --results_md "${results_md}" \

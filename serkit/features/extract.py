@@ -11,7 +11,9 @@ from __future__ import annotations
 import io
 import os
 import re
+import shlex
 import subprocess
+import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from typing import List, Optional, Tuple
 
@@ -133,21 +135,65 @@ def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
 
 
 def read_scp_audio(spec: str, sample_rate: int) -> np.ndarray:
-    """Read a ``wav.scp`` value: a path, or Kaldi's extended filename ``cmd args |``.
+    """Read a ``wav.scp`` value: a path, or Kaldi's extended filename ``cmd args | cmd args |``.
 
-    The pipe form is the Kaldi convention for audio that needs converting (``sox x.sph -t wav - |``)
-    and is run by the shell exactly as Kaldi does: a ``wav.scp`` is trusted like a script, so only
-    use data dirs whose ``wav.scp`` you (or your ``local/data.sh``) wrote. It is the only place
-    serkit starts a shell; file names given to a binary's command line go to ``read_audio``.
+    The pipe form is the Kaldi convention for audio that needs converting
+    (``sox x.sph -t wav - |``). serkit runs it as a plain pipeline of programs, split at ``|`` and
+    quoted as in the shell, without a shell: ``;``, ``&&``, redirections and the like are refused,
+    and ``$(...)`` or globs are passed as literal text. A ``wav.scp`` still names programs to run,
+    so use data dirs whose ``wav.scp`` you (or your ``local/data.sh``) wrote. File names given on a
+    binary's command line go to ``read_audio`` and are never run.
     """
     spec = spec.strip()
     if not spec.endswith("|"):
         return read_audio(spec, sample_rate)
+    return _decode(io.BytesIO(_run_pipeline(spec[:-1], spec)), spec, sample_rate)
+
+
+_OPERATOR_CHARS = ";&|<>"
+
+
+def _run_pipeline(cmd: str, spec: str) -> bytes:
+    """stdout of ``cmd`` (``prog args | prog args``), each stage a process, no shell."""
+    lex = shlex.shlex(cmd, posix=True, punctuation_chars=_OPERATOR_CHARS)
+    lex.whitespace_split = True
     try:
-        raw = subprocess.run(spec[:-1], shell=True, check=True, capture_output=True).stdout  # Kaldi pipe
-    except (OSError, subprocess.CalledProcessError) as e:
+        tokens = list(lex)
+    except ValueError as e:
         raise DataDirError(f"cannot read audio '{spec}': {e}") from None
-    return _decode(io.BytesIO(raw), spec, sample_rate)
+    stages: List[List[str]] = [[]]
+    for t in tokens:
+        if t == "|":
+            stages.append([])
+        elif t and set(t) <= set(_OPERATOR_CHARS):
+            raise DataDirError(f"cannot read audio '{spec}': '{t}' is shell syntax; a wav.scp pipe is run as "
+                               "'prog args | prog args |', without a shell")
+        else:
+            stages[-1].append(t)
+    if any(not st for st in stages):
+        raise DataDirError(f"cannot read audio '{spec}': an empty stage in the pipe")
+    procs = []
+    with tempfile.TemporaryFile() as errors:
+        try:
+            for argv in stages:
+                stdin = procs[-1].stdout if procs else subprocess.DEVNULL
+                procs.append(subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=errors))
+                if len(procs) > 1:
+                    procs[-2].stdout.close()   # the earlier stage gets SIGPIPE if a later one exits
+        except OSError as e:
+            for p in procs:
+                p.kill()
+            raise DataDirError(f"cannot read audio '{spec}': {e}") from None
+        out = procs[-1].communicate()[0]
+        for p in procs[:-1]:
+            p.wait()
+        bad = [(st[0], p.returncode) for st, p in zip(stages, procs) if p.returncode != 0]
+        if bad:
+            errors.seek(0)
+            message = errors.read().decode(errors="replace").strip().splitlines()
+            raise DataDirError(f"cannot read audio '{spec}': {bad[0][0]} exited with {bad[0][1]}"
+                               + (f": {message[-1]}" if message else ""))
+    return out
 
 
 class FeatureExtractor:

@@ -63,6 +63,26 @@ def test_read_audio_resamples_and_downmixes(tmp_path):
         read_audio(str(tmp_path / "missing.wav"), 16000)
 
 
+def test_wav_scp_pipes_run_without_a_shell(tmp_path):
+    x = tone(noise=0.0)
+    spaced = tmp_path / "a b.wav"
+    soundfile.write(str(spaced), x, 16000, format="WAV", subtype="FLOAT")
+    two = read_scp_audio(f"cat '{spaced}' | cat |", 16000)   # a two-stage pipeline, a quoted path
+    assert np.allclose(two, x)
+    marker = tmp_path / "ran"
+    for evil in (f"cat '{spaced}'; touch {marker} |", f"cat '{spaced}' && touch {marker} |",
+                 f"cat '{spaced}' > {marker} |"):
+        with pytest.raises(DataDirError, match="is shell syntax"):
+            read_scp_audio(evil, 16000)
+    with pytest.raises(DataDirError, match="cannot read audio"):
+        read_scp_audio(f"cat '$(touch {marker})' |", 16000)   # no shell: a literal (missing) file name
+    assert not marker.exists()
+    with pytest.raises(DataDirError, match="no-such-program"):
+        read_scp_audio("no-such-program x |", 16000)
+    with pytest.raises(DataDirError, match="cat exited with 1"):
+        read_scp_audio(f"cat {tmp_path / 'missing.wav'} |", 16000)
+
+
 def test_read_audio_never_runs_a_command(tmp_path):
     marker = tmp_path / "ran"
     with pytest.raises(DataDirError, match="cannot read audio"):

@@ -31,5 +31,8 @@ def test_readme_example_recipe(recipe_copy, layout_corpora, tmp_path):
     assert len((data / "utt2spk").read_text().splitlines()) == 40   # 10 speakers x 4 emotions
     assert (data / "emotions").read_text().split() == ["angry", "happy", "neutral", "sad"]
     assert len(list((recipe / "data" / "folds" / "loso").glob("fold*"))) == 10
+    report = (data / "report" / "report.md").read_text()   # stage 0's data report: balanced, no warning
+    assert "| angry | 10 |" in report and "## Warnings\n\nnone" in report
+    assert (data / "report" / "label_by_speaker.png").stat().st_size > 1000
     scores = (recipe / "RESULTS.md").read_text()
     assert "## classical_svm_mfcc_prosody_loso" in scores and "| **pooled** | 8 |" in scores
