@@ -57,7 +57,7 @@ def main() -> None:
     mode = cfg.data.cmvn
     # global: the training statistics; speaker: the speaker is unknown, so CMVN normalises each
     # utterance with its own statistics (called without a speaker)
-    cmvn = CMVN(args.cmvn_stats or run.get("cmvn_stats") if mode == "global" else None, mode)
+    cmvn = CMVN((args.cmvn_stats or run.get("cmvn_stats")) if mode == "global" else None, mode)
     names = classes["emotion"]
     failed = 0
     for wav in args.wavs:
