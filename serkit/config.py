@@ -19,13 +19,14 @@ from serkit.errors import ConfigError
 
 @dataclass
 class SpecAugmentConf:
-    """Frequency and time masks on the (normalised) training features, set to 0 (the mean)."""
+    """Time warp, then frequency and time masks (set to 0, the mean) on the normalised training features."""
 
     freq_masks: int = 0             # number of frequency masks per utterance
     freq_width: int = 0             # each mask covers 0..freq_width feature columns
     time_masks: int = 0             # number of time masks per utterance
     time_width: int = 0             # each mask covers 0..time_width frames ...
     time_ratio: float = 1.0         # ... and at most this share of the utterance
+    time_warp: int = 0              # warp the time axis around a random frame by up to this many frames (0: off)
 
 
 @dataclass
@@ -149,6 +150,7 @@ RANGES = {
     "data.augment.gain_db": (0, None, False),
     "data.augment.noise_prob": (0, 1, False),
     "data.augment.mixup": (0, None, False),
+    "data.augment.spec_augment.time_warp": (0, None, False),
     "optim.lr": (1e-12, None, False),
     "optim.weight_decay": (0, None, False),
     "optim.eps": (1e-30, None, False),

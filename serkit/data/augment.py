@@ -81,12 +81,32 @@ def make_noise(kind: str, n: int, rng: np.random.Generator, pool: Sequence[np.nd
     return w[start:start + n]
 
 
+def time_warp(feats: np.ndarray, center: int, shift: int) -> np.ndarray:
+    """SpecAugment's time warp: frame ``center`` moves to ``center + shift``; the frames before it
+    are stretched (or squeezed) linearly into [0, center + shift), those after into the rest.
+    The number of frames is kept; values are interpolated linearly between frames."""
+    frames = feats.shape[0]
+    dest = center + shift
+    src = np.concatenate([np.linspace(0.0, center, dest, endpoint=False),
+                          np.linspace(center, frames - 1, frames - dest)])
+    lo = np.floor(src).astype(int)
+    hi = np.minimum(lo + 1, frames - 1)
+    frac = (src - lo)[:, None]
+    return ((1.0 - frac) * feats[lo] + frac * feats[hi]).astype(feats.dtype)
+
+
 def spec_augment(feats: np.ndarray, conf: SpecAugmentConf, rng: np.random.Generator) -> Tuple[np.ndarray, List]:
-    """Zero ``freq_masks`` bands of 0..freq_width columns and ``time_masks`` spans of
-    0..min(time_width, time_ratio * T) frames; -> (masked copy, [(axis, start, width), ...])."""
+    """Time warp by up to ``time_warp`` frames (utterances longer than 2 * time_warp + 1 frames),
+    then zero ``freq_masks`` bands of 0..freq_width columns and ``time_masks`` spans of
+    0..min(time_width, time_ratio * T) frames; -> (augmented copy, [(kind, start, width), ...])."""
     x = feats.copy()
     frames, dim = x.shape
     masks = []
+    if conf.time_warp > 0 and frames > 2 * conf.time_warp + 1:   # no draw when off: old streams unchanged
+        center = int(rng.integers(conf.time_warp + 1, frames - conf.time_warp))
+        shift = int(rng.integers(-conf.time_warp, conf.time_warp + 1))
+        x = time_warp(x, center, shift)
+        masks.append(("warp", center, shift))
     for _ in range(conf.freq_masks):
         w = int(rng.integers(0, min(conf.freq_width, dim) + 1))
         f0 = int(rng.integers(0, dim - w + 1))

@@ -132,7 +132,7 @@ class FeatDataset(Dataset):
             crop_rng = np.random.default_rng([self.epoch_seed, i])
             start = int(crop_rng.integers(0, x.shape[0] - self.crop_frames + 1))
             x = x[start:start + self.crop_frames]
-        if a is not None and (a.spec_augment.freq_masks or a.spec_augment.time_masks):
+        if a is not None and (a.spec_augment.freq_masks or a.spec_augment.time_masks or a.spec_augment.time_warp):
             x, _ = aug.spec_augment(x, a.spec_augment, rng)
         return {"utt": utt, "feats": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
                 "targets": {h: t[i] for h, t in self.targets.items()}}

@@ -34,6 +34,37 @@ def test_spec_augment_counts_and_widths():
     assert feats.min() == 1                                       # the input is not touched
 
 
+def test_time_warp_moves_the_centre_frame_and_keeps_the_ends():
+    ramp = np.repeat(np.arange(100, dtype=np.float32)[:, None], 3, axis=1)   # feats[t] = t
+    assert np.array_equal(aug.time_warp(ramp, 40, 0), ramp)                 # no shift: identity
+    for shift in (-7, 5):
+        x = aug.time_warp(ramp, 40, shift)
+        assert x.shape == ramp.shape
+        assert x[40 + shift, 0] == 40 and x[0, 0] == 0 and x[-1, 0] == 99    # the centre lands at 40 + shift
+        assert (np.diff(x[:, 0]) > 0).all()                                  # order kept
+        # before the centre: 40 frames squeezed into 40 + shift (slope 40 / (40 + shift))
+        assert np.isclose(x[10, 0], 10 * 40 / (40 + shift))
+
+
+def test_spec_augment_time_warp_draws_and_short_utterances():
+    conf = SpecAugmentConf(time_warp=5)
+    ramp = np.repeat(np.arange(60, dtype=np.float32)[:, None], 2, axis=1)
+    seen = set()
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        x, masks = aug.spec_augment(ramp, conf, rng)
+        (kind, centre, shift), = masks
+        assert kind == "warp" and 6 <= centre <= 54 and -5 <= shift <= 5
+        assert x[centre + shift, 0] == centre
+        seen.add(shift)
+    assert seen == set(range(-5, 6))
+    x, masks = aug.spec_augment(ramp[:11], conf, np.random.default_rng(0))   # 11 <= 2 * 5 + 1 frames
+    assert masks == [] and np.array_equal(x, ramp[:11])
+    a = aug.spec_augment(ramp, SpecAugmentConf(time_masks=1, time_width=5), np.random.default_rng(9))[1]
+    b = aug.spec_augment(ramp, SpecAugmentConf(time_masks=1, time_width=5, time_warp=0), np.random.default_rng(9))[1]
+    assert a == b                                                            # off: the same draws as before
+
+
 @pytest.mark.parametrize("kind", ["white", "pink", "babble"])
 @pytest.mark.parametrize("snr", [0.0, 7.5, 20.0])
 def test_noise_is_mixed_at_the_asked_snr(kind, snr):
