@@ -45,6 +45,15 @@ def all_reduce_sum(value: float, info: DistInfo, device: torch.device) -> float:
     return float(t.item())
 
 
+def all_reduce_sums(values: List[float], info: DistInfo, device: torch.device) -> List[float]:
+    """Several sums over ranks in one collective."""
+    if not info.enabled:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
 def all_gather_list(items: List[Any], info: DistInfo) -> List[Any]:
     if not info.enabled:
         return items

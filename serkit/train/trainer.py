@@ -36,7 +36,7 @@ from serkit.features.storage import FeatReader
 from serkit.metrics import classification_scores
 from serkit.models.model import MultiTaskModel, active_heads
 from serkit.models.registry import HEAD_TARGETS
-from serkit.train.distributed import (DistInfo, all_gather_list, all_reduce_sum, barrier, cleanup,
+from serkit.train.distributed import (DistInfo, all_gather_list, all_reduce_sum, all_reduce_sums, barrier, cleanup,
                                       init_distributed)
 
 log = logging.getLogger("serkit.train")
@@ -276,10 +276,11 @@ class Trainer:
                 targets.update(soft)
             with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                 loss, stats, weight, _ = self.ddp_model(feats, lengths, targets)
-            # the loss is a mean over the model's own units (utterances, or frames for pretraining);
-            # DDP averages gradients over ranks: scale so the update equals the global-batch mean
-            # a non-finite loss (on any rank) skips the update; a few in a row stop training
-            if all_reduce_sum(float(not torch.isfinite(loss.detach())), self.dist, self.device) > 0:
+            # one collective per step: whether any rank's loss is non-finite, and the units of all ranks
+            local_n = float(weight)
+            bad, global_n = all_reduce_sums([float(not torch.isfinite(loss.detach())), local_n], self.dist,
+                                            self.device)
+            if bad > 0:   # skip the update everywhere; a few in a row stop training
                 self._nonfinite_steps += 1
                 log.warning("epoch %d step %d: non-finite loss (utts %s ...), update skipped", epoch,
                             self.state["step"], ", ".join(batch["utts"][:3]))
@@ -290,8 +291,8 @@ class Trainer:
                 self.optim.zero_grad(set_to_none=True)
                 continue
             self._nonfinite_steps = 0
-            local_n = float(weight)
-            global_n = all_reduce_sum(local_n, self.dist, self.device)
+            # the loss is a mean over the model's own units (utterances, or frames for pretraining);
+            # DDP averages gradients over ranks: scale so the update equals the global-batch mean
             scaled = loss * (local_n * self.dist.world_size / global_n) / accum
             last_micro = (it + 1) % accum == 0 or it + 1 == len(self.train_loader)
             if self.dist.enabled and not last_micro:
