@@ -26,7 +26,7 @@ import yaml
 
 from serkit.config import apply_overrides, build_dataclass, read_yaml, to_dict
 from serkit.data.datadir import DataDir
-from serkit.data.dataset import EMOTION_TARGETS, FeatDataset, build_classes, collate
+from serkit.data.dataset import FeatDataset, collate, emotion_targets, label_set
 from serkit.data.sampler import BucketBatchSampler
 from serkit.errors import ConfigError
 from serkit.features.cmvn import CMVN
@@ -185,7 +185,7 @@ def train_classical(cfg: ClassicalConfig, train_data: str, valid_data: str, feat
     with open(exp / "config.yaml", "w") as f:
         yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
     train, valid = DataDir.load(train_data), DataDir.load(valid_data)
-    classes = build_classes(train, EMOTION_TARGETS, cfg.data.emotions)
+    classes = {"emotion": label_set(train, "utt2emo", cfg.data.emotions)}
     names = classes["emotion"]
     reader = FeatReader(feats)
     cmvn = CMVN(cmvn_stats, cfg.data.cmvn)
@@ -197,7 +197,7 @@ def train_classical(cfg: ClassicalConfig, train_data: str, valid_data: str, feat
         """(utts, X, y or None); each data dir once (valid is also among the dirs predicted)."""
         key = Path(data.path).resolve()
         if key not in cache:
-            ds = FeatDataset(data, reader, cmvn, classes, with_targets=data.has("utt2emo"))
+            ds = FeatDataset(data, reader, cmvn, emotion_targets(names) if data.has("utt2emo") else None)
             utts, X = utterance_vectors(ds, encoder, kind=cfg.functionals)
             if cfg.vector_norm == "speaker":
                 X = speaker_normalise(X, [ds.utt2spk[u] for u in utts])

@@ -11,14 +11,13 @@ from torch.utils.data import DataLoader
 from serkit.checkpoint import load_checkpoint
 from serkit.config import Config, config_from_dict
 from serkit.data.datadir import DataDir
-from serkit.data.dataset import FeatDataset, collate
+from serkit.data.dataset import FeatDataset, emotion_targets
 from serkit.data.sampler import BucketBatchSampler
 from serkit.errors import SerkitError
 from serkit.features.cmvn import CMVN
 from serkit.features.storage import FeatReader
 from serkit.models.model import MultiTaskModel
 from serkit.predictions import write_predictions
-from serkit.text.vocab import greedy_ctc, normalize_transcript
 
 
 def load_model(exp_dir: str | os.PathLike, which: str = "best"):
@@ -44,24 +43,22 @@ def predict(exp_dir: str | os.PathLike, data_dir: str | os.PathLike, feats: str,
         raise SerkitError(f"{feats}: features have {reader.dim} columns, the model of {exp_dir} expects "
                           f"{model.input_dim}: decode with the features it was trained on")
     names = classes["emotion"]
-    has_gold = data.has("utt2emo")
-    ds = FeatDataset(data, reader, CMVN(cmvn_stats, cfg.data.cmvn), {"emotion": names}, with_targets=has_gold)
+    ds = FeatDataset(data, reader, CMVN(cmvn_stats, cfg.data.cmvn),
+                     emotion_targets(names) if data.has("utt2emo") else None)
     loader = DataLoader(ds, batch_sampler=BucketBatchSampler(ds.lengths, batch_size, shuffle=False),
-                        collate_fn=collate)
-    ctc = "ctc" in model.heads
-    refs = data.get("text") if ctc and data.has("text") else {}
+                        collate_fn=ds.collate_fn)
+    # heads that add columns to the predictions file (the ctc head: reference and greedy transcript)
+    extra = {k: t for k, t in model.head_types.items() if t.prediction_columns}
     rows = []
     for batch in loader:
         out, enc_lengths = model.outputs(batch["feats"], batch["lengths"])
         probs = out["emotion"].softmax(-1)
-        hyps = greedy_ctc(out["ctc"], enc_lengths, classes["ctc"]) if ctc else None
+        cols = [t.predict(out[k], enc_lengths, classes[k], data, batch["utts"]) for k, t in extra.items()]
         gold = batch["targets"].get("emotion")
         for b, utt in enumerate(batch["utts"]):
             g = names[int(gold[b])] if gold is not None else "-"
             p = probs[b]
             row = (utt, g, names[int(p.argmax())], *(f"{float(v):.5f}" for v in p))
-            if ctc:   # transcripts as a by-product: the normalised reference and the greedy CTC output
-                row += (normalize_transcript(refs.get(utt, "")), hyps[b])
-            rows.append(row)
-    write_predictions(out_tsv, names, rows, with_text=ctc)
+            rows.append(row + tuple(v for c in cols for v in c[b]))
+    write_predictions(out_tsv, names, rows, extra_columns=[c for t in extra.values() for c in t.prediction_columns])
     return len(rows)

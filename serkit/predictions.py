@@ -1,13 +1,14 @@
 """The predictions TSV every system writes and every scorer reads (no torch needed).
 
-Columns: ``utt gold pred p_<class> ...`` and, for models with a CTC head, ``ref hyp`` (the
-normalised reference transcript and the greedy CTC output). Rows are sorted by utt (C locale);
+Columns: ``utt gold pred p_<class> ...``, then the columns a model's heads add (a CTC head:
+``ref hyp``, the normalised reference transcript and the greedy CTC output). Rows are sorted by utt (C locale);
 ``gold`` is ``-`` where the data dir has no labels.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -17,14 +18,15 @@ TSV_HEADER = ("utt", "gold", "pred")
 TEXT_COLUMNS = ("ref", "hyp")   # models with a CTC head: normalised transcript and greedy CTC output
 
 
-def write_predictions(out_tsv: str | os.PathLike, names, rows, with_text: bool = False) -> None:
-    """Write rows ``(utt, gold, pred, p_1, ..., p_C[, ref, hyp])`` sorted by utt, atomically."""
+def write_predictions(out_tsv: str | os.PathLike, names, rows, extra_columns: Sequence[str] = ()) -> None:
+    """Write rows ``(utt, gold, pred, p_1, ..., p_C, *extra)`` sorted by utt, atomically;
+    ``extra_columns`` names the values a model's heads add (``ref hyp`` for a ctc head)."""
     rows = sorted(rows, key=lambda r: r[0].encode())
     out_tsv = Path(out_tsv)
     out_tsv.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_tsv.with_name(out_tsv.name + ".tmp")
     with open(tmp, "w") as f:
-        f.write("\t".join(TSV_HEADER + tuple(f"p_{c}" for c in names) + (TEXT_COLUMNS if with_text else ())) + "\n")
+        f.write("\t".join(TSV_HEADER + tuple(f"p_{c}" for c in names) + tuple(extra_columns)) + "\n")
         for r in rows:
             f.write("\t".join(r) + "\n")
     os.replace(tmp, out_tsv)
@@ -41,7 +43,8 @@ def read_predictions(path: str | os.PathLike, with_text: bool = False):
         if tuple(header[:3]) != TSV_HEADER:
             raise SerkitError(f"{path}:1: not a predictions file (header {header[:3]})")
         classes = [h[2:] for h in header[3:] if h.startswith("p_")]
-        texts = tuple(header[-2:]) == TEXT_COLUMNS
+        # the transcript columns by name: other heads may add columns of their own
+        texts = [header.index(c) for c in TEXT_COLUMNS] if set(TEXT_COLUMNS) <= set(header) else None
         rows = []
         for lineno, line in enumerate(f, 2):
             parts = line.rstrip("\n").split("\t")
@@ -49,7 +52,7 @@ def read_predictions(path: str | os.PathLike, with_text: bool = False):
                 raise SerkitError(f"{path}:{lineno}: expected {len(header)} columns, got {len(parts)}")
             row = tuple(parts[:3])
             if with_text:
-                row += tuple(parts[-2:]) if texts else (None, None)
+                row += tuple(parts[i] for i in texts) if texts else (None, None)
             rows.append(row)
     return classes, rows
 

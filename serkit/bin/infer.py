@@ -74,7 +74,6 @@ def main() -> None:
 
 def _recognise(wav, extract, fcfg, cmvn, model, names, classes) -> dict:
     from serkit.features.extract import read_audio
-    from serkit.text.vocab import greedy_ctc
 
     if not Path(wav).is_file():
         raise DataDirError(f"{wav}: no such file")
@@ -93,8 +92,9 @@ def _recognise(wav, extract, fcfg, cmvn, model, names, classes) -> dict:
     if not torch.isfinite(probs).all():
         raise SerkitError(f"{wav}: the model's outputs are not finite (NaN / inf)")
     line = {"emotion": names[int(probs.argmax())], "probs": {c: round(float(v), 5) for c, v in zip(names, probs)}}
-    if "ctc" in out:
-        line["transcript"] = greedy_ctc(out["ctc"], enc_lengths, classes["ctc"])[0]
+    for k, t in model.head_types.items():   # what the other heads add (a ctc head: the transcript)
+        if k != "emotion":
+            line.update(t.describe(out[k], enc_lengths, classes[k])[0])
     return line
 
 

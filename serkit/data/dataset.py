@@ -1,7 +1,7 @@
-"""Dataset of dumped features with per-head integer targets, and its collate function."""
+"""Dataset of dumped features with per-head targets, and its collate function."""
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -15,39 +15,63 @@ from serkit.features.cmvn import CMVN
 from serkit.features.storage import FeatReader
 
 
-EMOTION_TARGETS = {"emotion": "utt2emo"}   # the task's own labels; other heads' files come from their owner
+def label_set(data: DataDir, target_file: str, declared: Optional[Sequence[str]] = None) -> List[str]:
+    """The class list of the labels in ``target_file`` of a (training) data dir: sorted, or the
+    ``declared`` order (``data.emotions``), which must hold every label."""
+    values = sorted(set(data.get(target_file).values()))
+    if declared:
+        unknown = sorted(set(values) - set(declared))
+        if unknown:
+            raise DataDirError(f"{data.path}/{target_file}: labels {unknown} are not in the declared classes "
+                               f"{list(declared)}")
+        values = list(declared)
+    return values
 
 
-def build_classes(data: DataDir, targets: Mapping[str, str], emotions: Optional[List[str]] = None) -> Dict[str, List[str]]:
-    """Class lists per head (``targets``: head -> the data-dir file of its labels) from a
-    (training) data dir; the emotion order may be fixed by the config."""
-    classes = {}
-    for head, target in targets.items():
-        if head == "ctc":   # characters: the vocabulary is trained on the split's text (serkit.text.vocab)
-            continue
-        values = sorted(set(data.get(target).values()))
-        if head == "emotion" and emotions:
-            unknown = sorted(set(values) - set(emotions))
-            if unknown:
-                raise DataDirError(f"{data.path}/utt2emo: labels {unknown} are not in data.emotions {emotions}")
-            values = list(emotions)
-        classes[head] = values
-    return classes
+class LabelTargets:
+    """Targets read as one class label per utterance from a data-dir file (``utt2emo``,
+    ``utt2gender``, ...), encoded as class indices and batched as a (B,) long tensor.
+
+    Any object with the same ``encode`` / ``collate`` methods can stand for a head's targets in
+    ``FeatDataset`` (the model's head types hand theirs over: ``serkit.models.heads``)."""
+
+    def __init__(self, target_file: str, classes: Sequence[str]):
+        self.target_file = target_file
+        self.classes = list(classes)
+        self.index = {c: i for i, c in enumerate(self.classes)}
+
+    def encode(self, data: DataDir, utts: Sequence[str]) -> List[int]:
+        values = data.get(self.target_file)
+        out = []
+        for u in utts:
+            if values[u] not in self.index:
+                raise DataDirError(f"{data.path}/{self.target_file}: utterance '{u}' has label "
+                                   f"'{values[u]}' unseen in training ({self.classes})")
+            out.append(self.index[values[u]])
+        return out
+
+    @staticmethod
+    def collate(head: str, values: List[int]) -> Dict[str, torch.Tensor]:
+        return {head: torch.tensor(values, dtype=torch.long)}
+
+
+def emotion_targets(classes: Sequence[str]) -> Dict[str, LabelTargets]:
+    """The task's own targets (``utt2emo``), for the code that reads no other head's."""
+    return {"emotion": LabelTargets("utt2emo", classes)}
 
 
 class FeatDataset(Dataset):
-    """Items: dict(utt, feats (T, D) float32 tensor, targets {head: int}).
+    """Items: dict(utt, feats (T, D) float32 tensor, targets {head: encoded target}).
 
     With ``augment`` (training sets only) each item is drawn through ``serkit.data.augment``:
     a speed-perturbed copy, gain and noise (wave features), then CMVN, crop and SpecAugment.
     """
 
     def __init__(self, data: DataDir, reader: FeatReader, cmvn: CMVN,
-                 classes: Mapping[str, List[str]], crop_frames: int = 0, with_targets: bool = True,
-                 vocab=None, augment: Optional[AugmentConf] = None,
-                 targets: Mapping[str, str] = EMOTION_TARGETS):
-        """``classes``: the class list of each head to read targets for; ``targets``: head -> the
-        data-dir file holding them (the model registry's ``HEAD_TARGETS`` for auxiliary heads)."""
+                 targets: Optional[Mapping[str, Any]] = None, crop_frames: int = 0,
+                 augment: Optional[AugmentConf] = None):
+        """``targets``: head -> the object that reads and batches its targets (``LabelTargets``,
+        or a head type's own); none for unlabelled data."""
         self.utts = data.utts
         missing = [u for u in self.utts if u not in reader]
         if missing:
@@ -57,26 +81,8 @@ class FeatDataset(Dataset):
         self.cmvn = cmvn
         self.utt2spk = data.get("utt2spk")
         self.crop_frames = crop_frames
-        self.targets: Dict[str, List[int]] = {}
-        if with_targets:
-            for head, names in classes.items():
-                if head == "ctc":
-                    if vocab is None:
-                        raise ValueError("a ctc head needs the CTC vocabulary")
-                    text = data.get("text")
-                    self.targets["ctc"] = [vocab.encode(text.get(u, "")) for u in self.utts]
-                    continue
-                index = {c: i for i, c in enumerate(names)}
-                if head not in targets:
-                    raise ValueError(f"no data-dir file given for the targets of head '{head}'")
-                values = data.get(targets[head])
-                tgt = []
-                for u in self.utts:
-                    if values[u] not in index:
-                        raise DataDirError(f"{data.path}/{targets[head]}: utterance '{u}' has label "
-                                           f"'{values[u]}' unseen in training ({names})")
-                    tgt.append(index[values[u]])
-                self.targets[head] = tgt
+        self.target_specs = dict(targets or {})
+        self.targets: Dict[str, list] = {h: t.encode(data, self.utts) for h, t in self.target_specs.items()}
         self.lengths = [reader.num_frames(u) for u in self.utts]
         if crop_frames:
             self.lengths = [min(n, crop_frames) for n in self.lengths]
@@ -146,22 +152,22 @@ class FeatDataset(Dataset):
         return wave
 
 
-def collate(items: List[dict]) -> dict:
-    """-> dict(utts, feats (B, T_max, D) zero-padded, lengths (B,), targets {head: (B,)})."""
+    def collate_fn(self, items: List[dict]) -> dict:
+        """``collate`` with this dataset's target batching (the DataLoader's ``collate_fn``)."""
+        return collate(items, self.target_specs)
+
+
+def collate(items: List[dict], targets: Optional[Mapping[str, Any]] = None) -> dict:
+    """-> dict(utts, feats (B, T_max, D) zero-padded, lengths (B,), targets {name: tensor});
+    ``targets``: head -> its batching (``collate(head, values)``); integer labels by default."""
     lengths = torch.tensor([it["feats"].shape[0] for it in items], dtype=torch.long)
     dim = items[0]["feats"].shape[1]
     feats = torch.zeros(len(items), int(lengths.max()), dim)
     for b, it in enumerate(items):
         feats[b, : it["feats"].shape[0]] = it["feats"]
-    targets = {}
+    batch_targets: Dict[str, torch.Tensor] = {}
     for h in items[0]["targets"]:
         values = [it["targets"][h] for it in items]
-        if isinstance(values[0], list):   # token sequences (ctc): padded with 0, lengths beside
-            n = torch.tensor([len(v) for v in values], dtype=torch.long)
-            padded = torch.zeros(len(values), max(int(n.max()), 1), dtype=torch.long)
-            for b, v in enumerate(values):
-                padded[b, : len(v)] = torch.tensor(v, dtype=torch.long)
-            targets[h], targets[f"{h}_lengths"] = padded, n
-        else:
-            targets[h] = torch.tensor(values, dtype=torch.long)
-    return {"utts": [it["utt"] for it in items], "feats": feats, "lengths": lengths, "targets": targets}
+        spec = (targets or {}).get(h)
+        batch_targets.update(spec.collate(h, values) if spec is not None else LabelTargets.collate(h, values))
+    return {"utts": [it["utt"] for it in items], "feats": feats, "lengths": lengths, "targets": batch_targets}

@@ -5,23 +5,17 @@ from typing import Any, Dict, List, Mapping, Optional
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from serkit.config import ModelConf
-from serkit.models.registry import ENCODERS, FRAME_HEADS, HEADS, POOLINGS
-
-
-def active_heads(conf: ModelConf) -> Dict[str, float]:
-    """Heads that are built, with their loss weights: weight-0 heads cost nothing, except the
-    emotion head (the task's own output) which is always there."""
-    return {k: h.weight for k, h in conf.heads.items() if h.weight > 0 or k == "emotion"}
+from serkit.models.registry import ENCODERS, POOLINGS, head_types
 
 
 class MultiTaskModel(nn.Module):
-    """feats (B, T, D), lengths (B,) -> logits per head (B, C_k).
+    """feats (B, T, D), lengths (B,) -> outputs per head ((B, C_k), or (B, T', C_k) on frames).
 
-    Heads with weight 0 are not built, so they cost nothing. ``forward`` with targets returns
-    ``(loss, stats, weight)`` as ESPnet models do, so one trainer serves every model.
+    Heads with weight 0 are not built, so they cost nothing; each head's type
+    (``serkit.models.heads``) builds its module and computes its loss. ``forward`` with targets
+    returns ``(loss, stats, weight, outputs)`` as ESPnet models do, so one trainer serves every model.
     """
 
     def __init__(self, input_dim: int, conf: ModelConf, classes: Mapping[str, List[str]],
@@ -34,28 +28,24 @@ class MultiTaskModel(nn.Module):
         self.pooling = POOLINGS[conf.pooling](
             self.encoder.output_dim, bidirectional=getattr(self.encoder, "bidirectional", False),
             **conf.pooling_conf)
-        self.weights = active_heads(conf)
-        self.heads = nn.ModuleDict({
-            k: HEADS[k](self.pooling.output_dim, len(classes[k]), hidden=h.hidden, dropout=h.dropout)
-            for k, h in conf.heads.items() if k in self.weights
-        })
-        self.label_smoothing = {k: h.label_smoothing for k, h in conf.heads.items() if k in self.weights}
-        for k in self.heads:
-            if k not in FRAME_HEADS:   # loss weights per class; set from the train split (set_class_weights)
-                self.register_buffer(f"class_weight_{k}", torch.ones(len(classes[k])), persistent=False)
+        self.head_types = head_types(conf)
+        self.weights = {k: conf.heads[k].weight for k in self.head_types}
+        self.heads = nn.ModuleDict({k: t.build(self.pooling.output_dim, classes[k])
+                                    for k, t in self.head_types.items()})
 
     def architecture(self) -> Dict[str, Any]:
         """What the encoder needs, beyond the config, to be rebuilt without external files."""
         return self.encoder.architecture() if hasattr(self.encoder, "architecture") else {}
 
     def set_class_weights(self, head: str, weights: torch.Tensor) -> None:
-        getattr(self, f"class_weight_{head}").copy_(weights)
+        self.heads[head].class_weight.copy_(weights)
 
     def outputs(self, feats: torch.Tensor, lengths: torch.Tensor):
-        """-> logits per head ((B, C), or (B, T', C) for frame heads), encoder lengths (B,)."""
+        """-> outputs per head ((B, C), or (B, T', C) for frame-level heads), encoder lengths (B,)."""
         hidden, lengths = self.encoder(feats, lengths)
         pooled = self.pooling(hidden, lengths)
-        return {k: head(hidden if k in FRAME_HEADS else pooled) for k, head in self.heads.items()}, lengths
+        return {k: head(hidden if self.head_types[k].frame_level else pooled)
+                for k, head in self.heads.items()}, lengths
 
     def logits(self, feats: torch.Tensor, lengths: torch.Tensor) -> Dict[str, torch.Tensor]:
         return self.outputs(feats, lengths)[0]
@@ -67,23 +57,11 @@ class MultiTaskModel(nn.Module):
             return out
         stats = {}
         loss = feats.new_zeros(())
-        for k, logits in out.items():
+        for k, output in out.items():
             if self.weights[k] == 0:
                 continue
-            if k == "ctc":
-                # torch.nn.CTCLoss defaults: per-utterance loss over its target length, batch mean
-                log_probs = logits.float().log_softmax(-1).transpose(0, 1)
-                lk = F.ctc_loss(log_probs, targets["ctc"], enc_lengths, targets["ctc_lengths"], blank=0,
-                                zero_infinity=True)
-                stats["loss_ctc"] = lk.detach()
-                loss = loss + self.weights[k] * lk
-                continue
-            # targets: class indices (B,), or class probabilities (B, C) after mixup
-            lk = F.cross_entropy(logits.float(), targets[k], weight=getattr(self, f"class_weight_{k}"),
-                                 label_smoothing=self.label_smoothing[k])
-            gold = targets[k] if targets[k].dim() == 1 else targets[k].argmax(-1)
-            stats[f"loss_{k}"] = lk.detach()
-            stats[f"acc_{k}"] = (logits.argmax(-1) == gold).float().mean().detach()
+            lk, head_stats = self.head_types[k].loss(self.heads[k], output, targets, enc_lengths)
+            stats.update(head_stats)
             loss = loss + self.weights[k] * lk
         stats["loss"] = loss.detach()
         return loss, stats, torch.tensor(feats.size(0), device=feats.device), out

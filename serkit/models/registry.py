@@ -2,24 +2,33 @@
 config loading that checks a config's components against them."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from functools import partial
+from typing import Any, Dict, Optional, Sequence
 
-from serkit.config import Config, HeadConf, fill_kwargs, load_config
+from serkit.config import Config, HeadConf, ModelConf, fill_kwargs, load_config
 from serkit.errors import ConfigError
 from serkit.models.encoders import BASE_ENCODERS
 from serkit.models.encoders.pretrained import PretrainedEncoder
-from serkit.models.heads import ClassifierHead, CTCHead
+from serkit.models.heads import ClassifierType, CTCType
 from serkit.models.pooling import (AttentiveStatsPooling, LastPooling, LocalAttentionPooling, MeanPooling,
                                    SumPooling)
 
 ENCODERS = {**BASE_ENCODERS, "pretrained": PretrainedEncoder}
 POOLINGS = {"last": LastPooling, "mean": MeanPooling, "sum": SumPooling, "local_attention": LocalAttentionPooling,
             "attentive_stats": AttentiveStatsPooling}
-HEADS = {"emotion": ClassifierHead, "gender": ClassifierHead, "speaker": ClassifierHead, "ctc": CTCHead}
-# heads on the encoder's frames rather than on the pooled utterance vector
-FRAME_HEADS = {"ctc"}
-# data-dir file that holds each head's targets
-HEAD_TARGETS = {"emotion": "utt2emo", "gender": "utt2gender", "speaker": "utt2spk", "ctc": "text"}
+# head name -> its type (serkit.models.heads), built as HEADS[name](name, conf)
+HEADS = {
+    "emotion": partial(ClassifierType, target_file="utt2emo"),
+    "gender": partial(ClassifierType, target_file="utt2gender"),
+    "speaker": partial(ClassifierType, target_file="utt2spk"),
+    "ctc": CTCType,
+}
+
+
+def head_types(m: ModelConf) -> Dict[str, Any]:
+    """The types of the heads that are built: weight-0 heads cost nothing, except the emotion
+    head (the task's own output), which is always there."""
+    return {k: HEADS[k](k, h) for k, h in m.heads.items() if h.weight > 0 or k == "emotion"}
 
 
 def load_train_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> Config:
@@ -44,12 +53,9 @@ def resolve_components(cfg: Config) -> None:
     for name, head in m.heads.items():
         if name not in HEADS:
             raise ConfigError(f"unknown head '{name}'; choose from {sorted(HEADS)}")
-        if head.class_weights not in ("none", "balanced"):
-            raise ConfigError(f"'model.heads.{name}.class_weights' is '{head.class_weights}'; "
-                              "choose from ['none', 'balanced']")
-        if not 0.0 <= head.label_smoothing < 1.0:
-            raise ConfigError(f"'model.heads.{name}.label_smoothing' is {head.label_smoothing}; give a value in [0, 1)")
-    if cfg.data.augment.mixup > 0 and "ctc" in m.heads and m.heads["ctc"].weight > 0:
-        raise ConfigError("data.augment.mixup mixes class targets; a ctc head's transcripts cannot be mixed")
+        t = HEADS[name](name, head)
+        t.check()
+        if cfg.data.augment.mixup > 0 and head.weight > 0 and not t.mixable:
+            raise ConfigError(f"data.augment.mixup mixes class targets; the targets of head '{name}' cannot be mixed")
     if "emotion" not in m.heads:  # the task's own head is always there
         m.heads = {"emotion": HeadConf(), **m.heads}

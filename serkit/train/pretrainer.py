@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import ConcatDataset
 
 from serkit.data.datadir import DataDir
-from serkit.data.dataset import FeatDataset
+from serkit.data.dataset import FeatDataset, collate
 from serkit.errors import ConfigError
 from serkit.features.cmvn import CMVN
 from serkit.features.storage import FeatReader
@@ -39,6 +39,7 @@ class ConcatFeats(ConcatDataset):
     def __init__(self, parts: List[FeatDataset]):
         super().__init__(parts)
         self.lengths = [n for p in parts for n in p.lengths]
+        self.collate_fn = collate   # unlabelled: features and lengths only
 
     @property
     def epoch_seed(self) -> int:
@@ -75,11 +76,11 @@ class PretrainTrainer(Trainer):
             dim = reader.dim
             cmvn = CMVN(stats, cfg.data.cmvn)
             train, valid = split_heldout(data.utts, cfg.pretrain.valid_every)
-            train_parts.append(FeatDataset(data.subset(train, data.path), reader, cmvn, {},
-                                           crop_frames=cfg.data.crop_frames, with_targets=False))
+            train_parts.append(FeatDataset(data.subset(train, data.path), reader, cmvn,
+                                           crop_frames=cfg.data.crop_frames))
             if valid:  # valid utterances are cropped too: the same lengths the model trains on
-                valid_parts.append(FeatDataset(data.subset(valid, data.path), reader, cmvn, {},
-                                               crop_frames=cfg.data.crop_frames, with_targets=False))
+                valid_parts.append(FeatDataset(data.subset(valid, data.path), reader, cmvn,
+                                               crop_frames=cfg.data.crop_frames))
         if not valid_parts:
             raise ConfigError("no held-out utterances: pretrain.valid_every must be > 0 and below the corpus size")
         return ConcatFeats(train_parts), ConcatFeats(valid_parts), dim, {}

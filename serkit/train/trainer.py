@@ -28,14 +28,14 @@ from serkit.checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_s
 from serkit.config import Config, config_from_dict, to_dict
 from serkit.data.augment import mixup
 from serkit.data.datadir import DataDir
-from serkit.data.dataset import FeatDataset, build_classes, collate
+from serkit.data.dataset import FeatDataset, emotion_targets
 from serkit.data.sampler import BucketBatchSampler
 from serkit.errors import ConfigError, SerkitError
 from serkit.features.cmvn import CMVN
 from serkit.features.storage import FeatReader
 from serkit.metrics import classification_scores
-from serkit.models.model import MultiTaskModel, active_heads
-from serkit.models.registry import HEAD_TARGETS
+from serkit.models.model import MultiTaskModel
+from serkit.models.registry import head_types
 from serkit.train.distributed import (DistInfo, all_gather_list, all_reduce_sum, all_reduce_sums, barrier, cleanup,
                                       init_distributed)
 
@@ -109,7 +109,7 @@ class Trainer:
         self.ckpt_dir = self.exp_dir / "checkpoints"
         seed_everything(cfg.seed)
 
-        self.vocab = None   # the CTC vocabulary, trained by _build_data when the model has a ctc head
+        self.head_types = head_types(cfg.model)   # fitted on the training split by _build_data
         self.train_set, self.valid_set, self.input_dim, self.classes = self._build_data()
         d = self.dist
         self.train_sampler = BucketBatchSampler(
@@ -118,10 +118,12 @@ class Trainer:
         self.valid_sampler = BucketBatchSampler(
             self.valid_set.lengths, cfg.data.batch_size, cfg.data.max_frames, shuffle=False,
             rank=d.rank, world_size=d.world_size)
-        loader_kw = dict(collate_fn=collate, num_workers=cfg.data.num_workers,
+        loader_kw = dict(num_workers=cfg.data.num_workers,
                          pin_memory=use_cuda, persistent_workers=cfg.data.num_workers > 0)
-        self.train_loader = DataLoader(self.train_set, batch_sampler=self.train_sampler, **loader_kw)
-        self.valid_loader = DataLoader(self.valid_set, batch_sampler=self.valid_sampler, **loader_kw)
+        self.train_loader = DataLoader(self.train_set, batch_sampler=self.train_sampler,
+                                       collate_fn=self.train_set.collate_fn, **loader_kw)
+        self.valid_loader = DataLoader(self.valid_set, batch_sampler=self.valid_sampler,
+                                       collate_fn=self.valid_set.collate_fn, **loader_kw)
 
         self.model = self._build_model().to(self.device)
         self.ddp_model = (DistributedDataParallel(self.model, device_ids=[self.device.index] if use_cuda else None)
@@ -141,28 +143,22 @@ class Trainer:
         cfg, paths = self.cfg, self.paths
         train = DataDir.load(paths.train_data)
         valid = DataDir.load(paths.valid_data)
-        heads = list(active_heads(cfg.model))
-        classes = build_classes(train, {h: HEAD_TARGETS[h] for h in heads}, cfg.data.emotions)
-        if "ctc" in heads:   # characters of the training transcripts (the same on every rank)
-            from serkit.text.vocab import CharVocab
-
-            self.vocab = CharVocab.train(train.get("text").values())
-            classes["ctc"] = self.vocab.symbols
+        # each head's classes come from the training split (its type reads its own data-dir file);
+        # the emotion order may be fixed by the config (the same on every rank)
+        classes = {k: t.fit(train, cfg.data.emotions if k == "emotion" else None) for k, t in self.head_types.items()}
         reader = FeatReader(paths.feats)
         cmvn = CMVN(paths.cmvn_stats, cfg.data.cmvn)
-        train_set = FeatDataset(train, reader, cmvn, classes, crop_frames=cfg.data.crop_frames, vocab=self.vocab,
-                                augment=cfg.data.augment, targets=HEAD_TARGETS)
-        valid_set = FeatDataset(valid, reader, cmvn, {"emotion": classes["emotion"]})
+        train_set = FeatDataset(train, reader, cmvn, {k: t.targets(classes[k]) for k, t in self.head_types.items()},
+                                crop_frames=cfg.data.crop_frames, augment=cfg.data.augment)
+        valid_set = FeatDataset(valid, reader, cmvn, emotion_targets(classes["emotion"]))
         return train_set, valid_set, reader.dim, classes
 
     def _build_model(self) -> torch.nn.Module:
         model = MultiTaskModel(self.input_dim, self.cfg.model, self.classes)
-        for head, conf in self.cfg.model.heads.items():
-            if conf.class_weights == "balanced" and head in model.heads:
-                # N / (C * N_c): each class weighs as much as the others in the loss (absent classes 0)
-                counts = np.bincount(self.train_set.targets[head], minlength=len(self.classes[head]))
-                w = np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
-                model.set_class_weights(head, torch.tensor(w, dtype=torch.float32))
+        for head, t in self.head_types.items():
+            w = t.class_weights(self.train_set.targets[head], self.classes[head])
+            if w is not None:
+                model.set_class_weights(head, w)
         return model
 
     def _describe(self) -> str:
@@ -183,8 +179,9 @@ class Trainer:
         if self.classes:
             with open(self.exp_dir / "classes.yaml", "w") as f:
                 yaml.safe_dump(self.classes, f, sort_keys=False)
-        if self.vocab is not None:
-            (self.exp_dir / "ctc_vocab.model").write_bytes(self.vocab.proto)   # sentencepiece char model
+        for t in self.head_types.values():
+            for name, content in t.artifacts().items():   # e.g. the ctc head's vocabulary
+                (self.exp_dir / name).write_bytes(content)
         handler = logging.FileHandler(self.exp_dir / "train.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(handler)
@@ -271,7 +268,7 @@ class Trainer:
             targets = {k: v.to(self.device) for k, v in batch["targets"].items()}
             if cfg.data.augment.mixup > 0:
                 rng = np.random.default_rng([cfg.seed, epoch, it])   # the same draws after a resume
-                n_cls = {k: len(self.classes[k]) for k in self.model.heads if k in targets and k != "ctc"}
+                n_cls = {k: len(self.classes[k]) for k, t in self.head_types.items() if k in targets and t.mixable}
                 feats, lengths, soft, _ = mixup(feats, lengths, targets, n_cls, cfg.data.augment.mixup, rng)
                 targets.update(soft)
             with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):

@@ -6,7 +6,7 @@ import torch
 from serkit.config import AugmentConf, SpecAugmentConf
 from serkit.data import augment as aug
 from serkit.data.datadir import DataDir
-from serkit.data.dataset import FeatDataset, build_classes
+from serkit.data.dataset import FeatDataset, emotion_targets, label_set
 from serkit.errors import ConfigError
 from serkit.features.cmvn import CMVN
 from serkit.features.dump import dump_features
@@ -139,7 +139,7 @@ def test_dump_writes_speed_copies_and_the_dataset_draws_them(mini_corpus, sp_dum
     u = data.utts[0]
     n = reader.num_frames(u)
     assert abs(reader.num_frames(f"sp0.9-{u}") - n / 0.9) <= 2 and abs(reader.num_frames(f"sp1.1-{u}") - n / 1.1) <= 2
-    classes = build_classes(data, {"emotion": "utt2emo"})
+    classes = emotion_targets(label_set(data, "utt2emo"))
     a = AugmentConf(speed=[0.9, 1.0, 1.1])
     ds = FeatDataset(data, reader, CMVN(None, "none"), classes, augment=a)
     seen = set()
@@ -160,7 +160,7 @@ def test_wave_dataset_gets_gain_and_noise(mini_corpus, tmp_path):
     data = DataDir.load(mini_corpus["folds"] / "fold1" / "valid")
     dump_features(data.path, tmp_path / "wave", FeatureConfig(type="wave"), nj=1)
     reader = FeatReader(tmp_path / "wave" / "feats.scp")
-    classes = build_classes(data, {"emotion": "utt2emo"})
+    classes = emotion_targets(label_set(data, "utt2emo"))
     clean = FeatDataset(data, reader, CMVN(None, "none"), classes)[3]["feats"][:, 0].numpy()
     a = AugmentConf(noise_prob=1.0, noise_snr=[10.0, 10.0], noise_type="babble")
     noisy = FeatDataset(data, reader, CMVN(None, "none"), classes, augment=a)[3]["feats"][:, 0].numpy()

@@ -175,7 +175,7 @@ def test_balanced_class_weights_and_average_of_best_epochs(fold, tmp_path):
     exp = tmp_path / "exp"
     trainer = Trainer(cfg, RunPaths(fold["train"], fold["valid"], fold["feats"], fold["cmvn"], str(exp)))
     counts = np.bincount(trainer.train_set.targets["emotion"], minlength=4)
-    assert torch.allclose(trainer.model.class_weight_emotion,
+    assert torch.allclose(trainer.model.heads.emotion.class_weight,
                           torch.tensor(counts.sum() / (4 * counts), dtype=torch.float32))
     state = trainer.run()
     kept = sorted(e for _, e in state["top"])
