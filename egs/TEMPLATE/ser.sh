@@ -100,7 +100,8 @@ cmvn_mode=$(config_value data.cmvn)   # for the logs: the binaries read it from 
 if [ -n "${pretrain_config}" ]; then
   [ -f "${pretrain_config}" ] || { log "error: ${pretrain_config} not found"; exit 1; }
   pretrain_tag=$(basename "${pretrain_config%.*}")_${feats}
-  for d in ${pretrain_data}; do [ "${d}" = data/all ] || pretrain_tag+=_plus_$(basename "${d}"); done
+  # named by every pretraining dir, so that "data/x" and "data/all data/x" get different dirs
+  [ "${pretrain_data}" = data/all ] || pretrain_tag+=_on$(for d in ${pretrain_data}; do printf '_%s' "$(basename "${d}")"; done)
   [ -z "${pretrain_opts}" ] || pretrain_tag+=$(echo "${pretrain_opts}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')
   pretrain_dir=exp/pretrain/${pretrain_tag}
   pretrain_ckpt=${pretrain_dir}/checkpoints/best.pt

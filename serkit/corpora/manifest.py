@@ -2,7 +2,9 @@
 
 The manifest is CSV or TSV with a header; columns ``path, speaker, emotion`` and optionally
 ``gender, text, session, lang, start, end`` (seconds, for segments of longer recordings). Paths
-are relative to ``root`` (default: the manifest's folder). Utterance ids are
+are relative to ``root`` (default: the manifest's folder). Unlabelled speech (for
+self-supervised pretraining) has no ``emotion`` column and declares no labels; columns the data
+dir has no file for are named in ``ignore`` (else they are errors, which catches typos). Utterance ids are
 ``<speaker>-<file stem>`` (``-<start ms>-<end ms>`` for segments), so the speaker is a prefix.
 A segment's ``wav.scp`` entry is Kaldi's pipe form, which runs this module's ``cut`` command.
 """
@@ -24,8 +26,9 @@ GENDER_NAMES = {"f": "f", "female": "f", "w": "f", "m": "m", "male": "m"}
 FILES = {"gender": "utt2gender", "text": "text", "session": "utt2session", "lang": "utt2lang"}
 
 
-def _rows(manifest: Path):
-    """(line number, row dict) of a CSV (``,``) or TSV (tab) file with a header."""
+def _rows(manifest: Path, required: Sequence[str] = REQUIRED, ignore: Sequence[str] = ()):
+    """(line number, row dict) of a CSV (``,``) or TSV (tab) file with a header; the ``ignore``
+    columns are dropped."""
     try:
         text = manifest.read_bytes().decode("utf-8-sig")
     except OSError as e:
@@ -37,18 +40,22 @@ def _rows(manifest: Path):
     delimiter = "\t" if "\t" in first else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in REQUIRED if c not in header]
+    missing = [c for c in required if c not in header]
     if missing:
-        raise DataDirError(f"{manifest}:1: missing column(s) {missing}; the header needs {list(REQUIRED)} "
+        raise DataDirError(f"{manifest}:1: missing column(s) {missing}; the header needs {list(required)} "
                            f"and may have {list(OPTIONAL)}")
-    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
+    if "emotion" in header and "emotion" not in required:
+        raise DataDirError(f"{manifest}:1: an 'emotion' column, but no emotion labels declared (--emotions)")
+    known = tuple(required) + OPTIONAL + tuple(ignore)
+    unknown = [c for c in header if c not in known]
     if unknown:
-        raise DataDirError(f"{manifest}:1: unknown column(s) {unknown}; known: {list(REQUIRED + OPTIONAL)}")
+        raise DataDirError(f"{manifest}:1: unknown column(s) {unknown}; known: {list(REQUIRED + OPTIONAL)} "
+                           "(name columns to skip with --ignore_columns)")
     reader.fieldnames = header
     for i, row in enumerate(reader, 2):
         if None in row or any(v is None for v in row.values()):
             raise DataDirError(f"{manifest}:{i}: expected {len(header)} fields")
-        yield i, {k: v.strip() for k, v in row.items()}
+        yield i, {k: v.strip() for k, v in row.items() if k not in ignore}
 
 
 def _seconds(value: str, where: str, name: str) -> float:
@@ -63,25 +70,31 @@ def _seconds(value: str, where: str, name: str) -> float:
 
 def prepare_manifest(manifest: str | Path, out_dir: str | Path, emotions: Sequence[str],
                      root: Optional[str | Path] = None, corpus: Optional[str] = None,
-                     check_audio: bool = True) -> DataDir:
+                     check_audio: bool = True, unlabelled: bool = False, ignore: Sequence[str] = ()) -> DataDir:
     """Write and validate the data dir ``out_dir`` from ``manifest``; ``emotions`` is the
-    corpus's declared label set (a label outside it is an error naming the manifest line)."""
+    corpus's declared label set (a label outside it is an error naming the manifest line), or
+    empty with ``unlabelled`` (no ``emotion`` column, no ``utt2emo``: pretraining data)."""
     manifest = Path(manifest)
     root = Path(root) if root is not None else manifest.parent
     declared = list(emotions)
-    if not declared:
-        raise DataDirError("give the corpus's emotion labels (--emotions)")
-    fields: Dict[str, Dict[str, str]] = {n: {} for n in ("wav.scp", "utt2spk", "utt2emo", "utt2dur")}
+    if unlabelled and declared:
+        raise DataDirError("unlabelled speech declares no emotion labels: give --unlabelled or --emotions, not both")
+    if not declared and not unlabelled:
+        raise DataDirError("give the corpus's emotion labels (--emotions), or --unlabelled for speech without them")
+    required = tuple(c for c in REQUIRED if not (unlabelled and c == "emotion"))
+    fields: Dict[str, Dict[str, str]] = {n: {} for n in ("wav.scp", "utt2spk", "utt2dur")}
+    if not unlabelled:
+        fields["utt2emo"] = {}
     first_line: Dict[str, int] = {}
-    for lineno, row in _rows(manifest):
+    for lineno, row in _rows(manifest, required, ignore):
         where = f"{manifest}:{lineno}"
-        for c in REQUIRED:
+        for c in required:
             if not row[c]:
                 raise DataDirError(f"{where}: empty {c}")
-        spk, emo = row["speaker"], row["emotion"]
+        spk, emo = row["speaker"], row.get("emotion")
         if len(spk.split()) != 1 or "/" in spk:
             raise DataDirError(f"{where}: speaker '{spk}' must be one word without '/'")
-        if emo not in declared:
+        if not unlabelled and emo not in declared:
             raise DataDirError(f"{where}: emotion '{emo}' is not one of the declared {declared}")
         wav = Path(row["path"])
         wav = wav if wav.is_absolute() else root / wav
@@ -108,7 +121,8 @@ def prepare_manifest(manifest: str | Path, out_dir: str | Path, emotions: Sequen
         first_line[utt] = lineno
         fields["wav.scp"][utt] = spec
         fields["utt2spk"][utt] = spk
-        fields["utt2emo"][utt] = emo
+        if not unlabelled:
+            fields["utt2emo"][utt] = emo
         fields["utt2dur"][utt] = f"{dur:.3f}"
         for col, name in FILES.items():
             value = row.get(col, "")
@@ -124,7 +138,7 @@ def prepare_manifest(manifest: str | Path, out_dir: str | Path, emotions: Sequen
             fields.setdefault("utt2corpus", {})[utt] = corpus
     if not fields["wav.scp"]:
         raise DataDirError(f"{manifest}: no utterances")
-    d = DataDir(Path(out_dir), fields, declared)
+    d = DataDir(Path(out_dir), fields, declared or None)
     d.write()
     rep = validate_datadir(out_dir, check_audio=False)
     if not rep.ok:

@@ -12,6 +12,10 @@ from serkit.data.datadir import DataDir, validate_datadir
 from serkit.errors import DataDirError
 from serkit.features.extract import read_scp_audio
 
+from tests.conftest import SHARED_CORPORA
+
+SPEECHOCEAN = SHARED_CORPORA / "speechocean762"
+
 
 def tone(seconds, f=220.0, sr=16000):
     t = np.arange(int(seconds * sr)) / sr
@@ -77,8 +81,41 @@ def test_binary(corpus, tmp_path):
     r = subprocess.run([sys.executable, "-m", "serkit.bin.prep_manifest", "--manifest", str(corpus / "m.csv"),
                         "--emotions", "happy,sad", "--out", str(tmp_path / "d")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert "2 utterances, 2 speakers; happy 1, sad 1" in r.stderr
+    assert "2 utterances, 2 speakers, 0.00 h; happy 1, sad 1" in r.stderr
     r = subprocess.run([sys.executable, "-m", "serkit.bin.prep_manifest", "--manifest", str(corpus / "m.csv"),
                         "--emotions", "sad", "--out", str(tmp_path / "e")], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.strip() == (
         f"error: {corpus}/m.csv:3: emotion 'happy' is not one of the declared ['sad']")
+
+
+def test_unlabelled_speech_with_ignored_columns(corpus, tmp_path):
+    (corpus / "u.tsv").write_text("utt\tpath\tspeaker\tage\ttext\n"
+                                  "x1\taudio/a1.wav\ts1\t9\tWE CALL IT BEAR\nx2\taudio/b1.wav\ts2\t30\tZERO\n")
+    d = prepare_manifest(corpus / "u.tsv", tmp_path / "u", [], unlabelled=True, ignore=["utt", "age"])
+    assert d.utts == ["s1-a1", "s2-b1"] and not d.has("utt2emo") and d.emotions is None
+    assert d.get("text") == {"s1-a1": "WE CALL IT BEAR", "s2-b1": "ZERO"}
+    assert not (tmp_path / "u" / "utt2emo").exists() and not (tmp_path / "u" / "emotions").exists()
+    assert validate_datadir(tmp_path / "u").ok
+    with pytest.raises(DataDirError, match=re.escape("u.tsv:1: unknown column(s) ['utt', 'age']")):
+        prepare_manifest(corpus / "u.tsv", tmp_path / "v", [], unlabelled=True)
+    with pytest.raises(DataDirError, match="--unlabelled"):
+        prepare_manifest(corpus / "u.tsv", tmp_path / "v", [], ignore=["utt", "age"])
+    (corpus / "l.csv").write_text("path,speaker,emotion\naudio/a1.wav,s1,sad\n")
+    with pytest.raises(DataDirError, match="l.csv:1: an 'emotion' column, but no emotion labels declared"):
+        prepare_manifest(corpus / "l.csv", tmp_path / "v", [], unlabelled=True)
+
+
+@pytest.mark.skipif(not SPEECHOCEAN.exists(), reason="real speechocean762 subset not available")
+def test_real_speechocean762_as_unlabelled_pretraining_data(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "serkit.bin.prep_manifest", "--manifest",
+                        str(SPEECHOCEAN / "utterances.tsv"), "--unlabelled", "--ignore_columns", "utt,age,split",
+                        "--corpus", "speechocean762", "--out", str(tmp_path / "so")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "1750 utterances, 250 speakers, 1.98 h (unlabelled)" in r.stderr
+    d = DataDir.load(tmp_path / "so")
+    assert len(d.utts) == 1750 and not d.has("utt2emo")
+    assert d.get("utt2gender")["0001-000010011"] == "m" and d.get("text")["0001-000010011"] == "WE CALL IT BEAR"
+    genders = list(d.get("utt2gender").values())
+    assert genders.count("f") == genders.count("m") == 875
+    x = read_scp_audio(d.get("wav.scp")["0001-000010011"], 16000)
+    assert abs(len(x) / 16000 - float(d.get("utt2dur")["0001-000010011"])) < 0.01
