@@ -150,15 +150,18 @@ class Trainer:
         cmvn = CMVN(paths.cmvn_stats, cfg.data.cmvn)
         train_set = FeatDataset(train, reader, cmvn, {k: t.targets(classes[k]) for k, t in self.head_types.items()},
                                 crop_frames=cfg.data.crop_frames, augment=cfg.data.augment)
-        valid_set = FeatDataset(valid, reader, cmvn, emotion_targets(classes["emotion"]))
+        # the valid split scores the emotion head, and the heads whose types score themselves (regression)
+        valid_targets = emotion_targets(classes["emotion"])
+        valid_targets.update({k: t.targets(classes[k]) for k, t in self.head_types.items() if t.validates})
+        valid_set = FeatDataset(valid, reader, cmvn, valid_targets)
+        if cfg.train.select_metric == "ccc" and not any(t.validates for t in self.head_types.values()):
+            raise ConfigError("train.select_metric 'ccc' needs a regression head with a weight above 0")
         return train_set, valid_set, reader.dim, classes
 
     def _build_model(self) -> torch.nn.Module:
         model = MultiTaskModel(self.input_dim, self.cfg.model, self.classes)
-        for head, t in self.head_types.items():
-            w = t.class_weights(self.train_set.targets[head], self.classes[head])
-            if w is not None:
-                model.set_class_weights(head, w)
+        for head, t in self.head_types.items():   # e.g. class weights, regression target statistics
+            t.prepare(model.heads[head], self.train_set.targets[head], self.classes[head])
         return model
 
     def _describe(self) -> str:
@@ -166,8 +169,9 @@ class Trainer:
         return f"model {cfg.model.encoder} + {cfg.model.pooling}, heads {dict(self.model.weights)}"
 
     def _epoch_line(self, tr: Dict[str, float], va: Dict[str, float]) -> str:
-        return (f"train loss {tr['loss']:.4f} | valid loss {va['loss']:.4f} WA {va['wa']:.4f} UA {va['ua']:.4f} "
+        line = (f"train loss {tr['loss']:.4f} | valid loss {va['loss']:.4f} WA {va['wa']:.4f} UA {va['ua']:.4f} "
                 f"F1 {va['macro_f1']:.4f}")
+        return line + (f" CCC {va['ccc']:.4f}" if "ccc" in va else "")
 
     # ------------------------------------------------------------------ files
     def _write_setup(self) -> None:
@@ -330,19 +334,27 @@ class Trainer:
         self.model.eval()
         rows = []
         loss_sum = 0.0
+        scored = {k: t for k, t in self.head_types.items() if t.validates}
+        outputs: Dict[str, list] = {k: [] for k in scored}
         for batch in self.valid_loader:
             feats = batch["feats"].to(self.device)
             lengths = batch["lengths"].to(self.device)
             with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                logits = self.model.logits(feats, lengths)["emotion"].float()
+                out = self.model.logits(feats, lengths)
+            logits = out["emotion"].float()
             gold = batch["targets"]["emotion"].to(self.device)
             loss_sum += float(torch.nn.functional.cross_entropy(logits, gold, reduction="sum"))
             rows += list(zip(gold.tolist(), logits.argmax(-1).tolist()))
+            for k in scored:
+                outputs[k] += list(zip(batch["targets"][k].tolist(), out[k].float().tolist()))
         rows = all_gather_list(rows, self.dist)
         loss_sum = all_reduce_sum(loss_sum, self.dist, self.device)
         gold, pred = zip(*rows)
         scores = classification_scores(gold, pred, len(self.classes["emotion"]))
         scores["loss"] = loss_sum / len(rows)
+        for k, t in scored.items():
+            pairs = all_gather_list(outputs[k], self.dist)
+            scores.update(t.valid_scores(np.array([g for g, _ in pairs]), np.array([p for _, p in pairs])))
         return scores
 
     def run(self) -> dict:
