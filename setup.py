@@ -16,6 +16,7 @@ CONSOLE_SCRIPTS = {
     "serkit-train-classical": "train_classical",
     "serkit-decode": "decode",
     "serkit-infer": "infer",
+    "serkit-export": "export",
     "serkit-score": "score",
     "serkit-fuse": "fuse",
     "serkit-sweep": "sweep",
