@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -88,6 +88,26 @@ def build_scheduler(cfg: Config, optim: torch.optim.Optimizer, total_steps: int)
         return max(0.0, 1.0 - progress)
 
     return torch.optim.lr_scheduler.LambdaLR(optim, factor)
+
+
+def plot_losses(history: List[dict], out_png: Path, title: str) -> None:
+    """Train and valid loss per epoch (the curves TensorBoard also shows) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(epochs, [h["train"]["loss"] for h in history], marker="o", label="train")
+    ax.plot(epochs, [h["valid"]["loss"] for h in history], marker="o", label="valid")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title, fontsize=8)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
 
 
 def _better(metric: str, new: float, best: Optional[float]) -> bool:
@@ -327,7 +347,8 @@ class Trainer:
         n_total = all_reduce_sum(n_units, self.dist, self.device)
         if n_total == 0:
             raise SerkitError(f"{self.exp_dir}: no step of epoch {epoch} had a finite training loss")
-        return {k: t / n_total for k, t in zip(keys, totals)}
+        # units: utterances (frames for pretraining) trained on, for the throughput in history.json
+        return {k: t / n_total for k, t in zip(keys, totals)} | {"units": n_total}
 
     @torch.no_grad()
     def evaluate(self) -> Dict[str, float]:
@@ -375,6 +396,7 @@ class Trainer:
         for epoch in range(self.state["epoch"] + 1, cfg.train.max_epochs + 1):
             t0 = time.perf_counter()
             tr = self.train_epoch(epoch)
+            tr["seconds"] = time.perf_counter() - t0   # training only, the valid pass excluded
             va = self.evaluate()
             self.state["epoch"] = epoch
             improved = _better(metric, va[metric], self.state["best"])
@@ -411,6 +433,7 @@ class Trainer:
         if self.dist.is_main:
             with open(self.exp_dir / "history.json", "w") as f:
                 json.dump(self.state["history"], f, indent=1)
+            plot_losses(self.state["history"], self.exp_dir / "loss.png", str(self.exp_dir))
             self.writer.close()
         return self.state
 
