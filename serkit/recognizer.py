@@ -165,9 +165,9 @@ class Recognizer:
         if wave.ndim != 1:
             raise DataDirError(f"expected a mono wave (samples,), got shape {wave.shape}")
         if sr is not None and sr != self.sample_rate:
-            import torchaudio
+            from serkit.features.extract import resample
 
-            wave = torchaudio.functional.resample(torch.from_numpy(wave), sr, self.sample_rate).numpy()
+            wave = resample(wave, int(sr), self.sample_rate)
         x = self.extract(wave)
         if self.cmvn_mode == "global":
             mean, inv_std = self.cmvn_stats

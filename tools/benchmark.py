@@ -8,8 +8,9 @@ Usage:
     python tools/benchmark.py pretrain --config egs/iemocap/conf/tuning/pretrain_fop.yaml [--frames 1000]
         [--steps 10] [--device cpu|cuda] [--a.b VALUE ...]
 
-feats: real-time factor of one core (CPU seconds per audio second) for torchaudio MFCC/log-mel
-       as serkit computes them, beside librosa's, on the wavs of DATA_DIR (or synthetic audio).
+feats: stage 1 on one core, step by step (read, resample, MFCC / log-mel, shard write) in times
+       real time, librosa's features beside, and the whole serkit-dump-feats job, on the first
+       --seconds of audio of DATA_DIR's wav.scp.
 blstm: training steps/s and frames/s of the BLSTM encoder on batches of mixed lengths, serkit's
        unpacked implementation beside PyTorch's packed bidirectional LSTM.
 w2v2: training steps/s of wav2vec2 (tiny / base / large) with the emotion and CTC heads on random
@@ -25,51 +26,82 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 
 def bench_feats(args) -> None:
-    import librosa
+    """Stage 1 per step on one core: read (decode at the file's rate), resample to 16 kHz (kernel
+    cached, beside torchaudio's call that rebuilds it), features, shard write; librosa's features
+    beside; then the whole dump (serkit-dump-feats, one job)."""
+    import tempfile
 
-    from serkit.features.extract import FeatureConfig, FeatureExtractor, read_audio
+    import librosa
+    import soundfile
+    import torchaudio
+
+    from serkit.data.datadir import DataDir
+    from serkit.features.dump import dump_features
+    from serkit.features.extract import FeatureConfig, FeatureExtractor, resample
+    from serkit.features.storage import write_shard
 
     torch.set_num_threads(1)
-    if args.data:
-        from serkit.data.datadir import DataDir
+    if not args.data:
+        raise SystemExit("feats: give --data DATA_DIR (a data dir whose wav.scp lists files)")
+    wav_scp = DataDir.load(args.data).get("wav.scp")
+    paths, total = [], 0.0
+    for utt, spec in wav_scp.items():
+        paths.append((utt, spec))
+        total += soundfile.info(spec).duration
+        if total >= args.seconds:
+            break
 
-        waves, total = [], 0.0
-        for spec in DataDir.load(args.data).get("wav.scp").values():
-            x = read_audio(spec, 16000)
-            waves.append(x)
-            total += len(x) / 16000
-            if total >= args.seconds:
-                break
-    else:
-        rng = np.random.RandomState(0)
-        waves = [rng.randn(16000 * 3).astype(np.float32) * 0.1 for _ in range(int(args.seconds // 3))]
-    audio_sec = sum(len(x) for x in waves) / 16000
-    print(f"{len(waves)} utterances, {audio_sec:.1f} s of audio, 1 thread")
+    def clock(fn):
+        t0 = time.process_time()
+        out = fn()
+        return out, time.process_time() - t0
+
+    raw, t_read = clock(lambda: [soundfile.read(p, dtype="float32", always_2d=True) for _, p in paths])
+    raw = [(x.mean(axis=1), sr) for x, sr in raw]
+    audio_sec = sum(len(x) / sr for x, sr in raw)
+    rates = sorted({sr for _, sr in raw})
+    waves, t_res = clock(lambda: [resample(x, sr, 16000) for x, sr in raw])
+    _, t_res_ta = clock(lambda: [torchaudio.functional.resample(torch.from_numpy(x), sr, 16000) for x, sr in raw])
+    print(f"{args.data}: {len(paths)} files, {audio_sec:.1f} s of audio at {rates} Hz, 1 thread, CPU time")
+
+    def x_rt(t):
+        return f"{audio_sec / t:,.0f}x" if t > 0 else "-"
+
+    print(f"  read        {x_rt(t_read):>9} real time")
+    if rates != [16000]:
+        print(f"  resample    {x_rt(t_res):>9} (kernel cached; torchaudio.functional.resample: {x_rt(t_res_ta)})")
     for kind in ("mfcc", "logmel"):
         cfg = FeatureConfig(type=kind, n_mels=40 if kind == "mfcc" else 80)
         ext = FeatureExtractor(cfg)
-        t0 = time.process_time()
-        for x in waves:
-            ext(x)
-        ours = time.process_time() - t0
-        t0 = time.process_time()
-        for x in waves:
-            if kind == "mfcc":
-                librosa.feature.mfcc(y=x, sr=16000, n_mfcc=40, n_fft=cfg.fft_size, hop_length=cfg.hop_length,
-                                     win_length=cfg.win_length, n_mels=40, pad_mode="constant")
-            else:
-                librosa.power_to_db(librosa.feature.melspectrogram(
-                    y=x, sr=16000, n_fft=cfg.fft_size, hop_length=cfg.hop_length, win_length=cfg.win_length,
-                    n_mels=80, pad_mode="constant"), top_db=80)
-        ref = time.process_time() - t0
-        print(f"{kind:7s} torchaudio RTF/core {ours / audio_sec:.5f} ({audio_sec / ours:,.0f}x real time) | "
-              f"librosa RTF/core {ref / audio_sec:.5f} | speed-up {ref / ours:.2f}x")
+        feats, t_feat = clock(lambda: [ext(x) for x in waves])
+        with tempfile.TemporaryDirectory() as tmp:
+            _, t_write = clock(lambda: write_shard(tmp, "0000", ((u, f) for (u, _), f in zip(paths, feats))))
+        if kind == "mfcc":
+            _, t_ref = clock(lambda: [librosa.feature.mfcc(
+                y=x, sr=16000, n_mfcc=40, n_fft=cfg.fft_size, hop_length=cfg.hop_length, win_length=cfg.win_length,
+                n_mels=40, pad_mode="constant") for x in waves])
+        else:
+            _, t_ref = clock(lambda: [librosa.power_to_db(librosa.feature.melspectrogram(
+                y=x, sr=16000, n_fft=cfg.fft_size, hop_length=cfg.hop_length, win_length=cfg.win_length,
+                n_mels=80, pad_mode="constant"), top_db=80) for x in waves])
+        steps = t_read + (t_res if rates != [16000] else 0.0) + t_feat + t_write
+        print(f"  {kind:7s}     {x_rt(t_feat):>9} (librosa {x_rt(t_ref)}: {t_ref / t_feat:.2f}x slower) | "
+              f"write {x_rt(t_write)} | read + resample + {kind} + write: {x_rt(steps)}")
+        with tempfile.TemporaryDirectory() as tmp:
+            sub = Path(tmp) / "data"
+            DataDir(sub, {"wav.scp": dict(paths), "utt2spk": {u: u for u, _ in paths}}).write()
+            t0 = time.perf_counter()
+            stats = dump_features(sub, Path(tmp) / "dump", cfg, nj=1)
+            wall = time.perf_counter() - t0
+        print(f"  serkit-dump-feats {kind}, one job: {stats['audio_sec'] / stats['cpu_sec']:,.0f}x real time per core "
+              f"in the worker, {stats['audio_sec'] / wall:,.0f}x wall including start-up and the index")
 
 
 def bench_blstm(args) -> None:
