@@ -10,6 +10,7 @@ such a file or a trained fold's exp dir::
     r = Recognizer.load("model.pt")
     r.predict_file("a.wav")      # {"emotion": "ang", "probs": {...}, "scores": [...], ...}
     r.segments("long.wav", window=3.0, hop=1.0)   # one record per window (or per voiced stretch)
+    r.export_onnx("model.onnx")  # the network as ONNX; Recognizer.load("model.onnx") runs it with onnxruntime
 
 A model trained with per-speaker CMVN meets an unknown speaker at inference: each utterance (or
 segment) is normalised with its own statistics.
@@ -29,6 +30,25 @@ from serkit.config import config_from_dict
 from serkit.errors import ConfigError, DataDirError, SerkitError
 
 PACKAGE_FORMAT = "serkit-model/1"
+ONNX_META_KEY = "serkit"   # metadata of an exported ONNX model: features, CMVN, classes (JSON)
+# encoders whose ONNX graph keeps the batch and time axes dynamic (checked in the tests), with
+# the exporter used: the TorchScript one traces the recurrent and convolutional encoders in
+# seconds (the dynamo one takes minutes on the BLSTM's time loop), the dynamo one keeps the
+# transformers' attention reshapes dynamic. The CNN-BLSTM-attention's attention reshape is fixed
+# to the example's length by both.
+ONNX_ENCODERS = {"blstm": "torchscript", "resnet": "torchscript", "fop_transformer": "dynamo",
+                 "mpc_transformer": "dynamo"}
+
+
+class _Posteriors(torch.nn.Module):
+    """feats (B, T, D), lengths (B,) -> emotion posteriors (B, C): the exported graph."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, feats, lengths):
+        return self.model.logits(feats, lengths)["emotion"].softmax(-1)
 
 
 def _training_inputs(exp: Path, feat_conf: Optional[str], cmvn_stats: Optional[str]) -> Tuple[dict, Optional[str]]:
@@ -115,21 +135,26 @@ def window_segments(duration: float, window: float, hop: float) -> List[Tuple[fl
 
 
 class Recognizer:
-    """A trained model with its feature extraction and normalisation (``Recognizer.load``)."""
+    """A trained model with its feature extraction and normalisation (``Recognizer.load``).
+
+    ``model`` is the PyTorch model, or an ``onnxruntime`` session of an ONNX export (emotion
+    posteriors only: the other heads' outputs are not in the exported graph)."""
 
     def __init__(self, model, cfg, classes: Dict[str, List[str]], features: dict, cmvn_mode: str,
-                 cmvn_stats: Optional[Tuple[np.ndarray, np.ndarray]] = None):
+                 cmvn_stats: Optional[Tuple[np.ndarray, np.ndarray]] = None, input_dim: Optional[int] = None):
         from serkit.features.extract import FeatureConfig, FeatureExtractor
 
         self.model, self.cfg, self.classes = model, cfg, classes
+        self.onnx = not isinstance(model, torch.nn.Module)
         self.feature_config = FeatureConfig.from_dict(features)
         self.extract = FeatureExtractor(self.feature_config)
         self.sample_rate = self.feature_config.sample_rate
         self.cmvn_mode, self.cmvn_stats = cmvn_mode, cmvn_stats
         self.names = classes["emotion"]
-        if self.extract.dim != model.input_dim:
+        self.input_dim = input_dim if self.onnx else model.input_dim
+        if self.extract.dim != self.input_dim:
             raise ConfigError(f"the feature config gives {self.extract.dim} columns, the model expects "
-                              f"{model.input_dim}")
+                              f"{self.input_dim}")
 
     @classmethod
     def load(cls, path: str | os.PathLike, feat_conf: Optional[str] = None,
@@ -140,6 +165,8 @@ class Recognizer:
         from serkit.models.model import MultiTaskModel
 
         path = Path(path)
+        if path.suffix == ".onnx":
+            return cls._load_onnx(path)
         if path.is_dir():
             from serkit.predict import load_model
 
@@ -157,6 +184,83 @@ class Recognizer:
         c = pkg["cmvn"]
         table = (c["mean"].numpy(), c["inv_std"].numpy()) if c["mode"] == "global" else None
         return cls(model, cfg, pkg["classes"], pkg["features"], c["mode"], table)
+
+    @classmethod
+    def _load_onnx(cls, path: Path) -> "Recognizer":
+        import json
+
+        try:
+            import onnxruntime
+        except ImportError:
+            raise ConfigError(f"{path}: running an ONNX model needs onnxruntime (pip install onnxruntime)") from None
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        meta = session.get_modelmeta().custom_metadata_map.get(ONNX_META_KEY)
+        if meta is None:
+            raise SerkitError(f"{path}: not an ONNX model exported by serkit-export (no '{ONNX_META_KEY}' metadata)")
+        m = json.loads(meta)
+        c = m["cmvn"]
+        table = (np.array(c["mean"], np.float32), np.array(c["inv_std"], np.float32)) if c["mode"] == "global" else None
+        return cls(session, None, {"emotion": m["classes"]}, m["features"], c["mode"], table, input_dim=m["input_dim"])
+
+    def export_onnx(self, out: str | os.PathLike, check: bool = True) -> Path:
+        """The network from normalised features to emotion posteriors as ONNX (dynamic batch and
+        time axes; ``ONNX_ENCODERS`` says which exporter), with the feature config, CMVN
+        statistics and classes in its metadata, so that ``Recognizer.load(out)`` runs it with
+        onnxruntime alone. ``check``: compare with PyTorch on a batch of other lengths (≤ 1e-4)."""
+        import json
+        import warnings
+
+        if self.onnx:
+            raise ConfigError("this recognizer already runs an ONNX model")
+        if self.cfg.model.encoder not in ONNX_ENCODERS:
+            raise ConfigError(f"ONNX export of the '{self.cfg.model.encoder}' encoder is not supported "
+                              f"(supported: {list(ONNX_ENCODERS)})")
+        try:
+            import onnx
+        except ImportError:
+            raise ConfigError("ONNX export needs onnx and onnxscript (pip install onnx onnxscript onnxruntime)") from None
+        net = _Posteriors(self.model).eval()
+        x, lengths = torch.randn(2, 200, self.input_dim), torch.tensor([200, 150])
+        batch, time = torch.export.Dim("batch"), torch.export.Dim("time", min=16)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if ONNX_ENCODERS[self.cfg.model.encoder] == "dynamo":
+                proto = torch.onnx.export(net, (x, lengths), dynamo=True, input_names=["feats", "lengths"],
+                                          output_names=["probs"],
+                                          dynamic_shapes={"feats": {0: batch, 1: time}, "lengths": {0: batch}}
+                                          ).model_proto
+            else:
+                import io
+
+                buf = io.BytesIO()
+                torch.onnx.export(net, (x, lengths), buf, dynamo=False, input_names=["feats", "lengths"],
+                                  output_names=["probs"], opset_version=17,
+                                  dynamic_axes={"feats": {0: "batch", 1: "time"}, "lengths": {0: "batch"},
+                                                "probs": {0: "batch"}})
+                proto = onnx.load_from_string(buf.getvalue())
+        mean, inv_std = self.cmvn_stats if self.cmvn_stats is not None else (None, None)
+        meta = {"classes": self.names, "features": self.feature_config.to_dict(), "input_dim": self.input_dim,
+                "cmvn": {"mode": self.cmvn_mode, "mean": None if mean is None else mean.tolist(),
+                         "inv_std": None if inv_std is None else inv_std.tolist()}}
+        onnx.helper.set_model_props(proto, {ONNX_META_KEY: json.dumps(meta)})
+        out = Path(out)
+        tmp = out.with_name(out.name + ".tmp")
+        onnx.save(proto, str(tmp))
+        os.replace(tmp, out)
+        if check:
+            other = Recognizer._load_onnx(out)
+            x, lengths = torch.randn(3, 97, self.input_dim), torch.tensor([97, 40, 71])
+            with torch.no_grad():
+                ref = net(x, lengths).numpy()
+            got = other._run_onnx(x.numpy(), lengths.numpy())
+            diff = float(np.abs(got - ref).max())
+            if not diff <= 1e-4:
+                out.unlink()
+                raise SerkitError(f"{out}: the ONNX model differs from PyTorch by {diff:.2e} (> 1e-4); not written")
+        return out
+
+    def _run_onnx(self, feats: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        return self.model.run(None, {"feats": feats.astype(np.float32), "lengths": lengths.astype(np.int64)})[0]
 
     # ------------------------------------------------------------------ features
     def features(self, wave: np.ndarray, sr: Optional[int] = None) -> np.ndarray:
@@ -191,15 +295,18 @@ class Recognizer:
             x = torch.zeros(len(idx), int(lengths.max()), feats[idx[0]].shape[1])
             for b, i in enumerate(idx):
                 x[b, : len(feats[i])] = torch.from_numpy(np.ascontiguousarray(feats[i], dtype=np.float32))
-            outputs, enc_lengths = self.model.outputs(x, lengths)
-            probs = outputs["emotion"].float().softmax(-1)
+            extra = [{} for _ in idx]
+            if self.onnx:
+                probs = torch.from_numpy(self._run_onnx(x.numpy(), lengths.numpy()))
+            else:
+                outputs, enc_lengths = self.model.outputs(x, lengths)
+                probs = outputs["emotion"].float().softmax(-1)
+                for name, t in self.model.head_types.items():   # transcripts, ratings, ...
+                    if name != "emotion":
+                        for b, fields in enumerate(t.describe(outputs[name], enc_lengths, self.classes[name])):
+                            extra[b].update(fields)
             if not torch.isfinite(probs).all():
                 raise SerkitError("the model's outputs are not finite (NaN / inf)")
-            extra = [{} for _ in idx]
-            for name, t in self.model.head_types.items():   # transcripts, ratings, ...
-                if name != "emotion":
-                    for b, fields in enumerate(t.describe(outputs[name], enc_lengths, self.classes[name])):
-                        extra[b].update(fields)
             for b, i in enumerate(idx):
                 out[i] = self._record(probs[b].numpy(), top_k) | extra[b]
         return out

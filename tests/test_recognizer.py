@@ -141,3 +141,34 @@ def test_a_file_that_is_not_a_package_is_refused(tmp_path):
     torch.save({"model": {}}, tmp_path / "x.pt")
     with pytest.raises(SerkitError, match="not a serkit model file"):
         Recognizer.load(tmp_path / "x.pt")
+
+
+@pytest.mark.parametrize("encoder, pooling", [("blstm", "mean"), ("resnet", "attentive_stats"),
+                                               ("fop_transformer", "mean"), ("mpc_transformer", "mean")])
+def test_onnx_export_matches_pytorch(encoder, pooling, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from serkit import Recognizer
+    from serkit.models.model import MultiTaskModel
+
+    cfg = load_train_config(None, ["--model.encoder", encoder, "--model.pooling", pooling])
+    torch.manual_seed(0)
+    model = MultiTaskModel(40, cfg.model, {"emotion": ["a", "b", "c"]}).eval()
+    stats = (np.random.RandomState(0).randn(40).astype(np.float32), np.full(40, 0.5, np.float32))
+    r = Recognizer(model, cfg, {"emotion": ["a", "b", "c"]}, {"type": "mfcc", "n_mels": 40}, "global", stats)
+    r.export_onnx(tmp_path / "m.onnx")          # raises where ONNX and PyTorch differ by more than 1e-4
+    o = Recognizer.load(tmp_path / "m.onnx")
+    assert o.onnx and o.names == ["a", "b", "c"] and o.cmvn_mode == "global"
+    feats = [np.random.RandomState(k).randn(n, 40).astype(np.float32) for k, n in enumerate((33, 250, 90))]
+    for a, b in zip(r.predict_features(feats), o.predict_features(feats)):
+        assert max(abs(a["probs"][c] - b["probs"][c]) for c in "abc") <= 1e-4
+
+
+def test_onnx_model_runs_in_serkit_infer(package, tmp_path):
+    pytest.importorskip("onnxruntime")
+    r = subprocess.run([sys.executable, "-m", "serkit.bin.export", "--exp_dir", str(package["exp"]), "--out",
+                        str(tmp_path / "m.pt"), "--onnx", str(tmp_path / "m.onnx")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    wav = next(iter(package["test"].get("wav.scp").values()))
+    a = json.loads(infer("--model", tmp_path / "m.pt", wav, cwd=tmp_path).stdout)
+    b = json.loads(infer("--model", tmp_path / "m.onnx", wav, cwd=tmp_path).stdout)
+    assert max(abs(a["probs"][c] - b["probs"][c]) for c in a["probs"]) <= 1e-4 and a["emotion"] == b["emotion"]
