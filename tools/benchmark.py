@@ -5,12 +5,15 @@ Usage:
     python tools/benchmark.py feats [--data DATA_DIR] [--seconds 300]
     python tools/benchmark.py blstm [--batch 16] [--hidden 128] [--steps 10]
     python tools/benchmark.py w2v2 [--size base] [--batch 2] [--seconds 8] [--device cpu|cuda] [--steps 5]
+    python tools/benchmark.py infer --data DATA_DIR [--files 100] [--long_minutes 10]
     python tools/benchmark.py pretrain --config egs/iemocap/conf/tuning/pretrain_fop.yaml [--frames 1000]
         [--steps 10] [--device cpu|cuda] [--a.b VALUE ...]
 
 feats: stage 1 on one core, step by step (read, resample, MFCC / log-mel, shard write) in times
        real time, librosa's features beside, and the whole serkit-dump-feats job, on the first
        --seconds of audio of DATA_DIR's wav.scp.
+infer: real-time factor per core of the Recognizer (features included) for one file, --files files
+       batched, and a --long_minutes recording in 3 s windows; BLSTM and ResNet.
 blstm: training steps/s and frames/s of the BLSTM encoder on batches of mixed lengths, serkit's
        unpacked implementation beside PyTorch's packed bidirectional LSTM.
 w2v2: training steps/s of wav2vec2 (tiny / base / large) with the emotion and CTC heads on random
@@ -223,6 +226,56 @@ def bench_w2v2(args) -> None:
           f"{args.batch * args.seconds / dt:.1f} audio s/s{mem}")
 
 
+def bench_infer(args) -> None:
+    """Inference real-time factor per CPU core (feature extraction included) of the Recognizer:
+    one file, a batch of files, and a long recording in 3 s windows, for a BLSTM and the ResNet
+    (weights random: the speed does not depend on them)."""
+    import soundfile
+
+    from serkit.data.datadir import DataDir
+    from serkit.models.model import MultiTaskModel
+    from serkit.models.registry import load_train_config
+    from serkit.recognizer import Recognizer
+
+    torch.set_num_threads(1)
+    spec = list(DataDir.load(args.data).get("wav.scp").values())[: args.files]
+    waves = [soundfile.read(p, dtype="float32", always_2d=True) for p in spec]
+    rate = waves[0][1]
+    waves = [x.mean(axis=1) for x, sr in waves if sr == rate]
+    long = np.concatenate(waves)
+    while len(long) < args.long_minutes * 60 * rate:
+        long = np.concatenate([long, long])
+    long = long[: int(args.long_minutes * 60 * rate)]
+    batch_sec = sum(len(x) for x in waves) / rate
+    print(f"{args.data}: {len(waves)} files ({batch_sec:.0f} s at {rate} Hz), a {args.long_minutes:g}-minute "
+          "recording, 1 thread, CPU time, features included")
+    systems = {"blstm": ["--model.encoder", "blstm", "--model.pooling", "mean"],
+               "resnet": ["--model.encoder", "resnet", "--model.pooling", "attentive_stats",
+                          "--model.encoder_conf", "{channels: [8, 16, 32, 64], output_dim: 128}"]}
+    for name, opts in systems.items():
+        cfg = load_train_config(None, opts + ["--data.cmvn", "speaker"])
+        feats = {"type": "logmel", "n_mels": 64, "sample_rate": 16000}
+        model = MultiTaskModel(64, cfg.model, {"emotion": ["a", "b", "c", "d"]}).eval()
+        r = Recognizer(model, cfg, {"emotion": ["a", "b", "c", "d"]}, feats, "speaker")
+        r.predict(waves[0], rate)   # warm-up
+        t0 = time.process_time()
+        r.predict(waves[0], rate)
+        one = time.process_time() - t0
+        t0 = time.process_time()
+        from serkit.features.extract import resample
+
+        at16 = [resample(x, rate, 16000) for x in waves]
+        r.predict_features([r.features(x) for x in at16], batch_size=16)
+        many = time.process_time() - t0
+        t0 = time.process_time()
+        r.segments(resample(long, rate, 16000), window=3.0, hop=3.0, batch_size=16)
+        seg = time.process_time() - t0
+        n = sum(params.numel() for params in model.parameters())
+        print(f"  {name:7s} ({n / 1e6:.2f} M parameters): one file {len(waves[0]) / rate / one:,.0f}x real time | "
+              f"{len(waves)} files {batch_sec / many:,.0f}x | {args.long_minutes:g} min in 3 s windows "
+              f"{args.long_minutes * 60 / seg:,.0f}x")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
@@ -240,6 +293,10 @@ def main() -> None:
     t.add_argument("--frames", type=int, default=1000)
     t.add_argument("--steps", type=int, default=10)
     t.add_argument("--device", default="cpu")
+    i = sub.add_parser("infer")
+    i.add_argument("--data", required=True)
+    i.add_argument("--files", type=int, default=100)
+    i.add_argument("--long_minutes", type=float, default=10.0)
     w = sub.add_parser("w2v2")
     w.add_argument("--size", default="base")
     w.add_argument("--batch", type=int, default=2)
@@ -254,7 +311,7 @@ def main() -> None:
     elif overrides:
         p.error(f"unrecognized arguments: {' '.join(overrides)}")
     else:
-        bench_feats(args) if args.what == "feats" else bench_blstm(args)
+        {"feats": bench_feats, "blstm": bench_blstm, "infer": bench_infer}[args.what](args)
 
 
 if __name__ == "__main__":
