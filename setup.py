@@ -16,6 +16,7 @@ CONSOLE_SCRIPTS = {
     "serkit-train-classical": "train_classical",
     "serkit-decode": "decode",
     "serkit-infer": "infer",
+    "serkit-export": "export",
     "serkit-score": "score",
     "serkit-fuse": "fuse",
     "serkit-sweep": "sweep",
@@ -40,6 +41,7 @@ setup(
         "scikit-learn",
         "matplotlib",
     ],
-    extras_require={"test": ["pytest"], "mini_emo": ["espeakng-loader"]},
+    extras_require={"test": ["pytest"], "mini_emo": ["espeakng-loader"],
+                    "onnx": ["onnx", "onnxscript", "onnxruntime"]},
     entry_points={"console_scripts": [f"{name}=serkit.bin.{mod}:cli" for name, mod in CONSOLE_SCRIPTS.items()]},
 )

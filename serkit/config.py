@@ -66,6 +66,8 @@ class HeadConf:
     dropout: float = 0.0
     label_smoothing: float = 0.0    # classifier heads: cross-entropy with smoothed targets
     class_weights: str = "none"     # none | balanced: weight class c by N / (C * N_c) of the train split
+    dimensions: List[str] = field(default_factory=list)   # regression head: e.g. [arousal, valence]
+    regression_loss: str = "ccc"    # regression head: ccc (1 - CCC per dimension) | mse (of z-scored values)
 
 
 @dataclass
@@ -97,7 +99,7 @@ class SchedulerConf:
 class TrainConf:
     max_epochs: int = 30
     patience: int = 0               # stop after this many epochs without a better valid metric (0: never)
-    select_metric: str = "ua"       # ua | wa | macro_f1 | loss  (on the valid split)
+    select_metric: str = "ua"       # ua | wa | macro_f1 | loss | ccc (regression head: mean CCC)  (on the valid split)
     accum_grad: int = 1
     grad_clip: float = 5.0
     amp: bool = False               # bf16 autocast on GPU
@@ -134,7 +136,7 @@ CHOICES = {
     "data.cmvn": ("global", "speaker", "none"),
     "optim.name": ("adam", "adamw", "rmsprop", "sgd"),
     "scheduler.name": ("constant", "warmup_linear", "warmup_constant", "warmup_cosine"),
-    "train.select_metric": ("ua", "wa", "macro_f1", "loss"),
+    "train.select_metric": ("ua", "wa", "macro_f1", "loss", "ccc"),
     "pretrain.objective": ("none", "fop", "mpc"),
     "pretrain.loss": ("l1", "l2"),
 }

@@ -1,8 +1,9 @@
-"""Classification metrics for SER.
+"""Classification and regression metrics for SER.
 
 WA = overall accuracy = correct / total.
 UA = mean over classes of per-class recall (classes with no reference sample are skipped).
 macro-F1 = mean over classes of per-class F1.
+Dimensional emotion (arousal, valence, dominance): CCC (the usual challenge metric), Pearson r, MAE.
 """
 from __future__ import annotations
 
@@ -72,3 +73,30 @@ def error_rate(refs: Sequence[Sequence], hyps: Sequence[Sequence]) -> float:
 def mean_std(values: List[float]) -> tuple:
     a = np.asarray(values, dtype=np.float64)
     return float(a.mean()), float(a.std(ddof=0))
+
+
+def ccc(gold: Sequence[float], pred: Sequence[float]) -> float:
+    """Lin's concordance correlation coefficient, 2 cov / (var_g + var_p + (mean_g - mean_p)^2),
+    with population (co)variances; 0 where it is undefined (both constant and equal)."""
+    g = np.asarray(gold, dtype=np.float64)
+    p = np.asarray(pred, dtype=np.float64)
+    if g.shape != p.shape or g.size == 0:
+        raise ValueError(f"gold and pred must be non-empty and of one length: {g.shape} vs {p.shape}")
+    cov = ((g - g.mean()) * (p - p.mean())).mean()
+    denom = g.var() + p.var() + (g.mean() - p.mean()) ** 2
+    return float(2 * cov / denom) if denom > 0 else 0.0
+
+
+def pearson(gold: Sequence[float], pred: Sequence[float]) -> float:
+    """Pearson's r; 0 where either side is constant."""
+    g = np.asarray(gold, dtype=np.float64)
+    p = np.asarray(pred, dtype=np.float64)
+    sg, sp = g.std(), p.std()
+    return float(((g - g.mean()) * (p - p.mean())).mean() / (sg * sp)) if sg > 0 and sp > 0 else 0.0
+
+
+def regression_scores(gold: Sequence[float], pred: Sequence[float]) -> Dict[str, float]:
+    """CCC, Pearson r and mean absolute error of one dimension."""
+    g = np.asarray(gold, dtype=np.float64)
+    p = np.asarray(pred, dtype=np.float64)
+    return {"ccc": ccc(g, p), "r": pearson(g, p), "mae": float(np.abs(g - p).mean()), "num_utts": int(g.size)}

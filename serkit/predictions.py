@@ -1,7 +1,8 @@
 """The predictions TSV every system writes and every scorer reads (no torch needed).
 
 Columns: ``utt gold pred p_<class> ...``, then the columns a model's heads add (a CTC head:
-``ref hyp``, the normalised reference transcript and the greedy CTC output). Rows are sorted by utt (C locale);
+``ref hyp``, the normalised reference transcript and the greedy CTC output; a regression head:
+``gold_<dim> pred_<dim>`` per dimension, gold ``-`` where unknown). Rows are sorted by utt (C locale);
 ``gold`` is ``-`` where the data dir has no labels.
 """
 from __future__ import annotations
@@ -16,6 +17,11 @@ from serkit.errors import SerkitError
 
 TSV_HEADER = ("utt", "gold", "pred")
 TEXT_COLUMNS = ("ref", "hyp")   # models with a CTC head: normalised transcript and greedy CTC output
+
+
+def dimension_columns(dimensions) -> tuple:
+    """Columns of a regression head: ``gold_<dim> pred_<dim>`` per dimension."""
+    return tuple(c for d in dimensions for c in (f"gold_{d}", f"pred_{d}"))
 
 
 def write_predictions(out_tsv: str | os.PathLike, names, rows, extra_columns: Sequence[str] = ()) -> None:
@@ -71,3 +77,29 @@ def read_posteriors(path: str | os.PathLike):
             except ValueError:
                 raise SerkitError(f"{path}:{i + 2}: class probabilities are not numbers") from None
     return classes, [r[0] for r in rows], [r[1] for r in rows], probs
+
+
+def read_dimensions(path: str | os.PathLike):
+    """-> (dimensions, utts, gold (N, K) with NaN where unknown, pred (N, K)) of the regression
+    columns of a predictions TSV (no dimensions: an empty list)."""
+    path = Path(path)
+    with open(path) as f:
+        header = f.readline().rstrip("\n").split("\t")
+        dims = [h[5:] for h in header if h.startswith("pred_") and f"gold_{h[5:]}" in header]
+        if not dims:
+            return [], [], np.zeros((0, 0)), np.zeros((0, 0))
+        gi = [header.index(f"gold_{d}") for d in dims]
+        pi = [header.index(f"pred_{d}") for d in dims]
+        utts, gold, pred = [], [], []
+        for lineno, line in enumerate(f, 2):
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != len(header):
+                raise SerkitError(f"{path}:{lineno}: expected {len(header)} columns, got {len(parts)}")
+            try:
+                gold.append([float("nan") if parts[i] == "-" else float(parts[i]) for i in gi])
+                pred.append([float(parts[i]) for i in pi])
+            except ValueError:
+                raise SerkitError(f"{path}:{lineno}: a dimension value is not a number") from None
+            utts.append(parts[0])
+    shape = (len(utts), len(dims))
+    return dims, utts, np.array(gold, dtype=np.float64).reshape(shape), np.array(pred, dtype=np.float64).reshape(shape)

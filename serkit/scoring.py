@@ -17,8 +17,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from serkit.errors import SerkitError
-from serkit.metrics import confusion_matrix, error_rate, mean_std, normalise_rows, scores_from_confusion
-from serkit.predictions import read_predictions
+from serkit.metrics import (confusion_matrix, error_rate, mean_std, normalise_rows, regression_scores,
+                            scores_from_confusion)
+from serkit.predictions import read_dimensions, read_predictions
 
 METRICS = ("wa", "ua", "macro_f1")
 
@@ -53,7 +54,11 @@ def score_folds(pred_files: Dict[str, str | os.PathLike],
     per_fold = {}
     pooled_cm = None
     texts = []      # (fold, ref, hyp) where the model has a CTC head
+    ratings = {}    # fold -> (dimensions, gold (N, K), pred (N, K)) where the model has a regression head
     for fold, path in pred_files.items():
+        dims, _, g, pr = read_dimensions(path)
+        if dims:
+            ratings[fold] = (dims, g, pr)
         cls, rows = read_predictions(path, with_text=True)
         if expected is not None:
             check_coverage(path, [r[0] for r in rows], expected[fold][1], expected[fold][0])
@@ -85,7 +90,35 @@ def score_folds(pred_files: Dict[str, str | os.PathLike],
     for m in metrics:
         mu, sd = mean_std([per_fold[f][m] for f in per_fold])
         mean[m] = {"mean": mu, "std": sd}
-    return {"classes": classes, "folds": per_fold, "pooled": pooled, "mean_std": mean}
+    result = {"classes": classes, "folds": per_fold, "pooled": pooled, "mean_std": mean}
+    if ratings:
+        result["dimensions"] = score_dimensions(ratings)
+    return result
+
+
+def score_dimensions(ratings: Dict[str, tuple]) -> dict:
+    """CCC, Pearson r and MAE per dimension: per fold, pooled and mean ± std over folds.
+    ``ratings``: fold -> (dimensions, gold (N, K), pred (N, K)); utterances without a gold rating
+    (NaN) are left out."""
+    dims = next(iter(ratings.values()))[0]
+    for fold, (d, _, _) in ratings.items():
+        if d != dims:
+            raise SerkitError(f"{fold}: dimensions {d} differ from the other folds' {dims}")
+
+    def scores(g, p):
+        out = {}
+        for k, d in enumerate(dims):
+            keep = ~np.isnan(g[:, k])
+            if keep.any():
+                out[d] = regression_scores(g[keep, k], p[keep, k])
+        return out
+
+    per_fold = {f: scores(g, p) for f, (_, g, p) in ratings.items()}
+    pooled = scores(np.concatenate([g for _, g, _ in ratings.values()]),
+                    np.concatenate([p for _, _, p in ratings.values()]))
+    mean = {d: {m: dict(zip(("mean", "std"), mean_std([per_fold[f][d][m] for f in per_fold if d in per_fold[f]])))
+                for m in ("ccc", "r", "mae")} for d in pooled}
+    return {"names": [d for d in dims if d in pooled], "folds": per_fold, "pooled": pooled, "mean_std": mean}
 
 
 def _text_errors(pairs) -> Dict[str, float]:
@@ -121,6 +154,8 @@ def format_markdown(result: dict, title: str, protocol: str, speaker_dependent: 
     lines.append(f"| **pooled** | {p['num_utts']} | " + " | ".join(_pct(p[m]) for m in metrics) + " |")
     lines.append("| **mean ± std** | | " + " | ".join(
         f"{_pct(ms[m]['mean'])} ± {_pct(ms[m]['std'])}" for m in metrics) + " |")
+    if "dimensions" in result:
+        lines += ["", *dimension_lines(result["dimensions"])]
     cm = np.array(p["confusion"])
     norm = normalise_rows(cm)
     lines += ["", "Pooled confusion (rows = gold, columns = predicted; counts and row-normalised %):", "",
@@ -129,6 +164,25 @@ def format_markdown(result: dict, title: str, protocol: str, speaker_dependent: 
         cells = [f"{int(cm[i, j])} ({100 * norm[i, j]:.1f})" for j in range(len(classes))]
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def dimension_lines(dim: dict) -> List[str]:
+    """The dimensional scores as a markdown table: per fold and pooled CCC / r / MAE per dimension."""
+    names = dim["names"]
+    lines = ["Dimensional ratings (CCC = concordance correlation, r = Pearson, MAE on the data's scale):", "",
+             "| fold | " + " | ".join(f"{d} {m}" for d in names for m in ("CCC", "r", "MAE")) + " |",
+             "|---|" + "---:|" * (3 * len(names))]
+
+    def cells(s):
+        return " | ".join(f"{s[d][m]:.3f}" if d in s else "-" for d in names for m in ("ccc", "r", "mae"))
+
+    for fold, s in dim["folds"].items():
+        lines.append(f"| {fold} | {cells(s)} |")
+    lines.append(f"| **pooled** | {cells(dim['pooled'])} |")
+    ms = dim["mean_std"]
+    lines.append("| **mean ± std** | " + " | ".join(f"{ms[d][m]['mean']:.3f} ± {ms[d][m]['std']:.3f}"
+                                                  for d in names for m in ("ccc", "r", "mae")) + " |")
+    return lines
 
 
 def format_seeds_markdown(results: Dict[str, dict], title: str, protocol: str, speaker_dependent: bool = False,

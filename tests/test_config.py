@@ -17,7 +17,8 @@ def test_defaults_are_filled_for_components(tmp_path):
     assert cfg.model.encoder_conf == {"hidden": 64, "num_layers": 2, "dropout": 0.5, "bidirectional": True}
     assert cfg.optim.lr == 1e-3 and cfg.train.select_metric == "ua"
     assert to_dict(cfg)["model"]["heads"]["emotion"] == {"weight": 1.0, "hidden": 0, "dropout": 0.0,
-                                                         "label_smoothing": 0.0, "class_weights": "none"}
+                                                         "label_smoothing": 0.0, "class_weights": "none",
+                                                         "dimensions": [], "regression_loss": "ccc"}
     assert to_dict(cfg)["data"]["augment"]["spec_augment"]["freq_masks"] == 0 and cfg.data.augment.mixup == 0
 
 

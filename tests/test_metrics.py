@@ -42,3 +42,18 @@ def test_edit_distance_and_error_rates():
     assert edit_distance("kitten", "sitting") == 3
     assert error_rate(["abc", "de"], ["abd", "de"]) == pytest.approx(1 / 5)
     assert error_rate([["the", "cat", "sat"]], [["the", "sat"]]) == pytest.approx(1 / 3)
+
+
+def test_ccc_pearson_mae_on_hand_computed_cases():
+    from serkit.metrics import ccc, pearson, regression_scores
+
+    gold = [1.0, 2.0, 3.0]
+    assert ccc(gold, gold) == pytest.approx(1.0)
+    assert ccc(gold, [2.0, 2.0, 2.0]) == 0.0                      # a constant prediction: no concordance
+    # shifted by 1: cov 2/3, variances 2/3 each, squared mean difference 1 -> (4/3) / (7/3)
+    assert ccc(gold, [2.0, 3.0, 4.0]) == pytest.approx(4 / 7)
+    assert pearson(gold, [2.0, 3.0, 4.0]) == pytest.approx(1.0)
+    assert ccc(gold, [3.0, 2.0, 1.0]) == pytest.approx(-1.0)
+    s = regression_scores(gold, [2.0, 3.0, 4.0])
+    assert s["mae"] == pytest.approx(1.0) and s["num_utts"] == 3
+    assert ccc([2.0, 2.0], [2.0, 2.0]) == 0.0                      # undefined: reported as 0

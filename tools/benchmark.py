@@ -5,11 +5,15 @@ Usage:
     python tools/benchmark.py feats [--data DATA_DIR] [--seconds 300]
     python tools/benchmark.py blstm [--batch 16] [--hidden 128] [--steps 10]
     python tools/benchmark.py w2v2 [--size base] [--batch 2] [--seconds 8] [--device cpu|cuda] [--steps 5]
+    python tools/benchmark.py infer --data DATA_DIR [--files 100] [--long_minutes 10]
     python tools/benchmark.py pretrain --config egs/iemocap/conf/tuning/pretrain_fop.yaml [--frames 1000]
         [--steps 10] [--device cpu|cuda] [--a.b VALUE ...]
 
-feats: real-time factor of one core (CPU seconds per audio second) for torchaudio MFCC/log-mel
-       as serkit computes them, beside librosa's, on the wavs of DATA_DIR (or synthetic audio).
+feats: stage 1 on one core, step by step (read, resample, MFCC / log-mel, shard write) in times
+       real time, librosa's features beside, and the whole serkit-dump-feats job, on the first
+       --seconds of audio of DATA_DIR's wav.scp.
+infer: real-time factor per core of the Recognizer (features included) for one file, --files files
+       batched, and a --long_minutes recording in 3 s windows; BLSTM and ResNet.
 blstm: training steps/s and frames/s of the BLSTM encoder on batches of mixed lengths, serkit's
        unpacked implementation beside PyTorch's packed bidirectional LSTM.
 w2v2: training steps/s of wav2vec2 (tiny / base / large) with the emotion and CTC heads on random
@@ -25,51 +29,82 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 
 def bench_feats(args) -> None:
-    import librosa
+    """Stage 1 per step on one core: read (decode at the file's rate), resample to 16 kHz (kernel
+    cached, beside torchaudio's call that rebuilds it), features, shard write; librosa's features
+    beside; then the whole dump (serkit-dump-feats, one job)."""
+    import tempfile
 
-    from serkit.features.extract import FeatureConfig, FeatureExtractor, read_audio
+    import librosa
+    import soundfile
+    import torchaudio
+
+    from serkit.data.datadir import DataDir
+    from serkit.features.dump import dump_features
+    from serkit.features.extract import FeatureConfig, FeatureExtractor, resample
+    from serkit.features.storage import write_shard
 
     torch.set_num_threads(1)
-    if args.data:
-        from serkit.data.datadir import DataDir
+    if not args.data:
+        raise SystemExit("feats: give --data DATA_DIR (a data dir whose wav.scp lists files)")
+    wav_scp = DataDir.load(args.data).get("wav.scp")
+    paths, total = [], 0.0
+    for utt, spec in wav_scp.items():
+        paths.append((utt, spec))
+        total += soundfile.info(spec).duration
+        if total >= args.seconds:
+            break
 
-        waves, total = [], 0.0
-        for spec in DataDir.load(args.data).get("wav.scp").values():
-            x = read_audio(spec, 16000)
-            waves.append(x)
-            total += len(x) / 16000
-            if total >= args.seconds:
-                break
-    else:
-        rng = np.random.RandomState(0)
-        waves = [rng.randn(16000 * 3).astype(np.float32) * 0.1 for _ in range(int(args.seconds // 3))]
-    audio_sec = sum(len(x) for x in waves) / 16000
-    print(f"{len(waves)} utterances, {audio_sec:.1f} s of audio, 1 thread")
+    def clock(fn):
+        t0 = time.process_time()
+        out = fn()
+        return out, time.process_time() - t0
+
+    raw, t_read = clock(lambda: [soundfile.read(p, dtype="float32", always_2d=True) for _, p in paths])
+    raw = [(x.mean(axis=1), sr) for x, sr in raw]
+    audio_sec = sum(len(x) / sr for x, sr in raw)
+    rates = sorted({sr for _, sr in raw})
+    waves, t_res = clock(lambda: [resample(x, sr, 16000) for x, sr in raw])
+    _, t_res_ta = clock(lambda: [torchaudio.functional.resample(torch.from_numpy(x), sr, 16000) for x, sr in raw])
+    print(f"{args.data}: {len(paths)} files, {audio_sec:.1f} s of audio at {rates} Hz, 1 thread, CPU time")
+
+    def x_rt(t):
+        return f"{audio_sec / t:,.0f}x" if t > 0 else "-"
+
+    print(f"  read        {x_rt(t_read):>9} real time")
+    if rates != [16000]:
+        print(f"  resample    {x_rt(t_res):>9} (kernel cached; torchaudio.functional.resample: {x_rt(t_res_ta)})")
     for kind in ("mfcc", "logmel"):
         cfg = FeatureConfig(type=kind, n_mels=40 if kind == "mfcc" else 80)
         ext = FeatureExtractor(cfg)
-        t0 = time.process_time()
-        for x in waves:
-            ext(x)
-        ours = time.process_time() - t0
-        t0 = time.process_time()
-        for x in waves:
-            if kind == "mfcc":
-                librosa.feature.mfcc(y=x, sr=16000, n_mfcc=40, n_fft=cfg.fft_size, hop_length=cfg.hop_length,
-                                     win_length=cfg.win_length, n_mels=40, pad_mode="constant")
-            else:
-                librosa.power_to_db(librosa.feature.melspectrogram(
-                    y=x, sr=16000, n_fft=cfg.fft_size, hop_length=cfg.hop_length, win_length=cfg.win_length,
-                    n_mels=80, pad_mode="constant"), top_db=80)
-        ref = time.process_time() - t0
-        print(f"{kind:7s} torchaudio RTF/core {ours / audio_sec:.5f} ({audio_sec / ours:,.0f}x real time) | "
-              f"librosa RTF/core {ref / audio_sec:.5f} | speed-up {ref / ours:.2f}x")
+        feats, t_feat = clock(lambda: [ext(x) for x in waves])
+        with tempfile.TemporaryDirectory() as tmp:
+            _, t_write = clock(lambda: write_shard(tmp, "0000", ((u, f) for (u, _), f in zip(paths, feats))))
+        if kind == "mfcc":
+            _, t_ref = clock(lambda: [librosa.feature.mfcc(
+                y=x, sr=16000, n_mfcc=40, n_fft=cfg.fft_size, hop_length=cfg.hop_length, win_length=cfg.win_length,
+                n_mels=40, pad_mode="constant") for x in waves])
+        else:
+            _, t_ref = clock(lambda: [librosa.power_to_db(librosa.feature.melspectrogram(
+                y=x, sr=16000, n_fft=cfg.fft_size, hop_length=cfg.hop_length, win_length=cfg.win_length,
+                n_mels=80, pad_mode="constant"), top_db=80) for x in waves])
+        steps = t_read + (t_res if rates != [16000] else 0.0) + t_feat + t_write
+        print(f"  {kind:7s}     {x_rt(t_feat):>9} (librosa {x_rt(t_ref)}: {t_ref / t_feat:.2f}x slower) | "
+              f"write {x_rt(t_write)} | read + resample + {kind} + write: {x_rt(steps)}")
+        with tempfile.TemporaryDirectory() as tmp:
+            sub = Path(tmp) / "data"
+            DataDir(sub, {"wav.scp": dict(paths), "utt2spk": {u: u for u, _ in paths}}).write()
+            t0 = time.perf_counter()
+            stats = dump_features(sub, Path(tmp) / "dump", cfg, nj=1)
+            wall = time.perf_counter() - t0
+        print(f"  serkit-dump-feats {kind}, one job: {stats['audio_sec'] / stats['cpu_sec']:,.0f}x real time per core "
+              f"in the worker, {stats['audio_sec'] / wall:,.0f}x wall including start-up and the index")
 
 
 def bench_blstm(args) -> None:
@@ -191,6 +226,56 @@ def bench_w2v2(args) -> None:
           f"{args.batch * args.seconds / dt:.1f} audio s/s{mem}")
 
 
+def bench_infer(args) -> None:
+    """Inference real-time factor per CPU core (feature extraction included) of the Recognizer:
+    one file, a batch of files, and a long recording in 3 s windows, for a BLSTM and the ResNet
+    (weights random: the speed does not depend on them)."""
+    import soundfile
+
+    from serkit.data.datadir import DataDir
+    from serkit.models.model import MultiTaskModel
+    from serkit.models.registry import load_train_config
+    from serkit.recognizer import Recognizer
+
+    torch.set_num_threads(1)
+    spec = list(DataDir.load(args.data).get("wav.scp").values())[: args.files]
+    waves = [soundfile.read(p, dtype="float32", always_2d=True) for p in spec]
+    rate = waves[0][1]
+    waves = [x.mean(axis=1) for x, sr in waves if sr == rate]
+    long = np.concatenate(waves)
+    while len(long) < args.long_minutes * 60 * rate:
+        long = np.concatenate([long, long])
+    long = long[: int(args.long_minutes * 60 * rate)]
+    batch_sec = sum(len(x) for x in waves) / rate
+    print(f"{args.data}: {len(waves)} files ({batch_sec:.0f} s at {rate} Hz), a {args.long_minutes:g}-minute "
+          "recording, 1 thread, CPU time, features included")
+    systems = {"blstm": ["--model.encoder", "blstm", "--model.pooling", "mean"],
+               "resnet": ["--model.encoder", "resnet", "--model.pooling", "attentive_stats",
+                          "--model.encoder_conf", "{channels: [8, 16, 32, 64], output_dim: 128}"]}
+    for name, opts in systems.items():
+        cfg = load_train_config(None, opts + ["--data.cmvn", "speaker"])
+        feats = {"type": "logmel", "n_mels": 64, "sample_rate": 16000}
+        model = MultiTaskModel(64, cfg.model, {"emotion": ["a", "b", "c", "d"]}).eval()
+        r = Recognizer(model, cfg, {"emotion": ["a", "b", "c", "d"]}, feats, "speaker")
+        r.predict(waves[0], rate)   # warm-up
+        t0 = time.process_time()
+        r.predict(waves[0], rate)
+        one = time.process_time() - t0
+        t0 = time.process_time()
+        from serkit.features.extract import resample
+
+        at16 = [resample(x, rate, 16000) for x in waves]
+        r.predict_features([r.features(x) for x in at16], batch_size=16)
+        many = time.process_time() - t0
+        t0 = time.process_time()
+        r.segments(resample(long, rate, 16000), window=3.0, hop=3.0, batch_size=16)
+        seg = time.process_time() - t0
+        n = sum(params.numel() for params in model.parameters())
+        print(f"  {name:7s} ({n / 1e6:.2f} M parameters): one file {len(waves[0]) / rate / one:,.0f}x real time | "
+              f"{len(waves)} files {batch_sec / many:,.0f}x | {args.long_minutes:g} min in 3 s windows "
+              f"{args.long_minutes * 60 / seg:,.0f}x")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
@@ -208,6 +293,10 @@ def main() -> None:
     t.add_argument("--frames", type=int, default=1000)
     t.add_argument("--steps", type=int, default=10)
     t.add_argument("--device", default="cpu")
+    i = sub.add_parser("infer")
+    i.add_argument("--data", required=True)
+    i.add_argument("--files", type=int, default=100)
+    i.add_argument("--long_minutes", type=float, default=10.0)
     w = sub.add_parser("w2v2")
     w.add_argument("--size", default="base")
     w.add_argument("--batch", type=int, default=2)
@@ -222,7 +311,7 @@ def main() -> None:
     elif overrides:
         p.error(f"unrecognized arguments: {' '.join(overrides)}")
     else:
-        bench_feats(args) if args.what == "feats" else bench_blstm(args)
+        {"feats": bench_feats, "blstm": bench_blstm, "infer": bench_infer}[args.what](args)
 
 
 if __name__ == "__main__":

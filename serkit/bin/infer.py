@@ -1,101 +1,162 @@
-"""Recognise the emotion of wav files with a trained model; one JSON line per file on stdout.
+"""Recognise the emotion of recordings with a trained model; one JSON line (or CSV row) per file
+or per segment on stdout.
 
 Usage:
-    serkit-infer --exp_dir EXP_DIR [--feat_conf FEATS.yaml] [--cmvn_stats STATS.npz] WAV [WAV ...]
+    serkit-infer (--model MODEL.pt | --exp_dir EXP_DIR) [options] INPUT [INPUT ...]
 
-EXP_DIR is a trained fold (``exp/<tag>/fold1``). The feature config and CMVN statistics are
-those the model was trained with (found through ``EXP_DIR/run.yaml``) unless given. Audio at any
-sample rate is resampled. A model trained with per-speaker CMVN meets an unknown speaker here:
-each file is normalised with its own statistics instead. Each line:
-``{"wav": ..., "emotion": ..., "probs": {class: p}, "transcript": ...}`` (transcript only for
-models with a CTC head). A file that cannot be read gets ``{"wav": ..., "error": ...}`` instead;
-the other files are still processed and the exit status is 1 at the end. File names are always
-files, never commands (a ``wav.scp`` pipe has no place here).
+MODEL.pt is a file written by serkit-export (usable from any directory); EXP_DIR a trained fold
+(``exp/<tag>/fold1``), whose feature config and CMVN statistics are found through
+``EXP_DIR/run.yaml`` unless given. An INPUT is an audio file or a directory (searched
+recursively for --ext); --wav_scp adds the files of a Kaldi ``wav.scp`` (its pipes run without a
+shell). Audio at any sample rate is resampled. A model trained with per-speaker CMVN meets an
+unknown speaker here: each file (or segment) is normalised with its own statistics.
 
-Example:
-    serkit-infer --exp_dir exp/train_w2v2_ctc/fold1 a.wav b.wav
+Whole files (default): ``{"wav", "emotion", "probs": {class: p}, "scores": [{"label", "score"}]}``
+(scores sorted, --top_k of them), plus what other heads add (``transcript``; ratings such as
+``arousal``). Long recordings: --window S --hop S (fixed windows) or --vad energy (voiced
+stretches) give one record per segment with ``start`` / ``end`` in seconds, then the file's
+record with ``"segments": N`` and the duration-weighted mean of the segments' posteriors.
+
+A file that cannot be read gets ``{"wav": ..., "error": ...}``; the others are still processed
+and the exit status is 1 at the end. File names are always files, never commands.
+
+Examples:
+    serkit-infer --model resnet_fold1.pt a.wav recordings/ --top_k 2
+    serkit-infer --exp_dir exp/train_w2v2_ctc/fold1 long.wav --window 3 --hop 1 --format csv
 """
 from __future__ import annotations
 
 import argparse
+import csv
+from collections import deque
 import json
 import logging
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import numpy as np
-import torch
-import yaml
+from typing import Iterator, List, Tuple
 
 from serkit.bin.common import run_main
-from serkit.errors import ConfigError, DataDirError, SerkitError
+from serkit.errors import ConfigError, SerkitError
+
+AUDIO_EXTENSIONS = "wav,flac,ogg,mp3,sph"
+
+
+def list_inputs(inputs: List[str], extensions: List[str], wav_scp: str = "") -> List[Tuple[str, str]]:
+    """(name, source) pairs: files as given, directories searched recursively (sorted), then the
+    entries of a ``wav.scp`` (source = its value; the name is the utterance id)."""
+    out = []
+    exts = {"." + e.lower().lstrip(".") for e in extensions}
+    for name in inputs:
+        p = Path(name)
+        if p.is_dir():
+            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in exts)
+            if not found:
+                logging.warning("%s: no %s files", name, "/".join(sorted(exts)))
+            out += [(f, f) for f in found]
+        else:
+            out.append((name, name))
+    if wav_scp:
+        from serkit.data.datadir import read_kv
+
+        out += [(utt, "scp:" + spec) for utt, spec in read_kv(wav_scp).items()]
+    return out
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 allow_abbrev=False)
-    p.add_argument("--exp_dir", required=True)
-    p.add_argument("--feat_conf", default=None, help="feature config (default: the training dump's feats.yaml)")
-    p.add_argument("--cmvn_stats", default=None, help="CMVN statistics (default: those of training)")
-    p.add_argument("wavs", nargs="+")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="a model file written by serkit-export")
+    src.add_argument("--exp_dir", help="a trained fold, e.g. exp/<tag>/fold1")
+    p.add_argument("--feat_conf", default=None, help="with --exp_dir: feature config (default: the training dump's)")
+    p.add_argument("--cmvn_stats", default=None, help="with --exp_dir: CMVN statistics (default: those of training)")
+    p.add_argument("--window", type=float, default=0.0, help="segment seconds (fixed windows; 0: whole files)")
+    p.add_argument("--hop", type=float, default=0.0, help="seconds between window starts (default: --window)")
+    p.add_argument("--vad", choices=("none", "energy"), default="none",
+                   help="energy: segment at the voiced stretches (without --window)")
+    p.add_argument("--top_k", type=int, default=0, help="scores of the k best classes (0: all)")
+    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--nj", type=int, default=2, help="threads reading audio ahead of the model")
+    p.add_argument("--ext", default=AUDIO_EXTENSIONS, help="extensions searched in directories")
+    p.add_argument("--wav_scp", default="", help="also recognise the entries of this wav.scp")
+    p.add_argument("inputs", nargs="*")
     args = p.parse_args()
+    if args.window and args.vad != "none":
+        raise ConfigError("give --window or --vad energy, not both")
+    if args.top_k < 0 or args.batch_size < 1 or args.nj < 1:
+        raise ConfigError("--top_k must be >= 0, --batch_size and --nj >= 1")
     logging.getLogger("torchaudio").setLevel(logging.ERROR)
-    from serkit.features.cmvn import CMVN
-    from serkit.features.extract import FeatureConfig, FeatureExtractor
-    from serkit.predict import load_model
+    from serkit.recognizer import Recognizer
 
-    exp = Path(args.exp_dir)
-    run_file = exp / "run.yaml"
-    run = yaml.safe_load(run_file.read_text()) if run_file.exists() else {}
-    feat_conf = args.feat_conf or (str(Path(run["feats"]).parent / "feats.yaml") if run.get("feats") else None)
-    if feat_conf is None or not Path(feat_conf).exists():
-        raise ConfigError(f"{exp}: the training features' config is not found ({feat_conf}); give --feat_conf")
-    with open(feat_conf) as f:
-        fcfg = FeatureConfig.from_dict(yaml.safe_load(f))
-    extract = FeatureExtractor(fcfg)
-    model, cfg, classes = load_model(exp)
-    mode = cfg.data.cmvn
-    # global: the training statistics; speaker: the speaker is unknown, so CMVN normalises each
-    # utterance with its own statistics (called without a speaker)
-    cmvn = CMVN((args.cmvn_stats or run.get("cmvn_stats")) if mode == "global" else None, mode)
-    names = classes["emotion"]
+    rec = Recognizer.load(args.model or args.exp_dir, args.feat_conf, args.cmvn_stats)
+    items = list_inputs(args.inputs, args.ext.split(","), args.wav_scp)
+    if not items:
+        raise ConfigError("no input: give audio files, directories or --wav_scp")
+    writer = Output(args.format, rec.names)
     failed = 0
-    for wav in args.wavs:
+    segmented = bool(args.window) or args.vad == "energy"
+    for name, wave, error in read_ahead(rec, items, args.nj):
         try:
-            line = {"wav": wav, **_recognise(wav, extract, fcfg, cmvn, model, names, classes)}
+            if error is not None:
+                raise error
+            if segmented:
+                segs, whole = rec.segments(wave, args.window or None, args.hop or None, args.top_k or None,
+                                           args.batch_size)
+                for s in segs:
+                    writer.write({"wav": name, **s})
+                writer.write({"wav": name, **whole})
+            else:
+                writer.write({"wav": name, **rec.predict_features([rec.features(wave)], args.top_k or None)[0]})
         except SerkitError as e:   # this file's record says why; the others are still processed
             failed += 1
-            line = {"wav": wav, "error": str(e)}
-            print(f"error: {e}", file=sys.stderr)
-        print(json.dumps(line, allow_nan=False), flush=True)
+            msg = str(e) if name in str(e) else f"{name}: {e}"
+            writer.write({"wav": name, "error": msg})
+            print(f"error: {msg}", file=sys.stderr)
     if failed:
-        raise SerkitError(f"{failed} of {len(args.wavs)} files could not be recognised (see their 'error' records)")
+        raise SerkitError(f"{failed} of {len(items)} files could not be recognised (see their 'error' records)")
 
 
-def _recognise(wav, extract, fcfg, cmvn, model, names, classes) -> dict:
-    from serkit.features.extract import read_audio
+def read_ahead(rec, items: List[Tuple[str, str]], nj: int) -> Iterator[tuple]:
+    """(name, wave or None, error or None) in input order; ``nj`` threads decode audio ahead."""
+    from serkit.features.extract import read_scp_audio
 
-    if not Path(wav).is_file():
-        raise DataDirError(f"{wav}: no such file")
-    try:
-        feats = extract(read_audio(wav, fcfg.sample_rate))
-    except DataDirError as e:
-        raise DataDirError(f"{wav}: {e}" if wav not in str(e) else str(e)) from None
-    feats = cmvn(feats)
-    x = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))[None]
-    if x.size(-1) != model.input_dim:
-        raise ConfigError(f"{wav}: features have {x.size(-1)} columns, the model expects {model.input_dim}; "
-                          "give the training features' --feat_conf")
-    with torch.no_grad():
-        out, enc_lengths = model.outputs(x, torch.tensor([x.size(1)]))
-    probs = out["emotion"][0].softmax(-1)
-    if not torch.isfinite(probs).all():
-        raise SerkitError(f"{wav}: the model's outputs are not finite (NaN / inf)")
-    line = {"emotion": names[int(probs.argmax())], "probs": {c: round(float(v), 5) for c, v in zip(names, probs)}}
-    for k, t in model.head_types.items():   # what the other heads add (a ctc head: the transcript)
-        if k != "emotion":
-            line.update(t.describe(out[k], enc_lengths, classes[k])[0])
-    return line
+    def load(item):
+        name, source = item
+        try:
+            wave = read_scp_audio(source[4:], rec.sample_rate) if source.startswith("scp:") else rec.read(source)
+            return name, wave, None
+        except SerkitError as e:
+            return name, None, e
+
+    ahead = deque()
+    with ThreadPoolExecutor(max_workers=nj) as pool:   # at most 2 * nj files in memory at once
+        for item in items:
+            ahead.append(pool.submit(load, item))
+            if len(ahead) >= 2 * nj:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+
+
+class Output:
+    """JSON lines (strict: no NaN) or CSV with one column per class probability."""
+
+    def __init__(self, fmt: str, names: List[str]):
+        self.fmt, self.names = fmt, names
+        if fmt == "csv":
+            self.csv = csv.writer(sys.stdout)
+            self.csv.writerow(["wav", "start", "end", "emotion", *(f"p_{c}" for c in names), "error"])
+
+    def write(self, record: dict) -> None:
+        if self.fmt == "jsonl":
+            print(json.dumps(record, allow_nan=False), flush=True)
+            return
+        probs = record.get("probs", {})
+        self.csv.writerow([record["wav"], record.get("start", ""), record.get("end", ""), record.get("emotion", ""),
+                           *(probs.get(c, "") for c in self.names), record.get("error", "")])
+        sys.stdout.flush()
 
 
 def cli() -> None:

@@ -4,7 +4,8 @@ Usage:
     serkit-prep-manifest --manifest FILE --emotions L1,L2,... --out DATA_DIR [--root DIR] [--corpus NAME]
     serkit-prep-manifest --manifest FILE --unlabelled --out DATA_DIR ...   (speech for pretraining)
 
-Columns (header line): path, speaker, emotion; optional gender, text, session, lang, start, end.
+Columns (header line): path, speaker, emotion; optional gender, text, session, lang, start, end,
+and the dimensional ratings valence, arousal, dominance (numbers; one utt2<dim> file each).
 Paths are relative to --root (default: the manifest's folder). --emotions declares the corpus's
 label set (written to DATA_DIR/emotions): a label outside it is an error naming the line.
 --unlabelled: no emotion column (speech for stage 2 pretraining). --ignore_columns names columns

@@ -13,10 +13,11 @@ the gender letter of the *last* id field (``Ses01F_impro01_M013`` -> ``Ses01M``)
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 
 from serkit.data.datadir import DataDir, audio_duration
@@ -46,6 +47,16 @@ class Utterance:
     end: float
     vad: str
     source: str         # "file:line" of the summary line, for error messages
+
+    def ratings(self) -> Tuple[float, float, float]:
+        """(valence, arousal, dominance) of the summary line's ``[V, A, D]``."""
+        try:
+            v = tuple(float(x) for x in self.vad.split(","))
+        except ValueError:
+            v = ()
+        if len(v) != 3 or not all(math.isfinite(x) for x in v):
+            raise DataDirError(f"{self.source}: '[{self.vad}]' is not three numbers [V, A, D]")
+        return v
 
     @property
     def session(self) -> int:
@@ -126,12 +137,17 @@ def prepare_iemocap(
     sessions: Optional[Iterable[int]] = None,
     corpus: str = "iemocap",
     lang: str = "en",
+    vad_scale: str = "raw",
 ) -> DataDir:
     """Write a Kaldi-style data dir for the IEMOCAP-layout corpus under ``root``.
 
     ``label_set`` is a name in ``LABEL_SETS`` or an explicit raw->output map.
-    Fields: wav.scp utt2spk spk2utt utt2emo utt2gender text utt2dur utt2session utt2lang utt2corpus.
+    Fields: wav.scp utt2spk spk2utt utt2emo utt2gender text utt2dur utt2session utt2lang utt2corpus,
+    and utt2valence utt2arousal utt2dominance from the summary line's ``[V, A, D]`` (1-5 as
+    released; ``vad_scale="unit"``: (x - 1) / 4, in [0, 1]).
     """
+    if vad_scale not in ("raw", "unit"):
+        raise DataDirError(f"unknown vad_scale '{vad_scale}'; choose raw or unit")
     root = Path(root)
     if isinstance(label_set, str) and label_set not in LABEL_SETS:
         raise DataDirError(f"unknown label set '{label_set}'; choose from {sorted(LABEL_SETS)}")
@@ -142,7 +158,7 @@ def prepare_iemocap(
     keep_sessions = set(sessions) if sessions is not None else None
     fields: Dict[str, Dict[str, str]] = {n: {} for n in (
         "wav.scp", "utt2spk", "utt2emo", "utt2gender", "text", "utt2dur", "utt2session",
-        "utt2lang", "utt2corpus")}
+        "utt2lang", "utt2corpus", "utt2valence", "utt2arousal", "utt2dominance")}
     for emo_dir in session_dirs:
         sess_root = emo_dir.parent.parent
         transcripts: Dict[str, str] = {}
@@ -171,6 +187,8 @@ def prepare_iemocap(
                 fields["utt2session"][uid] = f"Ses{u.session:02d}"
                 fields["utt2lang"][uid] = lang
                 fields["utt2corpus"][uid] = corpus
+                for name, value in zip(("valence", "arousal", "dominance"), u.ratings()):
+                    fields[f"utt2{name}"][uid] = f"{(value - 1) / 4 if vad_scale == 'unit' else value:.4f}"
     if not fields["wav.scp"]:
         raise DataDirError(f"{root}: no utterance kept (label set {sorted(set(mapping.values()))})")
     d = DataDir(Path(out_dir), fields, sorted(set(mapping.values())))

@@ -1,7 +1,8 @@
 """Any corpus from a manifest table -> a validated Kaldi-style data dir.
 
 The manifest is CSV or TSV with a header; columns ``path, speaker, emotion`` and optionally
-``gender, text, session, lang, start, end`` (seconds, for segments of longer recordings). Paths
+``gender, text, session, lang, start, end`` (seconds, for segments of longer recordings) and the
+dimensional ratings ``valence, arousal, dominance`` (numbers, any scale). Paths
 are relative to ``root`` (default: the manifest's folder). Unlabelled speech (for
 self-supervised pretraining) has no ``emotion`` column and declares no labels; columns the data
 dir has no file for are named in ``ignore`` (else they are errors, which catches typos). Utterance ids are
@@ -17,13 +18,14 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from serkit.data.datadir import DataDir, audio_duration, validate_datadir
+from serkit.data.datadir import DIMENSIONS, DataDir, audio_duration, is_rating, validate_datadir
 from serkit.errors import DataDirError
 
 REQUIRED = ("path", "speaker", "emotion")
-OPTIONAL = ("gender", "text", "session", "lang", "start", "end")
+OPTIONAL = ("gender", "text", "session", "lang", "start", "end") + DIMENSIONS
 GENDER_NAMES = {"f": "f", "female": "f", "w": "f", "m": "m", "male": "m"}
-FILES = {"gender": "utt2gender", "text": "text", "session": "utt2session", "lang": "utt2lang"}
+FILES = {"gender": "utt2gender", "text": "text", "session": "utt2session", "lang": "utt2lang",
+         **{d: f"utt2{d}" for d in DIMENSIONS}}
 
 
 def _rows(manifest: Path, required: Sequence[str] = REQUIRED, ignore: Sequence[str] = ()):
@@ -132,6 +134,8 @@ def prepare_manifest(manifest: str | Path, out_dir: str | Path, emotions: Sequen
                 if value.lower() not in GENDER_NAMES:
                     raise DataDirError(f"{where}: gender '{value}' is not f / m (female / male)")
                 value = GENDER_NAMES[value.lower()]
+            if col in DIMENSIONS and value and not is_rating(value):
+                raise DataDirError(f"{where}: {col} '{value}' is not a number")
             if col in row:
                 fields.setdefault(name, {})[utt] = value
         if corpus:

@@ -130,21 +130,36 @@ def _emotion_params(label: str, voice: Voice, rng: np.random.RandomState) -> np.
     return np.clip(np.round(p), lo, hi)
 
 
+def ratings(label: str, params: np.ndarray, rng: np.random.Generator) -> Tuple[float, float, float]:
+    """(valence, arousal, dominance) on IEMOCAP's 1-5 scale for an utterance rendered with the
+    eSpeak ``params`` (rate, pitch, range, volume, gap): arousal follows the loudness, rate and
+    pitch range actually used, valence and dominance the label's typical values, all with
+    annotator-like noise, so that the ratings are learnable from the audio but not exact."""
+    rate, pitch, prange, vol, _ = params
+    energy = 0.4 * (vol - 80) / 60 + 0.3 * (rate - 135) / 70 + 0.3 * (prange - 12) / 83
+    v, _, d = VAD.get(label, (3.0, 3.0, 3.0))
+    noise = rng.normal(0.0, [0.3, 0.25, 0.3])
+    out = (v + 0.02 * (pitch - 45) + noise[0], 1 + 4 * energy + noise[1], d + 0.5 * (energy - 0.4) + noise[2])
+    return tuple(float(np.clip(x, 1.0, 5.0)) for x in out)
+
+
 def _render(engine: ESpeak, text: str, voice: Voice, label: str, rng: np.random.RandomState,
-            noise_key: List) -> np.ndarray:
-    """One utterance: the emotion's prosody with jitter, short silences, noise at a random level.
+            noise_key: List) -> Tuple[np.ndarray, np.ndarray]:
+    """One utterance: the emotion's prosody with jitter, short silences, noise at a random level;
+    -> audio, the eSpeak parameters used.
 
     The noise comes from its own generator (``noise_key``) so that a length change never shifts
     the draws of later utterances."""
     sr = engine.sample_rate
-    rate, pitch, prange, vol, gap = _emotion_params(label, voice, rng)
+    params = _emotion_params(label, voice, rng)
+    rate, pitch, prange, vol, gap = params
     x = engine.synth(text, voice.espeak_voice, rate, pitch, prange, vol, gap).astype(np.float32) / 32768
     lead = np.zeros(int(sr * rng.uniform(0.05, 0.25)), np.float32)
     tail = np.zeros(int(sr * rng.uniform(0.05, 0.25)), np.float32)
     x = np.concatenate([lead, x, tail])
     noise_db = rng.uniform(-60, -32)
     noise = np.random.default_rng(noise_key).standard_normal(len(x))
-    return np.clip(x + noise.astype(np.float32) * (10 ** (noise_db / 20)), -1, 1)
+    return np.clip(x + noise.astype(np.float32) * (10 ** (noise_db / 20)), -1, 1), params
 
 
 def _annotator_lines(label: str, rng: np.random.RandomState) -> List[str]:
@@ -213,12 +228,14 @@ def _synthesize_session(job: Tuple[str, int, int, int]) -> Dict[str, int]:
         for v, label, n in turns:
             utt = f"{dialog}_{v.gender}{n:03d}"
             text = SENTENCES[rng.randint(len(SENTENCES))]
-            x = _render(engine, text, v, label, rng, [seed, s, d_idx, n, v.gender == "M"])
+            key = [seed, s, d_idx, n, v.gender == "M"]
+            x, params = _render(engine, text, v, label, rng, key)
             wav = sess_dir / "sentences" / "wav" / dialog / f"{utt}.wav"
             wav.parent.mkdir(parents=True, exist_ok=True)
             soundfile.write(str(wav), x, sr, subtype="PCM_16")
             dur = len(x) / sr
-            v_, a_, d_ = VAD.get(label, (3.0, 3.0, 3.0))
+            # the ratings' own generator: the audio and labels stay those of earlier versions
+            v_, a_, d_ = ratings(label, params, np.random.default_rng(key + [7]))
             summary_blocks.append(
                 [f"[{t:.4f} - {t + dur:.4f}]\t{utt}\t{label}\t[{v_:.4f}, {a_:.4f}, {d_:.4f}]"]
                 + _annotator_lines(label, rng)
@@ -309,7 +326,7 @@ def _synthesize_speaker(job) -> int:
             text = sentences[idx % len(sentences)]
             version = "abcdefghij"[sum(1 for c, n in items[:i] if c == code and n == num) % 10]
             wav = Path(root) / "wav" / f"{spk}{num}{code}{version}.wav"
-        x = _render(engine, text, voice, label, rng, [seed, 1000 + k, i])
+        x, _ = _render(engine, text, voice, label, rng, [seed, 1000 + k, i])
         g = math.gcd(out_sr, engine.sample_rate)
         x = resample_poly(x, out_sr // g, engine.sample_rate // g)
         wav.parent.mkdir(parents=True, exist_ok=True)

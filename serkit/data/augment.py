@@ -11,7 +11,6 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
-import torchaudio
 
 from serkit.config import SpecAugmentConf
 from serkit.errors import ConfigError
@@ -25,8 +24,10 @@ def speed_perturb(wave: np.ndarray, sample_rate: int, factor: float) -> np.ndarr
     the length becomes ``len / factor``. Done as a resampling from ``rate * factor`` to ``rate``."""
     if factor == 1.0:
         return wave
+    from serkit.features.extract import resample
+
     src = int(round(sample_rate * factor))
-    return torchaudio.functional.resample(torch.as_tensor(wave, dtype=torch.float32), src, sample_rate).numpy()
+    return resample(np.ascontiguousarray(wave, dtype=np.float32), src, sample_rate)
 
 
 def speed_utt(utt: str, factor: float) -> str:

@@ -6,6 +6,7 @@ utterance ``utt_id<space>value``, sorted in C locale, the speaker id a prefix of
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -16,10 +17,12 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 from serkit.errors import DataDirError
 
 # Per-utterance files a data dir may hold (spk2utt is per speaker and derived).
+# Dimensional emotion ratings, one file per dimension (utt2valence, ...): a number per utterance.
+DIMENSIONS = ("valence", "arousal", "dominance")
 UTT_FILES = (
     "wav.scp", "utt2spk", "utt2emo", "utt2gender", "text", "utt2dur", "utt2lang",
-    "utt2corpus", "utt2session", "utt2vad",
-)
+    "utt2corpus", "utt2session",
+) + tuple(f"utt2{d}" for d in DIMENSIONS)
 REQUIRED_FILES = ("wav.scp", "utt2spk")
 GENDERS = ("f", "m")
 # The corpus's declared emotion label set, one label per line, written by the recipe's data prep
@@ -48,6 +51,14 @@ def audio_duration(wav: str | os.PathLike, where: str = "") -> float:
         return soundfile.info(str(wav)).duration
     except (RuntimeError, OSError, soundfile.LibsndfileError) as e:
         raise DataDirError(f"{where + ': ' if where else ''}cannot read audio {wav}: {e}") from None
+
+
+def is_rating(value: str) -> bool:
+    """A dimensional rating: a finite number."""
+    try:
+        return math.isfinite(float(value))
+    except ValueError:
+        return False
 
 
 def read_emotions(path: str | os.PathLike) -> List[str]:
@@ -280,6 +291,12 @@ def validate_datadir(
                 rep.errors.append(
                     f"{path / 'utt2gender'}:{lineno}: utterance '{utt}' has gender '{g}', expected f or m"
                 )
+    for dim in DIMENSIONS:
+        for lineno, (utt, v) in enumerate(fields.get(f"utt2{dim}", {}).items(), 1):
+            if not is_rating(v):
+                rep.errors.append(f"{path / f'utt2{dim}'}:{lineno}: utterance '{utt}' has {dim} '{v}', "
+                                  "expected a finite number")
+                break
     if check_audio and "wav.scp" in fields:
         for lineno, (utt, wav) in enumerate(fields["wav.scp"].items(), 1):
             if wav.rstrip().endswith("|"):

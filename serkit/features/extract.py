@@ -8,7 +8,9 @@ column, so one dump holds e.g. ``[mfcc, log_f0, voicing, energy, d(...), dd(...)
 """
 from __future__ import annotations
 
+import functools
 import io
+import math
 import os
 import re
 import shlex
@@ -121,8 +123,31 @@ def _decode(source, name: str, sample_rate: int) -> np.ndarray:
         raise DataDirError(f"audio '{name}' has {bad} non-finite (NaN / inf) samples")
     x = x.mean(axis=1)
     if sr != sample_rate:
-        x = torchaudio.functional.resample(torch.from_numpy(x), sr, sample_rate).numpy()
+        x = resample(x, sr, sample_rate)
     return x
+
+
+@functools.lru_cache(maxsize=16)
+def _resample_kernel(orig: int, new: int):
+    """torchaudio's windowed-sinc kernel for one pair of rates, built once: building it is most of
+    the cost of ``torchaudio.functional.resample`` on utterance-length audio."""
+    from torchaudio.functional.functional import _get_sinc_resample_kernel
+
+    gcd = math.gcd(orig, new)
+    kernel, width = _get_sinc_resample_kernel(orig, new, gcd, dtype=torch.float32)
+    return gcd, kernel, width
+
+
+def resample(x: np.ndarray, orig: int, new: int) -> np.ndarray:
+    """``torchaudio.functional.resample`` (default settings, the same samples) with its kernel cached."""
+    if orig == new:
+        return x
+    try:
+        from torchaudio.functional.functional import _apply_sinc_resample_kernel
+    except ImportError:   # a torchaudio without these internals: the public call, kernel rebuilt each time
+        return torchaudio.functional.resample(torch.from_numpy(x), orig, new).numpy()
+    gcd, kernel, width = _resample_kernel(int(orig), int(new))
+    return _apply_sinc_resample_kernel(torch.from_numpy(x), orig, new, gcd, kernel, width).numpy()
 
 
 def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:

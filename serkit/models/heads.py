@@ -10,6 +10,8 @@ this module and the registry only: the data-dir file its targets come from, its 
   pooled vector; cross-entropy with label smoothing and class weights; accuracy.
 - ``CTCType``: the transcript (``text``) as characters on the encoder's frames (Cai et al. 2021);
   CTC loss; greedy transcripts in the predictions (scored as CER / WER) and in inference.
+- ``RegressionType``: dimensional ratings (``utt2arousal``, ``utt2valence``, ``utt2dominance``)
+  on the pooled vector; 1 - CCC or MSE; CCC / r / MAE on the valid split and in the scores.
 """
 from __future__ import annotations
 
@@ -21,10 +23,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from serkit.config import HeadConf
-from serkit.data.datadir import DataDir
+from serkit.data.datadir import DIMENSIONS, DataDir
 from serkit.data.dataset import LabelTargets, label_set
-from serkit.errors import ConfigError
-from serkit.predictions import TEXT_COLUMNS
+from serkit.errors import ConfigError, DataDirError
+from serkit.metrics import regression_scores
+from serkit.predictions import TEXT_COLUMNS, dimension_columns
 
 
 class ClassifierHead(nn.Module):
@@ -47,6 +50,19 @@ class ClassifierHead(nn.Module):
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.net(pooled)
+
+
+class RegressionHead(ClassifierHead):
+    """pooled (B, D) -> ratings (B, K) on the data's scale: the layers predict z-scores, mapped
+    back with the training split's mean and std per dimension (buffers saved with the weights)."""
+
+    def __init__(self, input_dim: int, num_dims: int, hidden: int = 0, dropout: float = 0.0):
+        super().__init__(input_dim, num_dims, hidden=hidden, dropout=dropout)
+        self.register_buffer("target_mean", torch.zeros(num_dims))
+        self.register_buffer("target_std", torch.ones(num_dims))
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.target_mean + self.target_std * self.net(pooled)
 
 
 class CTCHead(nn.Module):
@@ -80,6 +96,8 @@ class ClassifierType:
         if not 0.0 <= c.label_smoothing < 1.0:
             raise ConfigError(f"'model.heads.{self.name}.label_smoothing' is {c.label_smoothing}; "
                               "give a value in [0, 1)")
+        if c.dimensions:
+            raise ConfigError(f"'model.heads.{self.name}.dimensions' belongs to a regression head")
 
     def fit(self, train: DataDir, declared: Optional[Sequence[str]] = None) -> List[str]:
         """The classes, from the training split (in the ``declared`` order where one is given)."""
@@ -94,6 +112,15 @@ class ClassifierType:
 
     def build(self, input_dim: int, classes: Sequence[str]) -> nn.Module:
         return ClassifierHead(input_dim, len(classes), hidden=self.conf.hidden, dropout=self.conf.dropout)
+
+    validates = False                 # the trainer scores it on the valid split (valid_scores)
+
+    def prepare(self, head: nn.Module, encoded: Sequence, classes: Sequence[str]) -> None:
+        """Set what the module learns from the training split's targets before training: the
+        class weights (``class_weights: balanced``)."""
+        w = self.class_weights(encoded, classes)
+        if w is not None:
+            head.class_weight.copy_(w)
 
     def class_weights(self, encoded: Sequence[int], classes: Sequence[str]) -> Optional[torch.Tensor]:
         """Loss weights per class from the encoded training targets, or None (all 1)."""
@@ -149,6 +176,7 @@ class CTCType:
 
     frame_level = True
     mixable = False                   # transcripts cannot be mixed
+    validates = False
     prediction_columns = TEXT_COLUMNS
     target_file = "text"
 
@@ -157,9 +185,9 @@ class CTCType:
         self.vocab = None
 
     def check(self) -> None:
-        if self.conf.class_weights != "none" or self.conf.label_smoothing:
-            raise ConfigError(f"'model.heads.{self.name}': class_weights and label_smoothing apply to "
-                              "classifier heads, not to a ctc head")
+        if self.conf.class_weights != "none" or self.conf.label_smoothing or self.conf.dimensions:
+            raise ConfigError(f"'model.heads.{self.name}': class_weights, label_smoothing and dimensions "
+                              "do not apply to a ctc head")
 
     def fit(self, train: DataDir, declared: Optional[Sequence[str]] = None) -> List[str]:
         from serkit.text.vocab import CharVocab
@@ -178,8 +206,8 @@ class CTCType:
     def build(self, input_dim: int, classes: Sequence[str]) -> nn.Module:
         return CTCHead(input_dim, len(classes), hidden=self.conf.hidden, dropout=self.conf.dropout)
 
-    def class_weights(self, encoded, classes) -> None:
-        return None
+    def prepare(self, head, encoded, classes) -> None:
+        pass
 
     def loss(self, head, logits, targets, enc_lengths):
         # torch.nn.CTCLoss defaults: per-utterance loss over its target length, batch mean
@@ -200,3 +228,116 @@ class CTCType:
         from serkit.text.vocab import greedy_ctc
 
         return [{"transcript": h} for h in greedy_ctc(logits, enc_lengths, classes)]
+
+
+class RatingTargets:
+    """Dimensional ratings per utterance (``utt2<dimension>`` files) -> (B, K) float tensors."""
+
+    def __init__(self, dimensions: Sequence[str]):
+        self.dimensions = list(dimensions)
+
+    def encode(self, data: DataDir, utts: Sequence[str]) -> List[List[float]]:
+        columns = []
+        for d in self.dimensions:
+            values = data.get(f"utt2{d}")
+            col = []
+            for u in utts:
+                if u not in values:
+                    raise DataDirError(f"{data.path}/utt2{d}: no {d} for utterance '{u}'")
+                try:
+                    v = float(values[u])
+                except ValueError:
+                    v = float("nan")
+                if not np.isfinite(v):
+                    raise DataDirError(f"{data.path}/utt2{d}: utterance '{u}' has {d} '{values[u]}', "
+                                       "expected a finite number")
+                col.append(v)
+            columns.append(col)
+        return [list(row) for row in zip(*columns)]
+
+    @staticmethod
+    def collate(head: str, values: List[List[float]]) -> Dict[str, torch.Tensor]:
+        return {head: torch.tensor(values, dtype=torch.float32)}
+
+
+def ccc_loss(pred: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+    """1 - CCC per dimension over the batch, averaged over dimensions; (B, K), (B, K) -> ()."""
+    pm, gm = pred.mean(0), gold.mean(0)
+    cov = ((pred - pm) * (gold - gm)).mean(0)
+    denom = pred.var(0, unbiased=False) + gold.var(0, unbiased=False) + (pm - gm) ** 2
+    return (1 - 2 * cov / denom.clamp_min(1e-8)).mean()
+
+
+class RegressionType:
+    """Dimensional emotion: one value per utterance and dimension (``model.heads.<name>.dimensions``,
+    each read from ``utt2<dimension>``), predicted from the pooled vector."""
+
+    frame_level = False
+    mixable = False                   # mixup mixes class targets only
+    validates = True                  # CCC on the valid split (train.select_metric: ccc)
+
+    def __init__(self, name: str, conf: HeadConf):
+        self.name, self.conf = name, conf
+        self.dimensions = list(conf.dimensions)
+        self.prediction_columns = dimension_columns(self.dimensions)
+
+    def check(self) -> None:
+        c = self.conf
+        if not self.dimensions:
+            raise ConfigError(f"'model.heads.{self.name}.dimensions': name the dimensions to predict, "
+                              f"some of {list(DIMENSIONS)}")
+        unknown = [d for d in self.dimensions if d not in DIMENSIONS]
+        if unknown or len(set(self.dimensions)) != len(self.dimensions):
+            raise ConfigError(f"'model.heads.{self.name}.dimensions' is {self.dimensions}; give distinct names "
+                              f"from {list(DIMENSIONS)}")
+        if c.regression_loss not in ("ccc", "mse"):
+            raise ConfigError(f"'model.heads.{self.name}.regression_loss' is '{c.regression_loss}'; "
+                              "choose from ['ccc', 'mse']")
+        if c.class_weights != "none" or c.label_smoothing:
+            raise ConfigError(f"'model.heads.{self.name}': class_weights and label_smoothing apply to "
+                              "classifier heads, not to a regression head")
+
+    def fit(self, train: DataDir, declared: Optional[Sequence[str]] = None) -> List[str]:
+        for d in self.dimensions:
+            if not train.has(f"utt2{d}"):
+                raise DataDirError(f"{train.path}: no utt2{d} for the '{self.name}' head's dimension '{d}'")
+        return list(self.dimensions)
+
+    def artifacts(self) -> Dict[str, bytes]:
+        return {}
+
+    def targets(self, classes: Sequence[str]) -> RatingTargets:
+        return RatingTargets(classes)
+
+    def build(self, input_dim: int, classes: Sequence[str]) -> nn.Module:
+        return RegressionHead(input_dim, len(classes), hidden=self.conf.hidden, dropout=self.conf.dropout)
+
+    def prepare(self, head: nn.Module, encoded: Sequence, classes: Sequence[str]) -> None:
+        """The training split's mean and std per dimension: the head predicts z-scores."""
+        y = torch.tensor(encoded, dtype=torch.float32).reshape(-1, len(classes))
+        head.target_mean.copy_(y.mean(0))
+        head.target_std.copy_(y.std(0, unbiased=False).clamp_min(1e-3))
+
+    def loss(self, head, pred, targets, enc_lengths):
+        gold = targets[self.name]
+        pred = pred.float()
+        if self.conf.regression_loss == "ccc":
+            lk = ccc_loss(pred, gold)
+        else:   # on z-scores, so that every dimension weighs alike whatever its scale
+            lk = (((pred - gold) / head.target_std) ** 2).mean()
+        return lk, {f"loss_{self.name}": lk.detach()}
+
+    def valid_scores(self, gold: np.ndarray, pred: np.ndarray) -> Dict[str, float]:
+        """Per dimension CCC (``ccc_<dim>``) and their mean (``ccc``) on the valid split; (N, K) arrays."""
+        out = {f"ccc_{d}": regression_scores(gold[:, k], pred[:, k])["ccc"] for k, d in enumerate(self.dimensions)}
+        out["ccc"] = float(np.mean(list(out.values())))
+        return out
+
+    def predict(self, pred, enc_lengths, classes, data: DataDir, utts: Sequence[str]) -> List[tuple]:
+        """``gold_<dim> pred_<dim>`` per dimension; gold ``-`` where the data dir has no rating."""
+        golds = [data.get(f"utt2{d}") if data.has(f"utt2{d}") else {} for d in classes]
+        return [tuple(v for k in range(len(classes))
+                      for v in (golds[k].get(u, "-"), f"{float(pred[b, k]):.4f}")) for b, u in enumerate(utts)]
+
+    def describe(self, pred, enc_lengths, classes) -> List[dict]:
+        return [{d: round(float(pred[b, k]), 4) for k, d in enumerate(classes)} for b in range(pred.size(0))]

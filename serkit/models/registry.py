@@ -9,7 +9,7 @@ from serkit.config import Config, HeadConf, ModelConf, fill_kwargs, load_config
 from serkit.errors import ConfigError
 from serkit.models.encoders import BASE_ENCODERS
 from serkit.models.encoders.pretrained import PretrainedEncoder
-from serkit.models.heads import ClassifierType, CTCType
+from serkit.models.heads import ClassifierType, CTCType, RegressionType
 from serkit.models.pooling import (AttentiveStatsPooling, LastPooling, LocalAttentionPooling, MeanPooling,
                                    SumPooling)
 
@@ -22,6 +22,7 @@ HEADS = {
     "gender": partial(ClassifierType, target_file="utt2gender"),
     "speaker": partial(ClassifierType, target_file="utt2spk"),
     "ctc": CTCType,
+    "regression": RegressionType,
 }
 
 

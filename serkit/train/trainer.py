@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -90,6 +90,26 @@ def build_scheduler(cfg: Config, optim: torch.optim.Optimizer, total_steps: int)
     return torch.optim.lr_scheduler.LambdaLR(optim, factor)
 
 
+def plot_losses(history: List[dict], out_png: Path, title: str) -> None:
+    """Train and valid loss per epoch (the curves TensorBoard also shows) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(epochs, [h["train"]["loss"] for h in history], marker="o", label="train")
+    ax.plot(epochs, [h["valid"]["loss"] for h in history], marker="o", label="valid")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title, fontsize=8)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+
+
 def _better(metric: str, new: float, best: Optional[float]) -> bool:
     if best is None:
         return True
@@ -150,15 +170,18 @@ class Trainer:
         cmvn = CMVN(paths.cmvn_stats, cfg.data.cmvn)
         train_set = FeatDataset(train, reader, cmvn, {k: t.targets(classes[k]) for k, t in self.head_types.items()},
                                 crop_frames=cfg.data.crop_frames, augment=cfg.data.augment)
-        valid_set = FeatDataset(valid, reader, cmvn, emotion_targets(classes["emotion"]))
+        # the valid split scores the emotion head, and the heads whose types score themselves (regression)
+        valid_targets = emotion_targets(classes["emotion"])
+        valid_targets.update({k: t.targets(classes[k]) for k, t in self.head_types.items() if t.validates})
+        valid_set = FeatDataset(valid, reader, cmvn, valid_targets)
+        if cfg.train.select_metric == "ccc" and not any(t.validates for t in self.head_types.values()):
+            raise ConfigError("train.select_metric 'ccc' needs a regression head with a weight above 0")
         return train_set, valid_set, reader.dim, classes
 
     def _build_model(self) -> torch.nn.Module:
         model = MultiTaskModel(self.input_dim, self.cfg.model, self.classes)
-        for head, t in self.head_types.items():
-            w = t.class_weights(self.train_set.targets[head], self.classes[head])
-            if w is not None:
-                model.set_class_weights(head, w)
+        for head, t in self.head_types.items():   # e.g. class weights, regression target statistics
+            t.prepare(model.heads[head], self.train_set.targets[head], self.classes[head])
         return model
 
     def _describe(self) -> str:
@@ -166,8 +189,9 @@ class Trainer:
         return f"model {cfg.model.encoder} + {cfg.model.pooling}, heads {dict(self.model.weights)}"
 
     def _epoch_line(self, tr: Dict[str, float], va: Dict[str, float]) -> str:
-        return (f"train loss {tr['loss']:.4f} | valid loss {va['loss']:.4f} WA {va['wa']:.4f} UA {va['ua']:.4f} "
+        line = (f"train loss {tr['loss']:.4f} | valid loss {va['loss']:.4f} WA {va['wa']:.4f} UA {va['ua']:.4f} "
                 f"F1 {va['macro_f1']:.4f}")
+        return line + (f" CCC {va['ccc']:.4f}" if "ccc" in va else "")
 
     # ------------------------------------------------------------------ files
     def _write_setup(self) -> None:
@@ -323,26 +347,35 @@ class Trainer:
         n_total = all_reduce_sum(n_units, self.dist, self.device)
         if n_total == 0:
             raise SerkitError(f"{self.exp_dir}: no step of epoch {epoch} had a finite training loss")
-        return {k: t / n_total for k, t in zip(keys, totals)}
+        # units: utterances (frames for pretraining) trained on, for the throughput in history.json
+        return {k: t / n_total for k, t in zip(keys, totals)} | {"units": n_total}
 
     @torch.no_grad()
     def evaluate(self) -> Dict[str, float]:
         self.model.eval()
         rows = []
         loss_sum = 0.0
+        scored = {k: t for k, t in self.head_types.items() if t.validates}
+        outputs: Dict[str, list] = {k: [] for k in scored}
         for batch in self.valid_loader:
             feats = batch["feats"].to(self.device)
             lengths = batch["lengths"].to(self.device)
             with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                logits = self.model.logits(feats, lengths)["emotion"].float()
+                out = self.model.logits(feats, lengths)
+            logits = out["emotion"].float()
             gold = batch["targets"]["emotion"].to(self.device)
             loss_sum += float(torch.nn.functional.cross_entropy(logits, gold, reduction="sum"))
             rows += list(zip(gold.tolist(), logits.argmax(-1).tolist()))
+            for k in scored:
+                outputs[k] += list(zip(batch["targets"][k].tolist(), out[k].float().tolist()))
         rows = all_gather_list(rows, self.dist)
         loss_sum = all_reduce_sum(loss_sum, self.dist, self.device)
         gold, pred = zip(*rows)
         scores = classification_scores(gold, pred, len(self.classes["emotion"]))
         scores["loss"] = loss_sum / len(rows)
+        for k, t in scored.items():
+            pairs = all_gather_list(outputs[k], self.dist)
+            scores.update(t.valid_scores(np.array([g for g, _ in pairs]), np.array([p for _, p in pairs])))
         return scores
 
     def run(self) -> dict:
@@ -363,6 +396,7 @@ class Trainer:
         for epoch in range(self.state["epoch"] + 1, cfg.train.max_epochs + 1):
             t0 = time.perf_counter()
             tr = self.train_epoch(epoch)
+            tr["seconds"] = time.perf_counter() - t0   # training only, the valid pass excluded
             va = self.evaluate()
             self.state["epoch"] = epoch
             improved = _better(metric, va[metric], self.state["best"])
@@ -399,6 +433,7 @@ class Trainer:
         if self.dist.is_main:
             with open(self.exp_dir / "history.json", "w") as f:
                 json.dump(self.state["history"], f, indent=1)
+            plot_losses(self.state["history"], self.exp_dir / "loss.png", str(self.exp_dir))
             self.writer.close()
         return self.state
 

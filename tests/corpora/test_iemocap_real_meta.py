@@ -22,7 +22,15 @@ def test_standard_4class_counts_speakers_genders_transcripts(fake_iemocap, tmp_p
         assert d.get("utt2emo")[uid] == r["label4"]
         assert d.get("text")[uid] == r["transcript"]
         assert d.get("utt2session")[uid] == f"Ses0{r['session']}"
+        for dim, col in (("valence", "val"), ("arousal", "act"), ("dominance", "dom")):
+            assert float(d.get(f"utt2{dim}")[uid]) == float(r[col]), (uid, dim)
     assert validate_datadir(tmp_path / "all", emotions=["ang", "hap", "neu", "sad"]).ok
+    # known utterances of the reference table, and the [0, 1] rescaling
+    assert d.get("utt2valence")["Ses01F-Ses01F_impro01_F000"] == "2.5000"
+    unit = prepare_iemocap(fake_iemocap["root"], tmp_path / "unit", sessions=[1], vad_scale="unit")
+    for uid in unit.utts:
+        r = ref[uid.split("-", 1)[1]]
+        assert float(unit.get("utt2arousal")[uid]) == round((float(r["act"]) - 1) / 4, 4)
 
 
 def test_label_set_and_dialog_type_options(fake_iemocap, tmp_path):

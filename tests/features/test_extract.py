@@ -168,3 +168,20 @@ def test_mel_fu_settings_cut_to_256_frames():
     short = FeatureExtractor(cfg)(tone(sec=2.0))
     assert long.shape == (256, 128)           # 8 s = 321 frames, cut
     assert short.shape == (81, 128)           # 2 s at a 25 ms hop, centred frames
+
+
+def test_cached_resampler_gives_torchaudios_samples():
+    import torch
+    import torchaudio
+
+    from serkit.data.augment import speed_perturb
+    from serkit.features.extract import resample
+
+    x = np.random.RandomState(0).randn(30000).astype(np.float32)
+    for orig, new in ((22050, 16000), (44100, 16000), (48000, 16000), (8000, 16000)):
+        for _ in range(2):   # the second call uses the cached kernel
+            assert np.array_equal(resample(x, orig, new),
+                                  torchaudio.functional.resample(torch.from_numpy(x), orig, new).numpy())
+    assert resample(x, 16000, 16000) is x
+    sp = speed_perturb(x, 16000, 0.9)
+    assert np.array_equal(sp, torchaudio.functional.resample(torch.from_numpy(x), 14400, 16000).numpy())

@@ -40,6 +40,19 @@ def test_recipe_end_to_end(recipe):
     assert (recipe / "RESULTS.md").read_text().count(f"## {tag}") == 1
 
 
+def test_categorical_and_dimensional_multi_task(recipe):
+    run_recipe(recipe, "--stage", "3", "--folds", "1,2", "--train_config", "conf/train_blstm_dims.yaml",
+               "--train_opts", "--train.max_epochs 5 --model.encoder_conf.hidden 32")
+    tag = "train_blstm_dims_mfcc_loso_session_train.max_epochs5_model.encoder_conf.hidden32"
+    scores = json.loads((recipe / "exp" / tag / "scores" / "scores.json").read_text())
+    dims = scores["dimensions"]
+    assert dims["names"] == ["arousal", "valence"] and dims["pooled"]["arousal"]["num_utts"] == 172
+    assert dims["pooled"]["arousal"]["ccc"] > 0.2, dims["pooled"]      # clearly above chance (0)
+    pred = (recipe / "exp" / tag / "fold1" / "predictions" / "test.tsv").read_text().splitlines()[0].split("\t")
+    assert pred[-4:] == ["gold_arousal", "pred_arousal", "gold_valence", "pred_valence"]
+    assert "Dimensional ratings" in (recipe / "RESULTS.md").read_text()
+
+
 def test_seeds_are_trained_scored_and_fused(recipe):
     out = run_recipe(recipe, "--stage", "3", "--folds", "1,2", "--train_config", "conf/classical_rf.yaml",
                      "--seeds", "1,2", "--train_opts", "--rf_trees 50")

@@ -73,7 +73,7 @@ def test_a_new_head_type_needs_only_a_registry_entry(mini_corpus, lang_fold, tmp
 def test_unknown_head_and_head_conf_checks():
     with pytest.raises(ConfigError, match="unknown head 'lang'"):
         load_train_config(None, ["--model.heads", "{lang: {weight: 1.0}}"])
-    with pytest.raises(ConfigError, match="heads.ctc.*classifier heads"):
+    with pytest.raises(ConfigError, match="heads.ctc.*do not apply to a ctc head"):
         load_train_config(None, ["--model.heads", "{ctc: {weight: 0.1, label_smoothing: 0.1}}"])
     with pytest.raises(ConfigError, match="head 'ctc' cannot be mixed"):
         load_train_config(None, ["--model.heads", "{ctc: {weight: 0.1}}", "--data.augment.mixup", "0.2"])
@@ -116,3 +116,71 @@ def test_ctc_type_encodes_pads_and_scores_the_loss(mini_corpus):
     assert float(loss) < 1e-3 and set(stats) == {"loss_ctc"}
     described = t.describe(logits, torch.tensor([4]), symbols)
     assert described == [{"transcript": symbols[3] + symbols[4]}]
+
+
+def test_ccc_loss_value_and_gradient_sign():
+    from serkit.models.heads import ccc_loss
+
+    gold = torch.tensor([[1.0], [2.0], [3.0]])
+    assert float(ccc_loss(gold.clone(), gold)) == pytest.approx(0.0, abs=1e-6)
+    assert float(ccc_loss(gold + 1, gold)) == pytest.approx(1 - 4 / 7, abs=1e-6)
+    pred = (gold + 1).requires_grad_()
+    ccc_loss(pred, gold).backward()
+    assert (pred.grad > 0).all()          # predictions above the gold ratings are pushed down
+
+
+def test_regression_head_learns_arousal_and_valence(mini_corpus, tmp_path):
+    fold = mini_corpus["folds"] / "fold1"
+    train = DataDir.load(fold / "train")
+    assert train.has("utt2arousal") and train.has("utt2valence")
+    stats = tmp_path / "cmvn.npz"
+    compute_cmvn(FeatReader(mini_corpus["feats"]), train.utts, stats)
+    cfg = load_train_config(None, [
+        "--model.encoder_conf.hidden", "32", "--model.pooling", "mean", "--train.max_epochs", "8",
+        "--optim.lr", "0.003", "--train.select_metric", "ccc",
+        "--model.heads", "{emotion: {weight: 1.0}, regression: {weight: 1.0, dimensions: [arousal, valence]}}"])
+    exp = tmp_path / "exp"
+    state = Trainer(cfg, RunPaths(str(fold / "train"), str(fold / "valid"), str(mini_corpus["feats"]), str(stats),
+                                  str(exp))).run()
+    hist = state["history"]
+    assert hist[-1]["train"]["loss_regression"] < hist[0]["train"]["loss_regression"]
+    assert {"ccc", "ccc_arousal", "ccc_valence"} <= set(hist[-1]["valid"])
+    assert state["best"] == max(h["valid"]["ccc"] for h in hist)
+    predict(exp, fold / "test", str(mini_corpus["feats"]), str(stats), exp / "predictions" / "test.tsv")
+    from serkit.predictions import read_dimensions
+    from serkit.scoring import score_folds
+
+    dims, utts, gold, pred = read_dimensions(exp / "predictions" / "test.tsv")
+    test = DataDir.load(fold / "test")
+    assert dims == ["arousal", "valence"] and gold[:, 0].tolist() == [float(test.get("utt2arousal")[u]) for u in utts]
+    result = score_folds({"fold1": exp / "predictions" / "test.tsv"})
+    assert result["dimensions"]["pooled"]["arousal"]["ccc"] > 0.3   # arousal is heard in loudness and rate
+    # the model rebuilds with its target statistics
+    from serkit.predict import load_model
+
+    model, _, classes = load_model(exp)
+    assert classes["regression"] == ["arousal", "valence"]
+    assert float(model.heads["regression"].target_mean[0]) == pytest.approx(
+        np.mean([float(v) for v in train.get("utt2arousal").values()]), rel=1e-5)
+    # inference records carry the ratings
+    import json
+    import subprocess
+    import sys
+
+    wav = next(iter(test.get("wav.scp").values()))
+    r = subprocess.run([sys.executable, "-m", "serkit.bin.infer", "--exp_dir", str(exp), wav],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    record = json.loads(r.stdout)
+    assert set(record) >= {"emotion", "probs", "arousal", "valence"} and 1.0 <= record["arousal"] <= 5.0
+
+
+def test_regression_head_config_errors():
+    with pytest.raises(ConfigError, match="name the dimensions"):
+        load_train_config(None, ["--model.heads", "{regression: {weight: 1.0}}"])
+    with pytest.raises(ConfigError, match="distinct names"):
+        load_train_config(None, ["--model.heads", "{regression: {weight: 1.0, dimensions: [joy]}}"])
+    with pytest.raises(ConfigError, match="regression_loss"):
+        load_train_config(None, ["--model.heads", "{regression: {dimensions: [arousal], regression_loss: l1}}"])
+    with pytest.raises(ConfigError, match="belongs to a regression head"):
+        load_train_config(None, ["--model.heads", "{emotion: {dimensions: [arousal]}}"])

@@ -52,7 +52,9 @@ def test_training_learns_and_writes_exp_dir(fold, tmp_path):
     losses = [h["train"]["loss"] for h in state["history"]]
     assert losses[-1] < losses[0] * 0.8
     assert {"loss_emotion", "loss_gender", "acc_emotion"} <= set(state["history"][0]["train"])
-    for name in ("config.yaml", "run.yaml", "classes.yaml", "train.log", "history.json",
+    n_train = len(DataDir.load(fold["train"]).utts)
+    assert all(h["train"]["units"] == n_train and h["train"]["seconds"] > 0 for h in state["history"])
+    for name in ("config.yaml", "run.yaml", "classes.yaml", "train.log", "history.json", "loss.png",
                  "checkpoints/last.pt", "checkpoints/best.pt"):
         assert (exp / name).exists(), name
     assert list((exp / "tensorboard").glob("events.out.tfevents.*"))

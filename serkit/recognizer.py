@@ -1,0 +1,355 @@
+"""A trained model as one self-contained file, and the Python API that runs it on recordings.
+
+``export_package(exp_dir, "model.pt")`` writes everything inference needs into one file that
+``torch.load(weights_only=True)`` reads (tensors and plain values only, no pickled objects):
+the weights, the resolved config, the classes (the CTC head's symbols are its vocabulary), the
+encoder architecture, the feature config and the CMVN statistics. ``Recognizer.load`` takes
+such a file or a trained fold's exp dir::
+
+    from serkit import Recognizer
+    r = Recognizer.load("model.pt")
+    r.predict_file("a.wav")      # {"emotion": "ang", "probs": {...}, "scores": [...], ...}
+    r.segments("long.wav", window=3.0, hop=1.0)   # one record per window (or per voiced stretch)
+    r.export_onnx("model.onnx")  # the network as ONNX; Recognizer.load("model.onnx") runs it with onnxruntime
+
+A model trained with per-speaker CMVN meets an unknown speaker at inference: each utterance (or
+segment) is normalised with its own statistics.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import yaml
+
+from serkit.checkpoint import load_checkpoint, save_atomic
+from serkit.config import config_from_dict
+from serkit.errors import ConfigError, DataDirError, SerkitError
+
+PACKAGE_FORMAT = "serkit-model/1"
+ONNX_META_KEY = "serkit"   # metadata of an exported ONNX model: features, CMVN, classes (JSON)
+# encoders whose ONNX graph keeps the batch and time axes dynamic (checked in the tests), with
+# the exporter used: the TorchScript one traces the recurrent and convolutional encoders in
+# seconds (the dynamo one takes minutes on the BLSTM's time loop), the dynamo one keeps the
+# transformers' attention reshapes dynamic. The CNN-BLSTM-attention's attention reshape is fixed
+# to the example's length by both.
+ONNX_ENCODERS = {"blstm": "torchscript", "resnet": "torchscript", "fop_transformer": "dynamo",
+                 "mpc_transformer": "dynamo"}
+
+
+class _Posteriors(torch.nn.Module):
+    """feats (B, T, D), lengths (B,) -> emotion posteriors (B, C): the exported graph."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, feats, lengths):
+        return self.model.logits(feats, lengths)["emotion"].softmax(-1)
+
+
+def _training_inputs(exp: Path, feat_conf: Optional[str], cmvn_stats: Optional[str]) -> Tuple[dict, Optional[str]]:
+    """The feature config (dict) and global CMVN statistics file a fold was trained with (run.yaml)."""
+    run_file = exp / "run.yaml"
+    run = yaml.safe_load(run_file.read_text()) if run_file.exists() else {}
+    feat_conf = feat_conf or (str(Path(run["feats"]).parent / "feats.yaml") if run.get("feats") else None)
+    if feat_conf is None or not Path(feat_conf).exists():
+        raise ConfigError(f"{exp}: the training features' config is not found ({feat_conf}); give --feat_conf")
+    with open(feat_conf) as f:
+        features = yaml.safe_load(f)
+    return features, cmvn_stats or run.get("cmvn_stats")
+
+
+def export_package(exp_dir: str | os.PathLike, out: str | os.PathLike, feat_conf: Optional[str] = None,
+                   cmvn_stats: Optional[str] = None, which: str = "best") -> Path:
+    """Write the self-contained model file ``out`` from a trained fold ``exp_dir``."""
+    from serkit.features.cmvn import CMVN
+    from serkit.features.extract import FeatureConfig
+
+    exp = Path(exp_dir)
+    ck = load_checkpoint(exp / "checkpoints" / f"{which}.pt")
+    cfg = config_from_dict(ck["config"])
+    features, stats = _training_inputs(exp, feat_conf, cmvn_stats)
+    features = FeatureConfig.from_dict(features).to_dict()   # checked, defaults written out
+    cmvn = {"mode": cfg.data.cmvn, "mean": None, "inv_std": None}
+    if cfg.data.cmvn == "global":
+        mean, inv_std = CMVN(stats, "global").table["global"]
+        cmvn.update(mean=torch.from_numpy(mean), inv_std=torch.from_numpy(inv_std))
+    pkg = {"format": PACKAGE_FORMAT, "model": ck["model"], "config": ck["config"], "classes": ck["classes"],
+           "input_dim": ck["input_dim"], "architecture": ck.get("architecture"), "features": features,
+           "cmvn": cmvn, "source": str(exp)}
+    save_atomic(pkg, out)
+    return Path(out)
+
+
+def energy_segments(wave: np.ndarray, sr: int, min_speech: float = 0.25, min_gap: float = 0.3,
+                    pad: float = 0.1, max_len: float = 10.0) -> List[Tuple[float, float]]:
+    """Voiced stretches (start, end) in seconds from frame energy (25 ms / 10 ms): frames above both
+    the noise floor (10th percentile) + 12 dB and the peak - 40 dB; gaps shorter than ``min_gap``
+    are bridged, stretches shorter than ``min_speech`` dropped, ``pad`` added on each side, and
+    stretches longer than ``max_len`` cut into equal parts."""
+    hop, win = int(sr * 0.01), int(sr * 0.025)
+    if len(wave) < win:
+        return []
+    frames = np.lib.stride_tricks.sliding_window_view(wave.astype(np.float64), win)[::hop]
+    db = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
+    voiced = db > max(np.percentile(db, 10) + 12, db.max() - 40)
+    runs, start = [], None
+    for t, v in enumerate(np.append(voiced, False)):
+        if v and start is None:
+            start = t
+        elif not v and start is not None:
+            runs.append([start * 0.01, (t - 1) * 0.01 + 0.025])
+            start = None
+    merged: List[List[float]] = []
+    for s, e in runs:
+        if merged and s - merged[-1][1] < min_gap:
+            merged[-1][1] = e
+        else:
+            merged.append([s, e])
+    dur = len(wave) / sr
+    out = []
+    for s, e in merged:
+        if e - s < min_speech:
+            continue
+        s, e = max(0.0, s - pad), min(dur, e + pad)
+        n = int(np.ceil((e - s) / max_len))
+        out += [(s + k * (e - s) / n, s + (k + 1) * (e - s) / n) for k in range(n)]
+    return out
+
+
+def window_segments(duration: float, window: float, hop: float) -> List[Tuple[float, float]]:
+    """Fixed windows of ``window`` s every ``hop`` s covering [0, duration]; the last one ends at
+    the file's end; a file shorter than one window is one segment."""
+    if window <= 0 or hop <= 0:
+        raise ConfigError(f"--window {window} and --hop {hop} must be positive")
+    if duration <= window:
+        return [(0.0, duration)]
+    starts = list(np.arange(0.0, duration - window + 1e-9, hop))
+    if starts[-1] + window < duration - 1e-9:
+        starts.append(duration - window)
+    return [(float(s), float(s) + window) for s in starts]
+
+
+class Recognizer:
+    """A trained model with its feature extraction and normalisation (``Recognizer.load``).
+
+    ``model`` is the PyTorch model, or an ``onnxruntime`` session of an ONNX export (emotion
+    posteriors only: the other heads' outputs are not in the exported graph)."""
+
+    def __init__(self, model, cfg, classes: Dict[str, List[str]], features: dict, cmvn_mode: str,
+                 cmvn_stats: Optional[Tuple[np.ndarray, np.ndarray]] = None, input_dim: Optional[int] = None):
+        from serkit.features.extract import FeatureConfig, FeatureExtractor
+
+        self.model, self.cfg, self.classes = model, cfg, classes
+        self.onnx = not isinstance(model, torch.nn.Module)
+        self.feature_config = FeatureConfig.from_dict(features)
+        self.extract = FeatureExtractor(self.feature_config)
+        self.sample_rate = self.feature_config.sample_rate
+        self.cmvn_mode, self.cmvn_stats = cmvn_mode, cmvn_stats
+        self.names = classes["emotion"]
+        self.input_dim = input_dim if self.onnx else model.input_dim
+        if self.extract.dim != self.input_dim:
+            raise ConfigError(f"the feature config gives {self.extract.dim} columns, the model expects "
+                              f"{self.input_dim}")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, feat_conf: Optional[str] = None,
+             cmvn_stats: Optional[str] = None) -> "Recognizer":
+        """From a model file written by ``export_package`` / ``serkit-export``, or a trained fold's
+        exp dir (with the recipe's dumps in place, or ``feat_conf`` / ``cmvn_stats`` given)."""
+        from serkit.features.cmvn import CMVN
+        from serkit.models.model import MultiTaskModel
+
+        path = Path(path)
+        if path.suffix == ".onnx":
+            return cls._load_onnx(path)
+        if path.is_dir():
+            from serkit.predict import load_model
+
+            model, cfg, classes = load_model(path)
+            features, stats = _training_inputs(path, feat_conf, cmvn_stats)
+            table = CMVN(stats, "global").table["global"] if cfg.data.cmvn == "global" else None
+            return cls(model, cfg, classes, features, cfg.data.cmvn, table)
+        pkg = load_checkpoint(path)
+        if not isinstance(pkg, dict) or pkg.get("format") != PACKAGE_FORMAT:
+            raise SerkitError(f"{path}: not a serkit model file (write one with serkit-export)")
+        cfg = config_from_dict(pkg["config"])
+        model = MultiTaskModel(pkg["input_dim"], cfg.model, pkg["classes"], architecture=pkg.get("architecture"))
+        model.load_state_dict(pkg["model"])
+        model.eval()
+        c = pkg["cmvn"]
+        table = (c["mean"].numpy(), c["inv_std"].numpy()) if c["mode"] == "global" else None
+        return cls(model, cfg, pkg["classes"], pkg["features"], c["mode"], table)
+
+    @classmethod
+    def _load_onnx(cls, path: Path) -> "Recognizer":
+        import json
+
+        try:
+            import onnxruntime
+        except ImportError:
+            raise ConfigError(f"{path}: running an ONNX model needs onnxruntime (pip install onnxruntime)") from None
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        meta = session.get_modelmeta().custom_metadata_map.get(ONNX_META_KEY)
+        if meta is None:
+            raise SerkitError(f"{path}: not an ONNX model exported by serkit-export (no '{ONNX_META_KEY}' metadata)")
+        m = json.loads(meta)
+        c = m["cmvn"]
+        table = (np.array(c["mean"], np.float32), np.array(c["inv_std"], np.float32)) if c["mode"] == "global" else None
+        return cls(session, None, {"emotion": m["classes"]}, m["features"], c["mode"], table, input_dim=m["input_dim"])
+
+    def export_onnx(self, out: str | os.PathLike, check: bool = True) -> Path:
+        """The network from normalised features to emotion posteriors as ONNX (dynamic batch and
+        time axes; ``ONNX_ENCODERS`` says which exporter), with the feature config, CMVN
+        statistics and classes in its metadata, so that ``Recognizer.load(out)`` runs it with
+        onnxruntime alone. ``check``: compare with PyTorch on a batch of other lengths (≤ 1e-4)."""
+        import json
+        import warnings
+
+        if self.onnx:
+            raise ConfigError("this recognizer already runs an ONNX model")
+        if self.cfg.model.encoder not in ONNX_ENCODERS:
+            raise ConfigError(f"ONNX export of the '{self.cfg.model.encoder}' encoder is not supported "
+                              f"(supported: {list(ONNX_ENCODERS)})")
+        try:
+            import onnx
+        except ImportError:
+            raise ConfigError("ONNX export needs onnx and onnxscript (pip install onnx onnxscript onnxruntime)") from None
+        net = _Posteriors(self.model).eval()
+        x, lengths = torch.randn(2, 200, self.input_dim), torch.tensor([200, 150])
+        batch, time = torch.export.Dim("batch"), torch.export.Dim("time", min=16)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if ONNX_ENCODERS[self.cfg.model.encoder] == "dynamo":
+                proto = torch.onnx.export(net, (x, lengths), dynamo=True, input_names=["feats", "lengths"],
+                                          output_names=["probs"],
+                                          dynamic_shapes={"feats": {0: batch, 1: time}, "lengths": {0: batch}}
+                                          ).model_proto
+            else:
+                import io
+
+                buf = io.BytesIO()
+                torch.onnx.export(net, (x, lengths), buf, dynamo=False, input_names=["feats", "lengths"],
+                                  output_names=["probs"], opset_version=17,
+                                  dynamic_axes={"feats": {0: "batch", 1: "time"}, "lengths": {0: "batch"},
+                                                "probs": {0: "batch"}})
+                proto = onnx.load_from_string(buf.getvalue())
+        mean, inv_std = self.cmvn_stats if self.cmvn_stats is not None else (None, None)
+        meta = {"classes": self.names, "features": self.feature_config.to_dict(), "input_dim": self.input_dim,
+                "cmvn": {"mode": self.cmvn_mode, "mean": None if mean is None else mean.tolist(),
+                         "inv_std": None if inv_std is None else inv_std.tolist()}}
+        onnx.helper.set_model_props(proto, {ONNX_META_KEY: json.dumps(meta)})
+        out = Path(out)
+        tmp = out.with_name(out.name + ".tmp")
+        onnx.save(proto, str(tmp))
+        os.replace(tmp, out)
+        if check:
+            other = Recognizer._load_onnx(out)
+            x, lengths = torch.randn(3, 97, self.input_dim), torch.tensor([97, 40, 71])
+            with torch.no_grad():
+                ref = net(x, lengths).numpy()
+            got = other._run_onnx(x.numpy(), lengths.numpy())
+            diff = float(np.abs(got - ref).max())
+            if not diff <= 1e-4:
+                out.unlink()
+                raise SerkitError(f"{out}: the ONNX model differs from PyTorch by {diff:.2e} (> 1e-4); not written")
+        return out
+
+    def _run_onnx(self, feats: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        return self.model.run(None, {"feats": feats.astype(np.float32), "lengths": lengths.astype(np.int64)})[0]
+
+    # ------------------------------------------------------------------ features
+    def features(self, wave: np.ndarray, sr: Optional[int] = None) -> np.ndarray:
+        """Mono wave (at ``sr``, resampled to the model's rate) -> normalised features (T, D)."""
+        wave = np.asarray(wave, dtype=np.float32)
+        if wave.ndim != 1:
+            raise DataDirError(f"expected a mono wave (samples,), got shape {wave.shape}")
+        if sr is not None and sr != self.sample_rate:
+            from serkit.features.extract import resample
+
+            wave = resample(wave, int(sr), self.sample_rate)
+        x = self.extract(wave)
+        if self.cmvn_mode == "global":
+            mean, inv_std = self.cmvn_stats
+            return (x - mean) * inv_std
+        if self.cmvn_mode == "speaker":   # an unknown speaker: the utterance's own statistics
+            from serkit.features.cmvn import STD_FLOOR
+
+            return (x - x.mean(0)) / np.maximum(x.std(0), STD_FLOOR)
+        return x
+
+    # ------------------------------------------------------------------ recognition
+    @torch.no_grad()
+    def predict_features(self, feats: Sequence[np.ndarray], top_k: Optional[int] = None,
+                         batch_size: int = 16) -> List[dict]:
+        """Normalised features of several utterances -> one record each; batched by length."""
+        order = sorted(range(len(feats)), key=lambda i: len(feats[i]))
+        out: List[Optional[dict]] = [None] * len(feats)
+        for k in range(0, len(order), batch_size):
+            idx = order[k:k + batch_size]
+            lengths = torch.tensor([len(feats[i]) for i in idx])
+            x = torch.zeros(len(idx), int(lengths.max()), feats[idx[0]].shape[1])
+            for b, i in enumerate(idx):
+                x[b, : len(feats[i])] = torch.from_numpy(np.ascontiguousarray(feats[i], dtype=np.float32))
+            extra = [{} for _ in idx]
+            if self.onnx:
+                probs = torch.from_numpy(self._run_onnx(x.numpy(), lengths.numpy()))
+            else:
+                outputs, enc_lengths = self.model.outputs(x, lengths)
+                probs = outputs["emotion"].float().softmax(-1)
+                for name, t in self.model.head_types.items():   # transcripts, ratings, ...
+                    if name != "emotion":
+                        for b, fields in enumerate(t.describe(outputs[name], enc_lengths, self.classes[name])):
+                            extra[b].update(fields)
+            if not torch.isfinite(probs).all():
+                raise SerkitError("the model's outputs are not finite (NaN / inf)")
+            for b, i in enumerate(idx):
+                out[i] = self._record(probs[b].numpy(), top_k) | extra[b]
+        return out
+
+    def _record(self, p: np.ndarray, top_k: Optional[int]) -> dict:
+        ranked = np.argsort(-p, kind="stable")[: top_k or len(p)]
+        return {"emotion": self.names[int(ranked[0])],
+                "probs": {c: round(float(v), 5) for c, v in zip(self.names, p)},
+                "scores": [{"label": self.names[int(j)], "score": round(float(p[j]), 5)} for j in ranked]}
+
+    def predict(self, wave: np.ndarray, sr: Optional[int] = None, top_k: Optional[int] = None) -> dict:
+        """One utterance (mono wave at ``sr``) -> {"emotion", "probs", "scores", head fields}."""
+        return self.predict_features([self.features(wave, sr)], top_k)[0]
+
+    def read(self, path: str | os.PathLike) -> np.ndarray:
+        """An audio file as a mono wave at the model's rate (always a file, never a command)."""
+        from serkit.features.extract import read_audio
+
+        if not Path(path).is_file():
+            raise DataDirError(f"{path}: no such file")
+        return read_audio(path, self.sample_rate)
+
+    def predict_file(self, path: str | os.PathLike, top_k: Optional[int] = None) -> dict:
+        return self.predict(self.read(path), None, top_k)
+
+    def segments(self, audio, window: Optional[float] = None, hop: Optional[float] = None,
+                 top_k: Optional[int] = None, batch_size: int = 16) -> Tuple[List[dict], dict]:
+        """A long recording (file path or wave at the model's rate) -> (one record per segment with
+        ``start`` / ``end`` in seconds, the file's record). Segments are fixed windows (``window``,
+        ``hop``) or, without ``window``, the voiced stretches of ``energy_segments``; the file's
+        posteriors are the segments' averaged, weighted by duration."""
+        wave = self.read(audio) if isinstance(audio, (str, os.PathLike)) else np.asarray(audio, np.float32)
+        sr = self.sample_rate
+        duration = len(wave) / sr
+        spans = window_segments(duration, window, hop or window) if window else energy_segments(wave, sr)
+        spans = [(s, e) for s, e in spans if int(round((e - s) * sr)) >= self.feature_config.win_length]
+        if not spans:
+            raise DataDirError(f"no segment to recognise in {duration:.2f} s of audio (silent or too short)")
+        feats = [self.features(wave[int(round(s * sr)): int(round(e * sr))]) for s, e in spans]
+        records = self.predict_features(feats, top_k, batch_size)
+        last = np.floor(duration * 1000) / 1000   # times in ms, never past the end of the file
+        segs = [{"start": min(round(s, 3), last), "end": min(round(e, 3), last), **r}
+                for (s, e), r in zip(spans, records)]
+        weights = np.array([e - s for s, e in spans])
+        p = sum(w * np.array([r["probs"][c] for c in self.names]) for w, r in zip(weights, records)) / weights.sum()
+        return segs, self._record(p, top_k) | {"segments": len(segs)}

@@ -1,0 +1,174 @@
+"""Model packages, the Python API and serkit-infer on whole files, directories, wav.scp and long
+recordings (fixed windows and energy segments)."""
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from serkit.data.datadir import DataDir
+from serkit.errors import SerkitError
+from serkit.features.cmvn import compute_cmvn
+from serkit.features.storage import FeatReader
+from serkit.models.registry import load_train_config
+from serkit.predict import predict
+from serkit.predictions import read_posteriors
+from serkit.recognizer import energy_segments, window_segments
+from serkit.train.trainer import RunPaths, Trainer
+
+
+@pytest.fixture(scope="module")
+def package(mini_corpus, tmp_path_factory):
+    """A BLSTM with global CMVN trained 2 epochs on fold1, its test decode, and its package."""
+    base = tmp_path_factory.mktemp("pkg")
+    fold = mini_corpus["folds"] / "fold1"
+    stats = base / "cmvn.npz"
+    compute_cmvn(FeatReader(mini_corpus["feats"]), DataDir.load(fold / "train").utts, stats)
+    # serkit-infer finds the features' config beside feats.scp, as stage 1 writes it
+    assert (mini_corpus["feats"].parent / "feats.yaml").exists()
+    cfg = load_train_config(None, ["--model.encoder_conf.hidden", "16", "--model.pooling", "mean",
+                                   "--data.cmvn", "global", "--train.max_epochs", "2"])
+    exp = base / "exp"
+    Trainer(cfg, RunPaths(str(fold / "train"), str(fold / "valid"), str(mini_corpus["feats"]), str(stats),
+                          str(exp))).run()
+    predict(exp, fold / "test", str(mini_corpus["feats"]), str(stats), exp / "predictions" / "test.tsv")
+    r = subprocess.run([sys.executable, "-m", "serkit.bin.export", "--exp_dir", str(exp), "--out",
+                        str(base / "model.pt")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return {"exp": exp, "pkg": base / "model.pt", "test": DataDir.load(fold / "test"), "base": base}
+
+
+def infer(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "serkit.bin.infer", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def test_package_is_plain_data_and_gives_the_decode_posteriors(package, tmp_path):
+    pkg = torch.load(package["pkg"], weights_only=True)      # tensors and plain values only
+    assert pkg["format"] == "serkit-model/1" and pkg["cmvn"]["mode"] == "global"
+    assert pkg["features"]["type"] == "mfcc" and pkg["classes"]["emotion"] == ["ang", "hap", "neu", "sad"]
+    from serkit import Recognizer
+
+    r = Recognizer.load(package["pkg"])
+    classes, utts, _, decoded = read_posteriors(package["exp"] / "predictions" / "test.tsv")
+    wav = package["test"].get("wav.scp")
+    for i, utt in enumerate(utts[:8]):
+        rec = r.predict_file(wav[utt])
+        got = np.array([rec["probs"][c] for c in classes])
+        assert np.abs(got - decoded[i]).max() <= 2e-5, utt      # both rounded to 5 decimals
+        assert rec["scores"][0]["label"] == rec["emotion"] == classes[int(decoded[i].argmax())]
+        assert [s["score"] for s in rec["scores"]] == sorted((s["score"] for s in rec["scores"]), reverse=True)
+    # the exp dir loads through the same API and agrees
+    same = Recognizer.load(package["exp"]).predict_file(wav[utts[0]])
+    assert same["probs"] == r.predict_file(wav[utts[0]])["probs"]
+
+
+def test_infer_from_anywhere_on_files_directories_and_wav_scp(package, tmp_path):
+    wav = package["test"].get("wav.scp")
+    utts = package["test"].utts[:3]
+    (tmp_path / "dir" / "sub").mkdir(parents=True)
+    for k, u in enumerate(utts):
+        x, sr = soundfile.read(wav[u])
+        soundfile.write(str(tmp_path / "dir" / ("sub" if k else "") / f"{u}.flac"), x, sr)
+    (tmp_path / "dir" / "notes.txt").write_text("not audio")
+    scp = tmp_path / "wav.scp"
+    scp.write_text(f"{utts[0]} {wav[utts[0]]}\n")
+    r = infer("--model", package["pkg"], "--top_k", "2", wav[utts[0]], "dir", "--wav_scp", scp, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in JSON")) for line in r.stdout.splitlines()]
+    assert len(recs) == 5 and [len(x["scores"]) for x in recs] == [2] * 5
+    assert recs[1]["wav"] == f"dir/{utts[0]}.flac" and recs[2]["wav"].startswith("dir/sub/")
+    assert recs[4]["wav"] == utts[0] and recs[4]["probs"] == recs[0]["probs"]   # the wav.scp entry
+    r = infer("--model", package["pkg"], "--format", "csv", wav[utts[0]], tmp_path / "missing.wav", cwd=tmp_path)
+    rows = list(csv.reader(io.StringIO(r.stdout)))
+    assert rows[0] == ["wav", "start", "end", "emotion", "p_ang", "p_hap", "p_neu", "p_sad", "error"]
+    assert rows[1][3] in ("ang", "hap", "neu", "sad") and "no such file" in rows[2][-1]
+    assert r.returncode == 1 and "1 of 2 files could not be recognised" in r.stderr
+
+
+def test_long_recording_windows_and_energy_segments(package, tmp_path):
+    from serkit import Recognizer
+
+    rec = Recognizer.load(package["pkg"])
+    wav = package["test"].get("wav.scp")
+    sr = rec.sample_rate
+    parts, spans, t = [], [], 1.0
+    silence = np.zeros(sr, np.float32)
+    parts.append(silence)
+    for u in package["test"].utts[:4]:
+        x = rec.read(wav[u])
+        parts += [x, silence]
+        spans.append((t, t + len(x) / sr))
+        t += len(x) / sr + 1.0
+    long = np.concatenate(parts)
+    soundfile.write(str(tmp_path / "long.wav"), long, sr)
+    duration = len(long) / sr
+    # energy segments: one per utterance, each inside its utterance (padded by 0.1 s)
+    found = energy_segments(long, sr)
+    assert len(found) == 4
+    for (s, e), (s0, e0) in zip(found, spans):
+        assert s0 - 0.15 <= s < s0 + 0.3 and e0 - 0.3 < e <= e0 + 0.15   # frames of 25 ms, pad 0.1 s
+    r = infer("--model", package["pkg"], tmp_path / "long.wav", "--window", "2", "--hop", "1")
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    segs, whole = recs[:-1], recs[-1]
+    last = np.floor(duration * 1000) / 1000
+    assert [(x["start"], x["end"]) for x in segs] == [(round(s, 3), min(round(e, 3), last)) for s, e in
+                                                       window_segments(duration, 2.0, 1.0)]
+    assert segs[-1]["end"] == last and all(0 <= x["start"] < x["end"] <= duration for x in segs)
+    assert whole["segments"] == len(segs) and "start" not in whole
+    mean = np.mean([[x["probs"][c] for c in rec.names] for x in segs], axis=0)   # equal windows: plain mean
+    assert np.allclose([whole["probs"][c] for c in rec.names], mean, atol=1e-4)
+    r = infer("--model", package["pkg"], tmp_path / "long.wav", "--vad", "energy")
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(recs) == 5 and recs[-1]["segments"] == 4
+
+
+def test_windows_cover_the_file():
+    assert window_segments(1.5, 3.0, 1.0) == [(0.0, 1.5)]
+    assert window_segments(5.5, 2.0, 1.0) == [(0.0, 2.0), (1.0, 3.0), (2.0, 4.0), (3.0, 5.0), (3.5, 5.5)]
+    assert energy_segments(np.zeros(16000, np.float32), 16000) == []
+
+
+def test_a_file_that_is_not_a_package_is_refused(tmp_path):
+    from serkit import Recognizer
+
+    torch.save({"model": {}}, tmp_path / "x.pt")
+    with pytest.raises(SerkitError, match="not a serkit model file"):
+        Recognizer.load(tmp_path / "x.pt")
+
+
+@pytest.mark.parametrize("encoder, pooling", [("blstm", "mean"), ("resnet", "attentive_stats"),
+                                               ("fop_transformer", "mean"), ("mpc_transformer", "mean")])
+def test_onnx_export_matches_pytorch(encoder, pooling, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from serkit import Recognizer
+    from serkit.models.model import MultiTaskModel
+
+    cfg = load_train_config(None, ["--model.encoder", encoder, "--model.pooling", pooling])
+    torch.manual_seed(0)
+    model = MultiTaskModel(40, cfg.model, {"emotion": ["a", "b", "c"]}).eval()
+    stats = (np.random.RandomState(0).randn(40).astype(np.float32), np.full(40, 0.5, np.float32))
+    r = Recognizer(model, cfg, {"emotion": ["a", "b", "c"]}, {"type": "mfcc", "n_mels": 40}, "global", stats)
+    r.export_onnx(tmp_path / "m.onnx")          # raises where ONNX and PyTorch differ by more than 1e-4
+    o = Recognizer.load(tmp_path / "m.onnx")
+    assert o.onnx and o.names == ["a", "b", "c"] and o.cmvn_mode == "global"
+    feats = [np.random.RandomState(k).randn(n, 40).astype(np.float32) for k, n in enumerate((33, 250, 90))]
+    for a, b in zip(r.predict_features(feats), o.predict_features(feats)):
+        assert max(abs(a["probs"][c] - b["probs"][c]) for c in "abc") <= 1e-4
+
+
+def test_onnx_model_runs_in_serkit_infer(package, tmp_path):
+    pytest.importorskip("onnxruntime")
+    r = subprocess.run([sys.executable, "-m", "serkit.bin.export", "--exp_dir", str(package["exp"]), "--out",
+                        str(tmp_path / "m.pt"), "--onnx", str(tmp_path / "m.onnx")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    wav = next(iter(package["test"].get("wav.scp").values()))
+    a = json.loads(infer("--model", tmp_path / "m.pt", wav, cwd=tmp_path).stdout)
+    b = json.loads(infer("--model", tmp_path / "m.onnx", wav, cwd=tmp_path).stdout)
+    assert max(abs(a["probs"][c] - b["probs"][c]) for c in a["probs"]) <= 1e-4 and a["emotion"] == b["emotion"]
