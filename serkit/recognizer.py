@@ -276,11 +276,9 @@ class Recognizer:
         if self.cmvn_mode == "global":
             mean, inv_std = self.cmvn_stats
             return (x - mean) * inv_std
-        if self.cmvn_mode == "speaker":   # an unknown speaker: the utterance's own statistics
-            from serkit.features.cmvn import STD_FLOOR
+        from serkit.features.cmvn import CMVN
 
-            return (x - x.mean(0)) / np.maximum(x.std(0), STD_FLOOR)
-        return x
+        return CMVN(None, self.cmvn_mode)(x)   # speaker: unknown, so the utterance's own statistics
 
     # ------------------------------------------------------------------ recognition
     @torch.no_grad()

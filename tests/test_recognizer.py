@@ -172,3 +172,9 @@ def test_onnx_model_runs_in_serkit_infer(package, tmp_path):
     a = json.loads(infer("--model", tmp_path / "m.pt", wav, cwd=tmp_path).stdout)
     b = json.loads(infer("--model", tmp_path / "m.onnx", wav, cwd=tmp_path).stdout)
     assert max(abs(a["probs"][c] - b["probs"][c]) for c in a["probs"]) <= 1e-4 and a["emotion"] == b["emotion"]
+
+
+def test_infer_never_runs_a_file_name_that_looks_like_a_wav_scp_pipe(package, tmp_path):
+    marker = tmp_path / "ran"
+    r = infer("--model", package["pkg"], f"scp:touch {marker} |", cwd=tmp_path)
+    assert not marker.exists() and r.returncode == 1 and "no such file" in json.loads(r.stdout)["error"]

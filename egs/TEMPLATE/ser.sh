@@ -240,7 +240,7 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     export OMP_NUM_THREADS
     log "${fold_nj} folds at once: OMP_NUM_THREADS=${OMP_NUM_THREADS} each"
   fi
-  failed=0
+  statuses=()   # background folds write their exit status here: counting them does not race
   for run_spec in "${runs[@]}"; do
     run_exp=${run_spec%%|*}; run_opt=${run_spec#*|}
     for fold in $(fold_list); do
@@ -250,14 +250,23 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
         train_fold "${fold}" "${run_exp}" "${run_opt}"
       else
         # at most fold_nj folds at once; a failed fold fails the stage once all have ended
-        while [ "$(jobs -rp | wc -l)" -ge "${fold_nj}" ]; do wait -n || failed=$((failed + 1)); done
+        while [ "$(jobs -rp | wc -l)" -ge "${fold_nj}" ]; do wait -n || true; done
         mkdir -p "${run_exp}"
+        status=${run_exp}/.${fold}.status
+        rm -f "${status}"
+        statuses+=("${status}")
         log "${fold}: training in the background, log ${run_exp}/${fold}.log"
-        (set -e; train_fold "${fold}" "${run_exp}" "${run_opt}") > "${run_exp}/${fold}.log" 2>&1 &
+        # set -e holds inside the fold (not part of an || list); the outer shell records its status
+        ( set +e; (set -e; train_fold "${fold}" "${run_exp}" "${run_opt}") > "${run_exp}/${fold}.log" 2>&1
+          echo "$?" > "${status}" ) &
       fi
     done
   done
-  while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || failed=$((failed + 1)); done
+  wait
+  failed=0
+  for status in "${statuses[@]}"; do
+    [ "$(cat "${status}" 2>/dev/null)" = 0 ] || failed=$((failed + 1))
+  done
   logs=${exp_dir}; [ -z "${seeds}" ] || logs=${exp_dir}_seed*; [ -z "${sweep_key}" ] || logs=${exp_dir}/*
   [ "${failed}" -eq 0 ] || { log "error: ${failed} fold(s) failed: see ${logs}/fold*.log"; exit 1; }
 fi

@@ -42,9 +42,10 @@ from serkit.errors import ConfigError, SerkitError
 AUDIO_EXTENSIONS = "wav,flac,ogg,mp3,sph"
 
 
-def list_inputs(inputs: List[str], extensions: List[str], wav_scp: str = "") -> List[Tuple[str, str]]:
-    """(name, source) pairs: files as given, directories searched recursively (sorted), then the
-    entries of a ``wav.scp`` (source = its value; the name is the utterance id)."""
+def list_inputs(inputs: List[str], extensions: List[str], wav_scp: str = "") -> List[Tuple[str, str, bool]]:
+    """(name, source, from a wav.scp) triples: files as given, directories searched recursively
+    (sorted), then the entries of a ``wav.scp`` (source = its value, which may be a pipe; the
+    name is the utterance id). Only wav.scp values are ever run as commands."""
     out = []
     exts = {"." + e.lower().lstrip(".") for e in extensions}
     for name in inputs:
@@ -53,13 +54,13 @@ def list_inputs(inputs: List[str], extensions: List[str], wav_scp: str = "") -> 
             found = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in exts)
             if not found:
                 logging.warning("%s: no %s files", name, "/".join(sorted(exts)))
-            out += [(f, f) for f in found]
+            out += [(f, f, False) for f in found]
         else:
-            out.append((name, name))
+            out.append((name, name, False))
     if wav_scp:
         from serkit.data.datadir import read_kv
 
-        out += [(utt, "scp:" + spec) for utt, spec in read_kv(wav_scp).items()]
+        out += [(utt, spec, True) for utt, spec in read_kv(wav_scp).items()]
     return out
 
 
@@ -118,14 +119,14 @@ def main() -> None:
         raise SerkitError(f"{failed} of {len(items)} files could not be recognised (see their 'error' records)")
 
 
-def read_ahead(rec, items: List[Tuple[str, str]], nj: int) -> Iterator[tuple]:
+def read_ahead(rec, items: List[Tuple[str, str, bool]], nj: int) -> Iterator[tuple]:
     """(name, wave or None, error or None) in input order; ``nj`` threads decode audio ahead."""
     from serkit.features.extract import read_scp_audio
 
     def load(item):
-        name, source = item
+        name, source, from_scp = item
         try:
-            wave = read_scp_audio(source[4:], rec.sample_rate) if source.startswith("scp:") else rec.read(source)
+            wave = read_scp_audio(source, rec.sample_rate) if from_scp else rec.read(source)
             return name, wave, None
         except SerkitError as e:
             return name, None, e
