@@ -98,7 +98,12 @@ def main() -> None:
     writer = Output(args.format, rec.names)
     failed = 0
     segmented = bool(args.window) or args.vad == "energy"
-    for name, wave, error in read_ahead(rec, items, args.nj):
+    from tqdm import tqdm
+
+    # a progress bar on a terminal only: stdout holds the records, the bar goes to stderr
+    bar = tqdm(read_ahead(rec, items, args.nj), total=len(items), unit="file", leave=False,
+               disable=len(items) < 2 or not sys.stderr.isatty())
+    for name, wave, error in bar:
         try:
             if error is not None:
                 raise error
@@ -114,7 +119,7 @@ def main() -> None:
             failed += 1
             msg = str(e) if name in str(e) else f"{name}: {e}"
             writer.write({"wav": name, "error": msg})
-            print(f"error: {msg}", file=sys.stderr)
+            bar.write(f"error: {msg}", file=sys.stderr)
     if failed:
         raise SerkitError(f"{failed} of {len(items)} files could not be recognised (see their 'error' records)")
 
