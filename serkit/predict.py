@@ -22,10 +22,14 @@ from serkit.predictions import write_predictions
 
 def load_model(exp_dir: str | os.PathLike, which: str = "best"):
     """Model, config and classes from ``exp_dir/checkpoints/<which>.pt`` (self-describing)."""
-    ck = load_checkpoint(Path(exp_dir) / "checkpoints" / f"{which}.pt")
+    return model_from_checkpoint(load_checkpoint(Path(exp_dir) / "checkpoints" / f"{which}.pt"))
+
+
+def model_from_checkpoint(ck: dict):
+    """Model (eval mode), config and classes from a loaded checkpoint or model package: it holds
+    every weight, and the architecture of encoders that were built from a pretrained file, so the
+    model is rebuilt from it alone."""
     cfg: Config = config_from_dict(ck["config"])
-    # the checkpoint holds every weight, and the architecture of encoders that were built from a
-    # pretrained file: the model is rebuilt from it alone
     model = MultiTaskModel(ck["input_dim"], cfg.model, ck["classes"], architecture=ck.get("architecture"))
     model.load_state_dict(ck["model"])
     model.eval()

@@ -150,6 +150,10 @@ class Recognizer:
         self.extract = FeatureExtractor(self.feature_config)
         self.sample_rate = self.feature_config.sample_rate
         self.cmvn_mode, self.cmvn_stats = cmvn_mode, cmvn_stats
+        if cmvn_mode != "global":
+            from serkit.features.cmvn import CMVN
+
+            self._cmvn = CMVN(None, cmvn_mode)
         self.names = classes["emotion"]
         self.input_dim = input_dim if self.onnx else model.input_dim
         if self.extract.dim != self.input_dim:
@@ -162,7 +166,6 @@ class Recognizer:
         """From a model file written by ``export_package`` / ``serkit-export``, or a trained fold's
         exp dir (with the recipe's dumps in place, or ``feat_conf`` / ``cmvn_stats`` given)."""
         from serkit.features.cmvn import CMVN
-        from serkit.models.model import MultiTaskModel
 
         path = Path(path)
         if path.suffix == ".onnx":
@@ -177,10 +180,9 @@ class Recognizer:
         pkg = load_checkpoint(path)
         if not isinstance(pkg, dict) or pkg.get("format") != PACKAGE_FORMAT:
             raise SerkitError(f"{path}: not a serkit model file (write one with serkit-export)")
-        cfg = config_from_dict(pkg["config"])
-        model = MultiTaskModel(pkg["input_dim"], cfg.model, pkg["classes"], architecture=pkg.get("architecture"))
-        model.load_state_dict(pkg["model"])
-        model.eval()
+        from serkit.predict import model_from_checkpoint
+
+        model, cfg, _ = model_from_checkpoint(pkg)
         c = pkg["cmvn"]
         table = (c["mean"].numpy(), c["inv_std"].numpy()) if c["mode"] == "global" else None
         return cls(model, cfg, pkg["classes"], pkg["features"], c["mode"], table)
@@ -276,9 +278,7 @@ class Recognizer:
         if self.cmvn_mode == "global":
             mean, inv_std = self.cmvn_stats
             return (x - mean) * inv_std
-        from serkit.features.cmvn import CMVN
-
-        return CMVN(None, self.cmvn_mode)(x)   # speaker: unknown, so the utterance's own statistics
+        return self._cmvn(x)   # speaker: unknown, so the utterance's own statistics; none: as is
 
     # ------------------------------------------------------------------ recognition
     @torch.no_grad()
