@@ -2,9 +2,11 @@
 # Every system of this recipe's RESULTS.md, then their late fusion (class posteriors averaged
 # fold by fold; equal weights, and weights chosen on each fold's valid speaker): four
 # functionals systems (SVM and logistic regression on mfcc_prosody and on logmel64) and the
-# ResNet with augmentation (its seeds fused first, so it counts as one member).
+# ResNet (its seeds fused first, so it counts as one member). The ResNet is trained without
+# augmentation by default: on the valid speakers augmentation did not help it (RESULTS.md).
 # Usage: ./run_fusion.sh [--stage N] [--nj J] [--seeds 1,2,3] [--fold_nj K] [--folds all|1,2]
-#                        [--resnet_opts "--train.max_epochs 5"]   (corpus root: EMODB in db.sh)
+#                        [--resnet_config conf/train_resnet.yaml] [--resnet_opts "--train.max_epochs 5"]
+#                        (corpus root: EMODB in db.sh)
 # Example: EMODB=/data/emodb ./run_fusion.sh --seeds 1,2,3
 set -euo pipefail
 run_cmd=./run_fusion.sh; [ $# -eq 0 ] || run_cmd+=$(printf ' %q' "$@")  # for RESULTS.md
@@ -13,6 +15,7 @@ nj=2
 seeds=1,2,3
 fold_nj=1
 folds=all
+resnet_config=conf/train_resnet_noaug.yaml
 resnet_opts=
 . ../../tools/parse_options.sh || exit 1
 . ./path.sh
@@ -33,9 +36,9 @@ for feats in mfcc_prosody logmel64_sp; do   # functionals of two feature sets, t
     members+=(--exp_dir "exp/classical_${clf}_${feats}_loso")
   done
 done
-resnet_tag=train_resnet_logmel64_sp_loso
+resnet_tag=$(basename "${resnet_config}" .yaml)_logmel64_sp_loso
 [ -z "${resnet_opts}" ] || resnet_tag+=$(echo "${resnet_opts}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')   # as run.sh names it
-run ./run.sh --stage 3 --folds "${folds}" --feats_conf conf/feats/logmel64_sp.yaml --train_config conf/train_resnet.yaml \
+run ./run.sh --stage 3 --folds "${folds}" --feats_conf conf/feats/logmel64_sp.yaml --train_config "${resnet_config}" \
   --seeds "${seeds}" --fold_nj "${fold_nj}" ${resnet_opts:+--train_opts "${resnet_opts}"}
 if [ "${seeds}" = "${seeds//,/}" ]; then   # one seed
   members+=(--exp_dir "exp/${resnet_tag}_seed${seeds}")

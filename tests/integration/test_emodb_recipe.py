@@ -23,9 +23,10 @@ def test_run_fusion_small(recipe_copy, layout_corpora):
     for name in ("classical_svm_mfcc_prosody_loso", "classical_logreg_logmel64_sp_loso"):
         scores = json.loads((exp / name / "scores" / "scores.json").read_text())
         assert list(scores["folds"]) == ["fold1", "fold2"] and scores["pooled"]["num_utts"] == 14
-    resnet = "train_resnet_logmel64_sp_loso_train.max_epochs2_train.average_best0_model.encoder_conf.channels[4,8]"
+    resnet = "train_resnet_noaug_logmel64_sp_loso_train.max_epochs2_train.average_best0_model.encoder_conf.channels[4,8]"
     cfg = yaml.safe_load((exp / f"{resnet}_seed2" / "fold1" / "config.yaml").read_text())
-    assert cfg["seed"] == 2 and cfg["data"]["augment"]["speed"] == [0.9, 1.0, 1.1]
+    assert cfg["seed"] == 2 and cfg["data"]["augment"]["speed"] == []   # the recipe's ResNet: no augmentation
+    assert cfg["data"]["augment"]["mixup"] == 0 and cfg["data"]["augment"]["spec_augment"]["time_masks"] == 0
     fusion = yaml.safe_load((exp / "fusion_valid_seeds12" / "fusion.yaml").read_text())
     assert len(fusion["members"]) == 5 and fusion["members"][-1].endswith(f"{resnet}_seeds_fused")
     assert all(abs(sum(w) - 1) < 1e-6 for w in fusion["folds"].values())
