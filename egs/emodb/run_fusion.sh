@@ -54,6 +54,6 @@ for weights in equal valid; do
   run serkit-fuse "${members[@]}" --folds_dir data/folds/loso --out_dir "${out}" "${opts[@]}" "${fold_names[@]}"
   run serkit-score --exp_dir "${out}" --folds_dir data/folds/loso --results_md RESULTS.md "${fold_names[@]}" \
     --title "$(basename "${out}")" --note "command: ${run_cmd}" \
-    --note "members: SVM and logistic regression on functionals of mfcc_prosody and of logmel64, ResNet (seeds ${seeds} fused); weights: ${weights} (${out}/fusion.yaml)"
+    --note "members: SVM and logistic regression on functionals of mfcc_prosody and of logmel64, ResNet $(basename "${resnet_config}" .yaml) (seeds ${seeds} fused); weights: ${weights} (${out}/fusion.yaml)"
 done
 log "finished"
