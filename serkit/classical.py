@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import yaml
 
-from serkit.config import apply_overrides, build_dataclass, read_yaml, to_dict
+from serkit.config import apply_overrides, build_dataclass, is_classical_config, read_yaml, to_dict  # noqa: F401
 from serkit.data.datadir import DataDir
 from serkit.data.dataset import FeatDataset, collate, emotion_targets, label_set
 from serkit.data.sampler import BucketBatchSampler
@@ -72,10 +72,6 @@ class ClassicalConfig:
 _CHOICES = {"data.cmvn": ("global", "speaker", "none"), "functionals": ("meanstd", "full"),
             "vector_norm": ("none", "speaker"), "classifier": ("svm", "logreg", "rf"), "svm_kernel": ("rbf", "linear"),
             "representation.mode": ("frozen", "hypercolumns"), "representation.combine": ("add", "concat")}
-
-
-def is_classical_config(path: str) -> bool:
-    return "classifier" in read_yaml(path)
 
 
 def load_classical_config(path: Optional[str], overrides: Sequence[str] = ()) -> ClassicalConfig:

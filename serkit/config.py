@@ -325,6 +325,11 @@ def read_yaml(path: Optional[str]) -> Dict[str, Any]:
     return raw
 
 
+def is_classical_config(path: str) -> bool:
+    """A classical (functionals + SVM / RF / logistic regression) config names a classifier."""
+    return "classifier" in read_yaml(path)
+
+
 def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> Config:
     """A checked Config; the model's components (encoder, pooling, heads) are checked and their
     options filled by ``serkit.models.registry.load_train_config``, which the binaries use."""

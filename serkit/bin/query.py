@@ -40,11 +40,12 @@ def answer(argv: List[str]) -> str:
         from serkit.data.folds import read_protocol
 
         return " ".join(f["name"] for f in read_protocol(target)["folds"])
-    from serkit.classical import is_classical_config, load_classical_config
+    from serkit.config import is_classical_config   # without torch: recipes ask this on every run
 
     classical = is_classical_config(target)
     if what == "kind":
         return "classical" if classical else "neural"
+    from serkit.classical import load_classical_config
     if len(argv) < 3:
         raise SerkitError(f"query {what}: give a key")
     key, overrides = argv[2], argv[3:]
