@@ -20,6 +20,8 @@ CONSOLE_SCRIPTS = {
     "serkit-score": "score",
     "serkit-fuse": "fuse",
     "serkit-sweep": "sweep",
+    "serkit-run": "run_local",
+    "serkit-slurm": "run_slurm",
 }
 
 setup(

@@ -10,8 +10,12 @@ Usage: ./run.sh [options]
                                3 train + decode per fold  4 score -> RESULTS.md
   --nj J                     parallel jobs for data prep and feature dump (default 2)
   --ngpu G                   GPUs per training run; G > 1 launches torchrun (default 0: CPU)
-  --fold_nj K                stage 3 trains K folds at once (default 1), each logging to
+  --num_nodes K              nodes per training run (multi-node torchrun; needs a cluster
+                               dispatcher in cmd.sh, e.g. SERKIT_CMD=slurm)
+  --fold_nj K                stage 3 runs K fold jobs at once (default 1), each logging to
                                exp/<tag>/<fold>.log; small models on one GPU (--ngpu 1) gain most
+  Jobs (dump shards, folds, pretraining) go through cmd.sh's train_cmd (CPU) or cuda_cmd (GPU):
+  serkit-run on this machine, serkit-slurm on a cluster (SERKIT_CMD=slurm).
   --protocol P               loso | loso_session | random | first2spk
   --fold_data DIR            data dir the folds are made of (default data/all)
   --extra_train DIR          data dir added to every fold's training set (e.g. another corpus) ...
@@ -45,6 +49,7 @@ stage=0
 stop_stage=4
 nj=2
 ngpu=0
+num_nodes=1
 fold_nj=1
 protocol=loso_session
 fold_data=data/all
@@ -70,6 +75,13 @@ log() { echo "$(date '+%F %T') ($(basename "$0"):${BASH_LINENO[0]}) $*" >&2; }
 run() { log "+ $*"; "$@"; }
 
 . ./path.sh
+# dispatchers (Kaldi/ESPnet cmd.sh): every job of stages 1-3 runs through one of them
+train_cmd=serkit-run
+cuda_cmd="serkit-run --gpu 1"
+[ ! -f ./cmd.sh ] || . ./cmd.sh
+job_cmd=${train_cmd}   # training jobs: GPU ones go to cuda_cmd, asking for --ngpu GPUs (per node)
+[ "${ngpu}" -eq 0 ] || job_cmd="${cuda_cmd} --gpu ${ngpu}"
+[ "${num_nodes}" -le 1 ] || job_cmd+=" --num_nodes ${num_nodes}"
 [ -n "${train_config}" ] || { log "error: --train_config is required"; exit 1; }
 [ -f "${train_config}" ] || { log "error: ${train_config} not found"; exit 1; }
 feats=$(basename "${feats_conf%.*}")
@@ -95,7 +107,6 @@ config_value() {  # $1: dotted key of the resolved train config
   # shellcheck disable=SC2086
   python -m serkit.bin.query value "${train_config}" "$1" ${train_opts}
 }
-cmvn_mode=$(config_value data.cmvn)   # for the logs: the binaries read it from the config themselves
 
 if [ -n "${pretrain_config}" ]; then
   [ -f "${pretrain_config}" ] || { log "error: ${pretrain_config} not found"; exit 1; }
@@ -119,6 +130,20 @@ if [ -n "${pretrain_config}" ]; then
 fi
 pretrain_dump() {  # data dir -> its feature dump (data/all's is the recipe's own)
   if [ "$1" = data/all ]; then echo "${dump_dir}/all"; else echo "${dump_dir}/$(basename "$1")"; fi
+}
+
+dump_feats() {  # $1: data dir, $2: dump dir; the shards as an array of jobs, then the merge
+  local shards
+  shards=$(mktemp)
+  # a finished dump needs no plan: the last call alone checks its settings and skips it
+  [ -f "$2/.done" ] || serkit-dump-feats --feat_conf "${feats_conf}" --nj "${nj}" --plan "$1" "$2" > "${shards}"
+  if [ -s "${shards}" ]; then
+    # shellcheck disable=SC2086
+    run ${train_cmd} --max_jobs_run "${nj}" JOB=@"${shards}" "$2/log/dump.JOB.log" \
+      serkit-dump-feats --feat_conf "${feats_conf}" --shard JOB "$1" "$2" || { rm -f "${shards}"; return 1; }
+  fi
+  rm -f "${shards}"
+  run serkit-dump-feats --feat_conf "${feats_conf}" "$1" "$2"   # merges the index once every shard is written
 }
 
 fold_list() {
@@ -151,7 +176,7 @@ fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   log "stage 1: ${feats} features and CMVN statistics"
-  run serkit-dump-feats --feat_conf "${feats_conf}" --nj "${nj}" data/all "${dump_dir}/all"
+  dump_feats data/all "${dump_dir}/all"
   [ -f "${dump_dir}/all/cmvn_spk.npz" ] || run serkit-compute-cmvn --mode speaker \
     --feats "${dump_dir}/all/feats.scp" --data data/all --out "${dump_dir}/all/cmvn_spk.npz"
   # each fold's statistics dir holds every mode's file: global (its train split) and per speaker
@@ -164,7 +189,7 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   if [ -n "${pretrain_config}" ]; then  # pretraining data: its own dumps, global and speaker CMVN
     for d in ${pretrain_data}; do
       pdump=$(pretrain_dump "${d}")
-      [ "${d}" = data/all ] || run serkit-dump-feats --feat_conf "${feats_conf}" --nj "${nj}" "${d}" "${pdump}"
+      [ "${d}" = data/all ] || dump_feats "${d}" "${pdump}"
       [ -f "${pdump}/cmvn.npz" ] || run serkit-compute-cmvn --mode global --feats "${pdump}/feats.scp" \
         --data "${d}" --out "${pdump}/cmvn.npz"
       [ -f "${pdump}/cmvn_spk.npz" ] || run serkit-compute-cmvn --mode speaker --feats "${pdump}/feats.scp" \
@@ -185,14 +210,10 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
       pdump=$(pretrain_dump "${d}")
       pt_args+=(--data "${d}" --feats "${pdump}/feats.scp" --cmvn_dir "${pdump}")
     done
-    if [ "${ngpu}" -gt 1 ]; then
-      pt_cmd=(torchrun --standalone --nproc_per_node "${ngpu}" -m serkit.bin.pretrain)
-    else
-      pt_cmd=(serkit-pretrain)
-    fi
+    log "log: ${pretrain_dir}/pretrain.log"
     # shellcheck disable=SC2086
-    run "${pt_cmd[@]}" --config "${pretrain_config}" --ngpu "${ngpu}" "${pt_args[@]}" \
-      --exp_dir "${pretrain_dir}" ${pretrain_opts}
+    run ${job_cmd} "${pretrain_dir}/pretrain.log" ../TEMPLATE/launch.sh --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
+      pretrain --config "${pretrain_config}" "${pt_args[@]}" --exp_dir "${pretrain_dir}" ${pretrain_opts}
     touch "${pretrain_dir}/.done"
   fi
 fi
@@ -208,31 +229,6 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     runs=("${exp_dir}|")
   fi
   log "stage 3: training ${train_config} on ${protocol} folds: $(fold_list)${sweep_key:+ (sweeping ${sweep_key} over ${sweep_values})}"
-  if [ "${ngpu}" -gt 1 ]; then
-    train_cmd=(torchrun --standalone --nproc_per_node "${ngpu}" -m serkit.bin.train)
-  else
-    train_cmd=(serkit-train)
-  fi
-  train_fold() {  # $1: fold, $2: exp dir, $3: extra options (seed, swept value); train, decode valid and test
-    local fold_exp=$2/$1
-    if [ "${classical}" = 1 ]; then  # fits and predicts in one go
-      # shellcheck disable=SC2046,SC2086
-      run serkit-train-classical --config "${train_config}" --train_data "${folds_dir}/$1/train" \
-        --valid_data "${folds_dir}/$1/valid" --feats "${dump_dir}/all/feats.scp" --cmvn_dir "${dump_dir}/${folds_name}/$1" \
-        --exp_dir "${fold_exp}" --data "${folds_dir}/$1/valid" --name valid --data "${folds_dir}/$1/test" \
-        --name test ${train_opts} $3
-      touch "${fold_exp}/.done"
-      return
-    fi
-    # shellcheck disable=SC2046,SC2086
-    run "${train_cmd[@]}" --config "${train_config}" --ngpu "${ngpu}" \
-      --train_data "${folds_dir}/$1/train" --valid_data "${folds_dir}/$1/valid" \
-      --feats "${dump_dir}/all/feats.scp" --cmvn_dir "${dump_dir}/${folds_name}/$1" --exp_dir "${fold_exp}" ${train_opts} $3
-    # shellcheck disable=SC2046
-    run serkit-decode --exp_dir "${fold_exp}" --feats "${dump_dir}/all/feats.scp" --cmvn_dir "${dump_dir}/${folds_name}/$1" \
-      --data "${folds_dir}/$1/valid" --name valid --data "${folds_dir}/$1/test" --name test
-    touch "${fold_exp}/.done"
-  }
   if [ "${fold_nj}" -gt 1 ] && [ -z "${OMP_NUM_THREADS:-}" ]; then
     # folds trained at once share the cores: a thread pool of cores / fold_nj each, not one of
     # every core each (oversubscribed pools ran 6x slower on 2 cores)
@@ -240,35 +236,33 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     export OMP_NUM_THREADS
     log "${fold_nj} folds at once: OMP_NUM_THREADS=${OMP_NUM_THREADS} each"
   fi
-  statuses=()   # background folds write their exit status here: counting them does not race
+  # one job per (run, fold) not yet done, named by its exp dir; a run's own options in <run>/run_opts
+  fold_jobs=$(mktemp)
   for run_spec in "${runs[@]}"; do
     run_exp=${run_spec%%|*}; run_opt=${run_spec#*|}
+    mkdir -p "${run_exp}"
+    if [ -n "${run_opt}" ]; then echo "${run_opt}" > "${run_exp}/run_opts"; else rm -f "${run_exp}/run_opts"; fi
     for fold in $(fold_list); do
-      if [ -f "${run_exp}/${fold}/.done" ]; then
-        log "${run_exp}/${fold}: done, skipped"
-      elif [ "${fold_nj}" -le 1 ]; then
-        train_fold "${fold}" "${run_exp}" "${run_opt}"
-      else
-        # at most fold_nj folds at once; a failed fold fails the stage once all have ended
-        while [ "$(jobs -rp | wc -l)" -ge "${fold_nj}" ]; do wait -n || true; done
-        mkdir -p "${run_exp}"
-        status=${run_exp}/.${fold}.status
-        rm -f "${status}"
-        statuses+=("${status}")
-        log "${fold}: training in the background, log ${run_exp}/${fold}.log"
-        # set -e holds inside the fold (not part of an || list); the outer shell records its status
-        ( set +e; (set -e; train_fold "${fold}" "${run_exp}" "${run_opt}") > "${run_exp}/${fold}.log" 2>&1
-          echo "$?" > "${status}" ) &
-      fi
+      if [ -f "${run_exp}/${fold}/.done" ]; then log "${run_exp}/${fold}: done, skipped"; else echo "${run_exp}/${fold}" >> "${fold_jobs}"; fi
     done
   done
-  wait
-  failed=0
-  for status in "${statuses[@]}"; do
-    [ "$(cat "${status}" 2>/dev/null)" = 0 ] || failed=$((failed + 1))
-  done
-  logs=${exp_dir}; [ -z "${seeds}" ] || logs=${exp_dir}_seed*; [ -z "${sweep_key}" ] || logs=${exp_dir}/*
-  [ "${failed}" -eq 0 ] || { log "error: ${failed} fold(s) failed: see ${logs}/fold*.log"; exit 1; }
+  if [ -s "${fold_jobs}" ]; then
+    log "$(wc -l < "${fold_jobs}") fold job(s), ${fold_nj} at once, each logging to <exp>/<fold>.log"
+    fold_job_opts=(--train_config "${train_config}" --classical "${classical}" --ngpu "${ngpu}" --num_nodes "${num_nodes}"
+                   --folds_dir "${folds_dir}" --feats "${dump_dir}/all/feats.scp" --cmvn_root "${dump_dir}/${folds_name}")
+    cmd=${job_cmd}; [ "${classical}" = 0 ] || cmd=${train_cmd}
+    # shellcheck disable=SC2086
+    if ! run ${cmd} --max_jobs_run "${fold_nj}" JOB=@"${fold_jobs}" JOB.log \
+        ../TEMPLATE/train_fold.sh "${fold_job_opts[@]}" --train_opts "${train_opts}" JOB; then
+      failed=0
+      while read -r job; do [ -f "${job}/.done" ] || failed=$((failed + 1)); done < "${fold_jobs}"
+      rm -f "${fold_jobs}"
+      logs=${exp_dir}; [ -z "${seeds}" ] || logs=${exp_dir}_seed*; [ -z "${sweep_key}" ] || logs=${exp_dir}/*
+      log "error: ${failed} fold(s) failed: see ${logs}/fold*.log"
+      exit 1
+    fi
+  fi
+  rm -f "${fold_jobs}"
 fi
 
 if [ -n "${sweep_key}" ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
@@ -278,6 +272,7 @@ if [ -n "${sweep_key}" ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; t
     --folds_dir "${folds_dir}" --folds "$(fold_list)" --exp_dir "${exp_dir}" --results_md "${results_md}" \
     --title "${tag}" -- ${train_opts}
 elif [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+  cmvn_mode=$(config_value data.cmvn)   # for RESULTS.md: the binaries read it from the config themselves
   notes=(--note "command: ${run_cmd:-./run.sh --train_config ${train_config} --protocol ${protocol}${extra_train:+ --extra_train ${extra_train}}${train_opts:+ --train_opts \"${train_opts}\"}}"
          --note "config: ${train_config} (resolved: ${exp_dir}*/fold*/config.yaml)"
          --note "features: ${feats_conf}, CMVN ${cmvn_mode}")

@@ -53,16 +53,15 @@ def _dump_shard(args: Tuple[str, str, List[Tuple[str, str]], dict, str]) -> Tupl
     return shard, audio_sec, time.perf_counter() - t0
 
 
-def dump_features(data_dir: str | os.PathLike, dump_dir: str | os.PathLike, cfg: FeatureConfig,
-                  nj: int = 1, shard_size: int = 2000) -> Dict[str, float]:
-    """Dump features of every utterance of ``data_dir``; return timing stats.
+def plan_dump(data_dir: str | os.PathLike, dump_dir: str | os.PathLike, cfg: FeatureConfig, nj: int = 1,
+              shard_size: int = 2000) -> Tuple[List[str], Dict[str, List[Tuple[str, str]]], List[str]]:
+    """Split the utterances into shards once (``shards.plan``); return (utts, shards, shards to do).
 
-    Stats: ``audio_sec``, ``wall_sec``, ``cpu_sec`` (sum of worker times) and ``rtf_per_core``
-    (worker seconds per audio second, i.e. the real-time factor of one core).
+    Nothing is left to do once the dump has its ``.done``; a plan made earlier is kept, so that
+    shards written by an interrupted run or by other jobs are not redone.
     """
     dump_dir = Path(dump_dir)
     dump_dir.mkdir(parents=True, exist_ok=True)
-    done = dump_dir / ".done"
     conf_path = dump_dir / "feats.yaml"
     if conf_path.exists():
         with open(conf_path) as f:
@@ -71,10 +70,13 @@ def dump_features(data_dir: str | os.PathLike, dump_dir: str | os.PathLike, cfg:
             raise DataDirError(
                 f"{conf_path}: an existing dump used other settings; remove {dump_dir} to redo it"
             )
-    if done.exists():
-        return {"audio_sec": 0.0, "wall_sec": 0.0, "cpu_sec": 0.0, "rtf_per_core": 0.0, "skipped": 1.0}
-    with open(conf_path, "w") as f:
-        yaml.safe_dump(cfg.to_dict(), f)
+    if (dump_dir / ".done").exists():
+        return [], {}, []
+    if not conf_path.exists():   # written once, atomically: shard jobs running at once read it
+        tmp = conf_path.with_name(f".{conf_path.name}.{os.getpid()}")
+        with open(tmp, "w") as f:
+            yaml.safe_dump(cfg.to_dict(), f)
+        os.replace(tmp, conf_path)
     wav_scp = DataDir.load(data_dir).get("wav.scp")
     utts = list(wav_scp)
     plan_path = dump_dir / "shards.plan"
@@ -91,6 +93,39 @@ def dump_features(data_dir: str | os.PathLike, dump_dir: str | os.PathLike, cfg:
     for u in utts:
         shards.setdefault(plan[u], []).append((u, wav_scp[u]))
     todo = [s for s in sorted(shards) if not (dump_dir / f"feats.{s}.scp").exists()]
+    return utts, shards, todo
+
+
+def dump_shard(data_dir: str | os.PathLike, dump_dir: str | os.PathLike, cfg: FeatureConfig,
+               shard: str) -> Dict[str, float]:
+    """Write one shard of a planned dump (one job of a dispatched stage 1); the merge comes after."""
+    plan_path = Path(dump_dir) / "shards.plan"
+    if not plan_path.exists():
+        raise DataDirError(f"{plan_path}: not found: plan the dump first (serkit-dump-feats --plan)")
+    utts, shards, todo = plan_dump(data_dir, dump_dir, cfg)
+    if utts and shard not in shards:
+        raise DataDirError(f"{Path(dump_dir) / 'shards.plan'}: no shard '{shard}' in the plan of this dump")
+    if shard not in todo:
+        log.info("%s: shard %s is done, skipped", dump_dir, shard)
+        return {"audio_sec": 0.0, "cpu_sec": 0.0}
+    _, audio_sec, cpu_sec = _dump_shard((str(dump_dir), shard, shards[shard], cfg.to_dict(), str(data_dir)))
+    log.info("%s: shard %s: %.1f s of audio in %.1f s CPU", dump_dir, shard, audio_sec, cpu_sec)
+    return {"audio_sec": audio_sec, "cpu_sec": cpu_sec}
+
+
+def dump_features(data_dir: str | os.PathLike, dump_dir: str | os.PathLike, cfg: FeatureConfig,
+                  nj: int = 1, shard_size: int = 2000) -> Dict[str, float]:
+    """Dump features of every utterance of ``data_dir``; return timing stats.
+
+    Writes the shards still missing (``nj`` worker processes), then merges the index. Stats:
+    ``audio_sec``, ``wall_sec``, ``cpu_sec`` (sum of worker times) and ``rtf_per_core`` (worker
+    seconds per audio second, i.e. the real-time factor of one core).
+    """
+    dump_dir = Path(dump_dir)
+    done = dump_dir / ".done"
+    utts, shards, todo = plan_dump(data_dir, dump_dir, cfg, nj=nj, shard_size=shard_size)
+    if done.exists():
+        return {"audio_sec": 0.0, "wall_sec": 0.0, "cpu_sec": 0.0, "rtf_per_core": 0.0, "skipped": 1.0}
     log.info("dumping %d/%d shards of %s with nj=%d", len(todo), len(shards), data_dir, nj)
     jobs = [(str(dump_dir), s, shards[s], cfg.to_dict(), str(data_dir)) for s in todo]
     t0 = time.perf_counter()

@@ -8,7 +8,7 @@ import soundfile
 
 from serkit.data.datadir import write_datadir
 from serkit.errors import DataDirError
-from serkit.features.dump import dump_features
+from serkit.features.dump import dump_features, dump_shard, plan_dump
 from serkit.features.extract import FeatureConfig, FeatureExtractor, read_audio, read_scp_audio
 from serkit.features.storage import FeatReader
 
@@ -152,6 +152,30 @@ def test_dump_is_sharded_parallel_and_resumes(tmp_path):
     assert dump_features(tmp_path / "data", tmp_path / "dump", cfg).get("skipped") == 1.0
     with pytest.raises(DataDirError, match="other settings"):
         dump_features(tmp_path / "data", tmp_path / "dump", FeatureConfig(type="logmel"))
+
+
+def test_dump_as_dispatched_jobs_plan_shards_then_merge(tmp_path):
+    """Stage 1 through a dispatcher: plan, one job per shard (any order), then the merge; the
+    result equals a dump in one go."""
+    make_data(tmp_path)
+    cfg = FeatureConfig(type="mfcc", n_mels=40)
+    with pytest.raises(DataDirError, match="plan the dump first"):
+        dump_shard(tmp_path / "data", tmp_path / "jobs", cfg, "0000")
+    _, shards, todo = plan_dump(tmp_path / "data", tmp_path / "jobs", cfg, nj=2, shard_size=3)
+    assert todo == ["0000", "0001", "0002"] and [len(shards[s]) for s in todo] == [3, 3, 1]
+    assert dump_shard(tmp_path / "data", tmp_path / "jobs", cfg, "0002")["audio_sec"] == pytest.approx(0.9)
+    assert plan_dump(tmp_path / "data", tmp_path / "jobs", cfg, nj=5)[2] == ["0000", "0001"]   # plan kept
+    assert dump_shard(tmp_path / "data", tmp_path / "jobs", cfg, "0002")["audio_sec"] == 0   # done: skipped
+    with pytest.raises(DataDirError, match="no shard '0007'"):
+        dump_shard(tmp_path / "data", tmp_path / "jobs", cfg, "0007")
+    for s in ("0001", "0000"):
+        dump_shard(tmp_path / "data", tmp_path / "jobs", cfg, s)
+    assert not (tmp_path / "jobs" / "feats.scp").exists()     # no merge before every shard is written
+    assert dump_features(tmp_path / "data", tmp_path / "jobs", cfg)["audio_sec"] == 0   # the merge only
+    dump_features(tmp_path / "data", tmp_path / "once", cfg, nj=1, shard_size=3)
+    jobs, once = FeatReader(tmp_path / "jobs" / "feats.scp"), FeatReader(tmp_path / "once" / "feats.scp")
+    assert list(jobs.index) == list(once.index) and all(np.array_equal(jobs[u], once[u]) for u in once.index)
+    assert plan_dump(tmp_path / "data", tmp_path / "jobs", cfg)[2] == []
 
 
 def test_bad_audio_names_utterance(tmp_path):

@@ -4,6 +4,8 @@ import json
 import yaml
 from conftest import run_recipe
 
+from serkit.dispatch import log_status
+
 
 TINY = ("--train.max_epochs 1 --model.encoder_conf.filters [16,16,16] --model.encoder_conf.bottleneck 16 "
         "--model.encoder_conf.lstm_hidden 8 --model.encoder_conf.heads 2 --data.batch_size 16")
@@ -29,9 +31,12 @@ def test_multitask_cross_language(recipe_copy, layout_corpora):
     assert scores["pooled"]["num_utts"] == 64
     assert "- command: ./run.sh --savee_root" in (recipe / "RESULTS.md").read_text()
     assert "--cross_language true" in (recipe / "RESULTS.md").read_text()
-    for fold in ("fold1", "fold2", "fold3", "fold4"):     # folds trained two at a time, one log each
+    for fold in ("fold1", "fold2", "fold3", "fold4"):     # fold jobs two at a time (serkit-run), one log each
         assert "best valid ua" in (exp / f"{fold}.log").read_text()
-        assert (exp / fold / ".done").exists()
+        assert (exp / fold / ".done").exists() and log_status(exp / f"{fold}.log") == 0
+    dump_logs = sorted((recipe / "dump").glob("*/all/log/dump.*.log"))   # stage 1: one job per shard (--nj 2)
+    assert [p.name for p in dump_logs] == ["dump.0000.log", "dump.0001.log"]
+    assert all(log_status(p) == 0 for p in dump_logs)
 
 
 def test_failed_folds_fail_the_stage(recipe_copy, layout_corpora):
@@ -46,4 +51,6 @@ def test_failed_folds_fail_the_stage(recipe_copy, layout_corpora):
                        cwd=recipe, capture_output=True, text=True)
     assert r.returncode != 0
     assert "4 fold(s) failed: see exp/broken/fold*.log" in r.stderr
+    assert "error: 4 of 4 job(s) failed: see exp/broken/fold1.log" in r.stderr        # the dispatcher's line
+    assert [log_status(recipe / "exp" / "broken" / f"fold{k}.log") for k in (1, 2, 3, 4)] == [1] * 4
     assert not (recipe / "exp" / "broken" / "scores").exists()          # stage 4 never ran
