@@ -44,6 +44,6 @@ setup(
         "matplotlib",
     ],
     extras_require={"test": ["pytest"], "mini_emo": ["espeakng-loader"],
-                    "onnx": ["onnx", "onnxscript", "onnxruntime"]},
+                    "onnx": ["onnx", "onnxscript", "onnxruntime"], "vad": ["silero-vad"]},
     entry_points={"console_scripts": [f"{name}=serkit.bin.{mod}:cli" for name, mod in CONSOLE_SCRIPTS.items()]},
 )

@@ -111,14 +111,57 @@ def energy_segments(wave: np.ndarray, sr: int, min_speech: float = 0.25, min_gap
         else:
             merged.append([s, e])
     dur = len(wave) / sr
+    return _cut_long([(max(0.0, s - pad), min(dur, e + pad)) for s, e in merged if e - s >= min_speech], max_len)
+
+
+def _cut_long(spans: Sequence[Tuple[float, float]], max_len: float) -> List[Tuple[float, float]]:
+    """Stretches longer than ``max_len`` cut into equal parts (the model was trained on utterances)."""
     out = []
-    for s, e in merged:
-        if e - s < min_speech:
-            continue
-        s, e = max(0.0, s - pad), min(dur, e + pad)
+    for s, e in spans:
         n = int(np.ceil((e - s) / max_len))
         out += [(s + k * (e - s) / n, s + (k + 1) * (e - s) / n) for k in range(n)]
     return out
+
+
+_SILERO = {}
+
+
+def silero_segments(wave: np.ndarray, sr: int, min_speech: float = 0.25, min_gap: float = 0.3,
+                    pad: float = 0.1, max_len: float = 10.0) -> List[Tuple[float, float]]:
+    """Speech stretches (start, end) in seconds found by Silero VAD, a small neural voice-activity
+    model (MIT) whose weights ship inside the ``silero-vad`` wheel; it tells speech from noise
+    and music where the energy rule cannot. Same stretch rules as :func:`energy_segments`."""
+    if "model" not in _SILERO:
+        threads = torch.get_num_threads()
+        try:
+            from silero_vad import get_speech_timestamps, load_silero_vad
+        except ImportError:
+            raise ConfigError("--vad silero needs the silero-vad package: pip install 'serkit[vad]'") from None
+        finally:
+            torch.set_num_threads(threads)   # importing silero_vad sets one thread for the process
+        import warnings
+
+        with warnings.catch_warnings():   # deprecations inside silero_vad's loader, not ours to act on
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            _SILERO.update(model=load_silero_vad(), stamps=get_speech_timestamps)
+    from serkit.features.extract import resample
+
+    x = np.asarray(wave, np.float32)
+    if sr != 16000:   # the model runs at 16 kHz (or 8 kHz)
+        x = resample(x, sr, 16000)
+    if len(x) < 512:
+        return []
+    with torch.inference_mode():
+        stamps = _SILERO["stamps"](torch.from_numpy(x), _SILERO["model"], sampling_rate=16000,
+                                   min_speech_duration_ms=int(min_speech * 1000),
+                                   min_silence_duration_ms=int(min_gap * 1000), speech_pad_ms=int(pad * 1000))
+    _SILERO["model"].reset_states()
+    dur = len(wave) / sr
+    return _cut_long([(t["start"] / 16000, min(dur, t["end"] / 16000)) for t in stamps], max_len)
+
+
+VADS = {"energy": energy_segments, "silero": silero_segments}
 
 
 def window_segments(duration: float, window: float, hop: float) -> List[Tuple[float, float]]:
@@ -331,15 +374,21 @@ class Recognizer:
         return self.predict(self.read(path), None, top_k)
 
     def segments(self, audio, window: Optional[float] = None, hop: Optional[float] = None,
-                 top_k: Optional[int] = None, batch_size: int = 16) -> Tuple[List[dict], dict]:
+                 top_k: Optional[int] = None, batch_size: int = 16, vad: str = "energy") -> Tuple[List[dict], dict]:
         """A long recording (file path or wave at the model's rate) -> (one record per segment with
         ``start`` / ``end`` in seconds, the file's record). Segments are fixed windows (``window``,
-        ``hop``) or, without ``window``, the voiced stretches of ``energy_segments``; the file's
-        posteriors are the segments' averaged, weighted by duration."""
+        ``hop``) or, without ``window``, the speech stretches of ``vad``: ``energy``
+        (:func:`energy_segments`, no dependency) or ``silero`` (:func:`silero_segments`); the
+        file's posteriors are the segments' averaged, weighted by duration."""
         wave = self.read(audio) if isinstance(audio, (str, os.PathLike)) else np.asarray(audio, np.float32)
         sr = self.sample_rate
         duration = len(wave) / sr
-        spans = window_segments(duration, window, hop or window) if window else energy_segments(wave, sr)
+        if window:
+            spans = window_segments(duration, window, hop or window)
+        elif vad in VADS:
+            spans = VADS[vad](wave, sr)
+        else:
+            raise ConfigError(f"vad '{vad}': choose one of {', '.join(VADS)}")
         spans = [(s, e) for s, e in spans if int(round((e - s) * sr)) >= self.feature_config.win_length]
         if not spans:
             raise DataDirError(f"no segment to recognise in {duration:.2f} s of audio (silent or too short)")

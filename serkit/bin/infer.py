@@ -13,9 +13,10 @@ unknown speaker here: each file (or segment) is normalised with its own statisti
 
 Whole files (default): ``{"wav", "emotion", "probs": {class: p}, "scores": [{"label", "score"}]}``
 (scores sorted, --top_k of them), plus what other heads add (``transcript``; ratings such as
-``arousal``). Long recordings: --window S --hop S (fixed windows) or --vad energy (voiced
-stretches) give one record per segment with ``start`` / ``end`` in seconds, then the file's
-record with ``"segments": N`` and the duration-weighted mean of the segments' posteriors.
+``arousal``). Long recordings: --window S --hop S (fixed windows) or --vad energy|silero (speech
+stretches: frame energy, or the Silero VAD model of the silero-vad package) give one record per
+segment with ``start`` / ``end`` in seconds, then the file's record with ``"segments": N`` and
+the duration-weighted mean of the segments' posteriors.
 
 A file that cannot be read gets ``{"wav": ..., "error": ...}``; the others are still processed
 and the exit status is 1 at the end. File names are always files, never commands.
@@ -74,8 +75,9 @@ def main() -> None:
     p.add_argument("--cmvn_stats", default=None, help="with --exp_dir: CMVN statistics (default: those of training)")
     p.add_argument("--window", type=float, default=0.0, help="segment seconds (fixed windows; 0: whole files)")
     p.add_argument("--hop", type=float, default=0.0, help="seconds between window starts (default: --window)")
-    p.add_argument("--vad", choices=("none", "energy"), default="none",
-                   help="energy: segment at the voiced stretches (without --window)")
+    p.add_argument("--vad", choices=("none", "energy", "silero"), default="none",
+                   help="segment at the speech stretches (without --window): energy (frame energy, "
+                        "no dependency) or silero (Silero VAD, a neural model: pip install 'serkit[vad]')")
     p.add_argument("--top_k", type=int, default=0, help="scores of the k best classes (0: all)")
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     p.add_argument("--batch_size", type=int, default=16)
@@ -85,7 +87,7 @@ def main() -> None:
     p.add_argument("inputs", nargs="*")
     args = p.parse_args()
     if args.window and args.vad != "none":
-        raise ConfigError("give --window or --vad energy, not both")
+        raise ConfigError(f"give --window or --vad {args.vad}, not both")
     if args.top_k < 0 or args.batch_size < 1 or args.nj < 1:
         raise ConfigError("--top_k must be >= 0, --batch_size and --nj >= 1")
     logging.getLogger("torchaudio").setLevel(logging.ERROR)
@@ -97,7 +99,7 @@ def main() -> None:
         raise ConfigError("no input: give audio files, directories or --wav_scp")
     writer = Output(args.format, rec.names)
     failed = 0
-    segmented = bool(args.window) or args.vad == "energy"
+    segmented = bool(args.window) or args.vad != "none"
     from tqdm import tqdm
 
     # a progress bar on a terminal only: stdout holds the records, the bar goes to stderr
@@ -109,7 +111,7 @@ def main() -> None:
                 raise error
             if segmented:
                 segs, whole = rec.segments(wave, args.window or None, args.hop or None, args.top_k or None,
-                                           args.batch_size)
+                                           args.batch_size, vad=args.vad if args.vad != "none" else "energy")
                 for s in segs:
                     writer.write({"wav": name, **s})
                 writer.write({"wav": name, **whole})
