@@ -34,10 +34,11 @@ ONNX_META_KEY = "serkit"   # metadata of an exported ONNX model: features, CMVN,
 # encoders whose ONNX graph keeps the batch and time axes dynamic (checked in the tests), with
 # the exporter used: the TorchScript one traces the recurrent and convolutional encoders in
 # seconds (the dynamo one takes minutes on the BLSTM's time loop), the dynamo one keeps the
-# transformers' attention reshapes dynamic. The CNN-BLSTM-attention's attention reshape is fixed
-# to the example's length by both.
+# transformers' attention reshapes dynamic (and wav2vec2's, whose masks the TorchScript graph
+# broadcasts wrongly at other lengths: measured). The CNN-BLSTM-attention's attention reshape is
+# fixed to the example's length by both.
 ONNX_ENCODERS = {"blstm": "torchscript", "resnet": "torchscript", "fop_transformer": "dynamo",
-                 "mpc_transformer": "dynamo"}
+                 "mpc_transformer": "dynamo", "pretrained": "dynamo", "wav2vec2": "dynamo"}
 
 
 class _Posteriors(torch.nn.Module):
@@ -265,8 +266,12 @@ class Recognizer:
         except ImportError:
             raise ConfigError("ONNX export needs onnx and onnxscript (pip install onnx onnxscript onnxruntime)") from None
         net = _Posteriors(self.model).eval()
-        x, lengths = torch.randn(2, 200, self.input_dim), torch.tensor([200, 150])
-        batch, time = torch.export.Dim("batch"), torch.export.Dim("time", min=16)
+        # example and check lengths in frames, or in samples for a wave model (its convolutions
+        # need at least 400)
+        wave = self.feature_config.type == "wave"
+        n, n_check, n_min = (16000, 9700, 800) if wave else (200, 97, 16)
+        x, lengths = torch.randn(2, n, self.input_dim), torch.tensor([n, 3 * n // 4])
+        batch, time = torch.export.Dim("batch"), torch.export.Dim("time", min=n_min)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if ONNX_ENCODERS[self.cfg.model.encoder] == "dynamo":
@@ -294,7 +299,7 @@ class Recognizer:
         os.replace(tmp, out)
         if check:
             other = Recognizer._load_onnx(out)
-            x, lengths = torch.randn(3, 97, self.input_dim), torch.tensor([97, 40, 71])
+            x, lengths = torch.randn(3, n_check, self.input_dim), torch.tensor([n_check, 2 * n_check // 5, 3 * n_check // 4])
             with torch.no_grad():
                 ref = net(x, lengths).numpy()
             got = other._run_onnx(x.numpy(), lengths.numpy())

@@ -180,13 +180,23 @@ def test_a_file_that_is_not_a_package_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("encoder, pooling", [("blstm", "mean"), ("resnet", "attentive_stats"),
-                                               ("fop_transformer", "mean"), ("mpc_transformer", "mean")])
+                                               ("pretrained", "mean"), ("mpc_transformer", "mean")])
 def test_onnx_export_matches_pytorch(encoder, pooling, tmp_path):
+    """'pretrained': a FOP transformer's hypercolumns (its pretraining checkpoint made here)."""
     pytest.importorskip("onnxruntime")
     from serkit import Recognizer
+    from serkit.checkpoint import save_atomic
+    from serkit.config import to_dict
     from serkit.models.model import MultiTaskModel
+    from serkit.models.pretrain import PretrainModel
 
-    cfg = load_train_config(None, ["--model.encoder", encoder, "--model.pooling", pooling])
+    opts = ["--model.encoder", encoder, "--model.pooling", pooling]
+    if encoder == "pretrained":
+        pcfg = load_train_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop"])
+        save_atomic({"model": PretrainModel(40, pcfg.model, pcfg.pretrain).state_dict(), "config": to_dict(pcfg),
+                     "classes": {}, "input_dim": 40}, tmp_path / "fop.pt")
+        opts += ["--model.encoder_conf", f"{{checkpoint: {tmp_path / 'fop.pt'}, mode: hypercolumns}}"]
+    cfg = load_train_config(None, opts)
     torch.manual_seed(0)
     model = MultiTaskModel(40, cfg.model, {"emotion": ["a", "b", "c"]}).eval()
     stats = (np.random.RandomState(0).randn(40).astype(np.float32), np.full(40, 0.5, np.float32))
@@ -195,6 +205,28 @@ def test_onnx_export_matches_pytorch(encoder, pooling, tmp_path):
     o = Recognizer.load(tmp_path / "m.onnx")
     assert o.onnx and o.names == ["a", "b", "c"] and o.cmvn_mode == "global"
     feats = [np.random.RandomState(k).randn(n, 40).astype(np.float32) for k, n in enumerate((33, 250, 90))]
+    for a, b in zip(r.predict_features(feats), o.predict_features(feats)):
+        assert max(abs(a["probs"][c] - b["probs"][c]) for c in "abc") <= 1e-4
+
+
+def test_onnx_export_of_wav2vec2_with_a_ctc_head(tmp_path):
+    """A tiny wav2vec2 on raw waves (the CTC head stays out of the graph): dynamic batch and
+    sample axes, the same emotion posteriors as PyTorch."""
+    pytest.importorskip("onnxruntime")
+    from serkit import Recognizer
+    from serkit.models.model import MultiTaskModel
+
+    cfg = load_train_config(None, ["--model.encoder", "wav2vec2", "--model.encoder_conf.size", "tiny",
+                                   "--model.pooling", "mean", "--model.heads",
+                                   "{emotion: {weight: 1.0}, ctc: {weight: 0.1}}", "--data.cmvn", "none"])
+    classes = {"emotion": ["a", "b", "c"], "ctc": ["<blank>", "<unk>", "x", "y"]}
+    torch.manual_seed(0)
+    r = Recognizer(MultiTaskModel(1, cfg.model, classes).eval(), cfg, classes, {"type": "wave"}, "none")
+    r.export_onnx(tmp_path / "w2v2.onnx")
+    o = Recognizer.load(tmp_path / "w2v2.onnx")
+    waves = [np.random.RandomState(k).randn(n).astype(np.float32) * 0.1 for k, n in enumerate((4000, 24000, 9000))]
+    feats = [r.features(w) for w in waves]
+    assert feats[1].shape == (24000, 1)
     for a, b in zip(r.predict_features(feats), o.predict_features(feats)):
         assert max(abs(a["probs"][c] - b["probs"][c]) for c in "abc") <= 1e-4
 
