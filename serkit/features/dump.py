@@ -156,6 +156,9 @@ def dump_features(data_dir: str | os.PathLike, dump_dir: str | os.PathLike, cfg:
     done.write_text("")
     stats = {"audio_sec": audio_sec, "wall_sec": wall, "cpu_sec": cpu_sec,
              "rtf_per_core": cpu_sec / audio_sec if audio_sec else 0.0}
-    log.info("dumped %.1f s of audio in %.1f s wall (%.1f s CPU): real-time factor per core %.4f",
-             audio_sec, wall, cpu_sec, stats["rtf_per_core"])
+    if jobs:
+        log.info("dumped %.1f s of audio in %.1f s wall (%.1f s CPU): real-time factor per core %.4f",
+                 audio_sec, wall, cpu_sec, stats["rtf_per_core"])
+    else:   # the shards were written by dispatched jobs (their logs hold the timings)
+        log.info("merged the index of %d shards: %d utterances", len(shards), len(lines))
     return stats
