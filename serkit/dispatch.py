@@ -51,6 +51,14 @@ class JobArray:
     def job_log(self, name: str) -> Path:
         return Path(self.log.replace("JOB", name) if self.array else self.log)
 
+    def to_json(self) -> str:   # how a job's runner process receives the array
+        return json.dumps({"argv": self.argv, "log": self.log, "names": self.names, "array": self.array})
+
+    @classmethod
+    def from_json(cls, text: str) -> "JobArray":
+        spec = json.loads(text)
+        return cls(argv=spec["argv"], log=spec["log"], names=spec["names"], array=spec["array"])
+
 
 def parse_job_spec(spec: str) -> List[str]:
     """``JOB=1:4`` -> ['1', '2', '3', '4']; ``JOB=fold1,fold3`` -> ['fold1', 'fold3'];
@@ -113,7 +121,7 @@ def run_job(jobs: JobArray, name: str, env: Optional[Dict[str, str]] = None) -> 
         except OSError as e:   # command not found, not executable
             f.write(f"{argv[0]}: {e.strerror}\n")
             code = 127
-        f.write(f"# Accounting: time={int(time.time() - t0)} threads=1\n"
+        f.write(f"# Accounting: time={int(time.time() - t0)}\n"
                 f"# Ended (code {code}) at {_stamp()}, elapsed time {int(time.time() - t0)} seconds\n")
     return code
 
@@ -164,7 +172,7 @@ class LocalBackend:
         running: Dict[int, tuple] = {}    # pid -> (name, Popen of the job's runner)
         failed: List[str] = []
         py = [sys.executable, "-m", "serkit.dispatch"]
-        spec = json.dumps({"argv": jobs.argv, "log": jobs.log, "names": jobs.names, "array": jobs.array})
+        spec = jobs.to_json()
         try:
             while todo or running:
                 while todo and len(running) < limit:
@@ -239,8 +247,7 @@ class SlurmBackend:
             log.unlink(missing_ok=True)
         tag = f"{os.getpid()}_{int(time.time())}"
         spec_path = qdir / f"job_{tag}.json"
-        spec_path.write_text(json.dumps({"argv": jobs.argv, "log": jobs.log, "names": jobs.names,
-                                         "array": jobs.array}))
+        spec_path.write_text(jobs.to_json())
         script = qdir / f"job_{tag}.sh"
         script.write_text(self.script(spec_path.resolve()))
         args = self.sbatch_args(jobs, qdir) + [str(script)]
@@ -272,9 +279,7 @@ class SlurmBackend:
 
 def _run_job_main(argv: List[str]) -> int:
     """``python -m serkit.dispatch run_job SPEC NAME [--index]``: one job (spec: JSON or @file)."""
-    spec_text = Path(argv[0][1:]).read_text() if argv[0].startswith("@") else argv[0]
-    spec = json.loads(spec_text)
-    jobs = JobArray(argv=spec["argv"], log=spec["log"], names=spec["names"], array=spec["array"])
+    jobs = JobArray.from_json(Path(argv[0][1:]).read_text() if argv[0].startswith("@") else argv[0])
     name = argv[1]
     if "--index" in argv[2:]:   # Slurm gives the task's number: map it to its name
         name = jobs.names[int(name) - 1]

@@ -25,18 +25,18 @@ run_opts=
 [ ! -f "${run_exp}/run_opts" ] || run_opts=$(cat "${run_exp}/run_opts")
 log() { echo "$(date '+%F %T') (train_fold.sh) $*" >&2; }
 run() { log "+ $*"; "$@"; }
-data=("${folds_dir}/${fold}")
+data=${folds_dir}/${fold}
 common=(--feats "${feats}" --cmvn_dir "${cmvn_root}/${fold}")
-decode=(--data "${data[0]}/valid" --name valid --data "${data[0]}/test" --name test)
+decode=(--data "${data}/valid" --name valid --data "${data}/test" --name test)
 
 if [ "${classical}" = 1 ]; then   # fits and predicts in one go
   # shellcheck disable=SC2086
-  run serkit-train-classical --config "${train_config}" --train_data "${data[0]}/train" \
-    --valid_data "${data[0]}/valid" "${common[@]}" --exp_dir "${fold_exp}" "${decode[@]}" ${train_opts} ${run_opts}
+  run serkit-train-classical --config "${train_config}" --train_data "${data}/train" \
+    --valid_data "${data}/valid" "${common[@]}" --exp_dir "${fold_exp}" "${decode[@]}" ${train_opts} ${run_opts}
 else
   # shellcheck disable=SC2086
   run ../TEMPLATE/launch.sh --ngpu "${ngpu}" --num_nodes "${num_nodes}" train --config "${train_config}" \
-    --train_data "${data[0]}/train" --valid_data "${data[0]}/valid" "${common[@]}" --exp_dir "${fold_exp}" \
+    --train_data "${data}/train" --valid_data "${data}/valid" "${common[@]}" --exp_dir "${fold_exp}" \
     ${train_opts} ${run_opts}
   # every node of a multi-node job trains; the first alone decodes and marks the fold done
   [ "${SLURM_NODEID:-0}" = 0 ] || exit 0
