@@ -232,7 +232,7 @@ class SlurmBackend:
         if self.res.num_nodes > 1:
             # one task per node; torchrun on each meets the others at node 0 (c10d rendezvous)
             lines += ['export SERKIT_MASTER_ADDR=$(scontrol show hostnames "${SLURM_JOB_NODELIST}" | head -n 1)',
-                      "export SERKIT_NUM_NODES=${SLURM_NNODES}", "export SERKIT_RDZV_ID=${SLURM_JOB_ID}",
+                      "export SERKIT_RDZV_ID=${SLURM_JOB_ID}",
                       f"exec srun --kill-on-bad-exit=1 {run}"]
         else:
             lines.append(f"exec {run}")
@@ -273,8 +273,11 @@ class SlurmBackend:
     def _active(job_id: str) -> bool:
         out = subprocess.run(["squeue", "--noheader", "--jobs", job_id, "--format", "%i"],
                              capture_output=True, text=True)
-        # squeue forgets a finished job (exit 1, "Invalid job id") after MinJobAge
-        return out.returncode == 0 and bool(out.stdout.strip())
+        if out.returncode != 0:
+            # squeue forgets a finished job ("Invalid job id") after MinJobAge; any other failure
+            # (the controller busy or restarting) is no news, so keep waiting
+            return "invalid job id" not in out.stderr.lower()
+        return bool(out.stdout.strip())
 
 
 def _run_job_main(argv: List[str]) -> int:

@@ -157,7 +157,6 @@ def silero_segments(wave: np.ndarray, sr: int, min_speech: float = 0.25, min_gap
         stamps = _SILERO["stamps"](torch.from_numpy(x), _SILERO["model"], sampling_rate=16000,
                                    min_speech_duration_ms=int(min_speech * 1000),
                                    min_silence_duration_ms=int(min_gap * 1000), speech_pad_ms=int(pad * 1000))
-    _SILERO["model"].reset_states()
     dur = len(wave) / sr
     return _cut_long([(t["start"] / 16000, min(dur, t["end"] / 16000)) for t in stamps], max_len)
 

@@ -2,7 +2,7 @@
 # Start a serkit training binary (train | pretrain) on one process, on the G GPUs of one machine
 # (torchrun --standalone), or across K nodes (torchrun with a c10d rendezvous at the job's first
 # node: under serkit-slurm --num_nodes K every node runs this script, and the dispatcher sets
-# SERKIT_MASTER_ADDR, SERKIT_NUM_NODES and SERKIT_RDZV_ID). Only rank 0 writes the exp dir; a
+# SERKIT_MASTER_ADDR and SERKIT_RDZV_ID). Only rank 0 writes the exp dir; a
 # job that dies resumes from its last checkpoint when the stage is run again.
 # Usage: ../TEMPLATE/launch.sh [--ngpu G] [--num_nodes K] train|pretrain [ARGS...]
 # Example: ../TEMPLATE/launch.sh --ngpu 2 train --config conf/train.yaml ...
