@@ -63,6 +63,25 @@ def test_padding_is_zeroed_and_does_not_leak():
     assert torch.allclose(enc(x[1:, :9], lengths[1:])[0][0], h[1, :9], atol=1e-5)
 
 
+def test_attention_dropout_is_its_own_setting():
+    x = torch.randn(3, 40, D)
+    lengths = torch.tensor([40, 25, 7])
+    torch.manual_seed(0)
+    enc = FOPTransformer(D, d_model=16, heads=2, ffn=24, layers=2, dropout=0.0, attn_dropout=0.0)
+    assert [l.self_attn.dropout for l in enc.layers] == [0.0, 0.0]
+    # no dropout anywhere: the training forward (fused attention, causal + padding masks) is the eval one
+    h_train = enc.train()(x, lengths)[0]
+    assert torch.allclose(h_train, enc.eval()(x, lengths)[0], atol=1e-5)
+    assert h_train[2, 7:].abs().sum() == 0
+    # dropout on the attention weights alone makes training forwards differ
+    noisy = FOPTransformer(D, d_model=16, heads=2, ffn=24, layers=2, dropout=0.0, attn_dropout=0.5).train()
+    assert not torch.allclose(noisy(x, lengths)[0], noisy(x, lengths)[0])
+    # unset, it follows dropout (the behaviour of checkpoints made before the setting existed)
+    assert FOPTransformer(D, d_model=16, heads=2, ffn=24, dropout=0.3).layers[0].self_attn.dropout == 0.3
+    with pytest.raises(ConfigError, match="attn_dropout is 1.5"):
+        MPCTransformer(D, d_model=16, heads=2, ffn=24, attn_dropout=1.5)
+
+
 def test_fop_loss_targets_the_next_frame():
     m = fop_model()
     x = torch.randn(2, 12, D)
