@@ -7,6 +7,10 @@ that fold's **valid** split (``weights="valid"``: the grid of weights in steps o
 on the simplex that maximises valid UA; ties go to the most even weights), never on test.
 The fused predictions are written in the same TSV format, so ``serkit-score`` scores a fusion
 like any system.
+
+Dimensional ratings (``gold_<dim> pred_<dim>`` columns of a regression head) are fused with the
+same weights, over the members that predict that dimension (their weights renormalised); the
+gold ratings must agree between members.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import yaml
 
 from serkit.errors import SerkitError
 from serkit.metrics import classification_scores
-from serkit.predictions import read_posteriors, write_predictions
+from serkit.predictions import dimension_columns, read_dimensions, read_posteriors, write_predictions
 
 log = logging.getLogger("serkit.fusion")
 
@@ -52,6 +56,33 @@ def _stack(members: Sequence[str], fold: str, split: str) -> Tuple[List[str], Li
                               "the same utterances")
         probs.append(np.stack([table[u][1] for u in utts]))
     return classes, utts, [first[u][0] for u in utts], np.stack(probs)
+
+
+def _stack_ratings(members: Sequence[str], fold: str, split: str, utts: List[str]):
+    """-> {dim: (member indices, gold (N,), predictions (M_dim, N))} in the order of ``utts``."""
+    found: Dict[str, Tuple[List[int], np.ndarray, List[np.ndarray]]] = {}
+    for i, m in enumerate(members):
+        path = Path(m) / fold / "predictions" / f"{split}.tsv"
+        dims, rated_utts, gold, pred = read_dimensions(path)
+        if not dims:
+            continue
+        order = {u: k for k, u in enumerate(rated_utts)}
+        rows = [order[u] for u in utts]   # _stack has checked that every member has these utterances
+        for k, d in enumerate(dims):
+            g, p = gold[rows, k], pred[rows, k]
+            if d not in found:
+                found[d] = ([], g, [])
+            elif not np.allclose(found[d][1], g, atol=1e-4, equal_nan=True):
+                u = utts[int(np.argmax(~np.isclose(found[d][1], g, atol=1e-4, equal_nan=True)))]
+                raise SerkitError(f"{path}: gold {d} of utterance '{u}' differs from the other members': "
+                                  "members must be scored on the same ratings")
+            found[d][0].append(i)
+            found[d][2].append(p)
+    return {d: (idx, g, np.stack(ps)) for d, (idx, g, ps) in found.items()}
+
+
+def _fmt_rating(x: float) -> str:
+    return "-" if np.isnan(x) else f"{x:.4f}"
 
 
 def weight_grid(n: int, steps: int) -> np.ndarray:
@@ -98,7 +129,15 @@ def fuse(members: Sequence[str | os.PathLike], folds: Sequence[str], out_dir: st
                 classes, utts, gold, probs = _stack(members, fold, "test")
             fused = np.einsum("m,mnc->nc", w, probs)
             rows = [(u, g, classes[int(p.argmax())], *(f"{v:.5f}" for v in p)) for u, g, p in zip(utts, gold, fused)]
-            write_predictions(out_dir / fold / "predictions" / f"{split}.tsv", classes, rows)
+            ratings = _stack_ratings(members, fold, split, utts)
+            for d, (idx, g, preds) in ratings.items():
+                # weights chosen on valid UA may give these members nothing: then they count equally
+                wd = w[idx] / w[idx].sum() if w[idx].sum() > 0 else np.full(len(idx), 1.0 / len(idx))
+                p = wd @ preds
+                rows = [r + (_fmt_rating(gv), f"{pv:.4f}") for r, gv, pv in zip(rows, g, p)]
+                record.setdefault("dimensions", {})[d] = [members[i] for i in idx]
+            write_predictions(out_dir / fold / "predictions" / f"{split}.tsv", classes, rows,
+                              dimension_columns(list(ratings)))
         log.info("%s: weights %s", fold, record["folds"][fold])
     with open(out_dir / "fusion.yaml", "w") as f:
         yaml.safe_dump(record, f, sort_keys=False)

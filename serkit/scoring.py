@@ -188,7 +188,8 @@ def dimension_lines(dim: dict) -> List[str]:
 def format_seeds_markdown(results: Dict[str, dict], title: str, protocol: str, speaker_dependent: bool = False,
                           extra: Optional[Dict[str, str]] = None) -> str:
     """One row per run (e.g. seed): pooled WA / UA / F1 and mean ± std UA over folds, then the
-    mean ± std over runs of the pooled values."""
+    mean ± std over runs of the pooled values; runs with dimensional ratings add a table of their
+    pooled CCC and r per dimension."""
     lines = [f"## {title}", "", f"- protocol: {protocol} (SPEAKER-DEPENDENT)" if speaker_dependent
              else f"- protocol: {protocol}"]
     lines += [f"- {k}: {v}" for k, v in (extra or {}).items()]
@@ -203,6 +204,21 @@ def format_seeds_markdown(results: Dict[str, dict], title: str, protocol: str, s
         mu, sd = mean_std([r["pooled"][m] for r in results.values()])
         cells.append(f"{_pct(mu)} ± {_pct(sd)}")
     lines.append(f"| **mean ± std over {len(results)} runs** | " + " | ".join(cells) + " | |")
+    rated = {n: r["dimensions"] for n, r in results.items() if "dimensions" in r}
+    if rated:   # runs with a regression head: their pooled CCC per dimension, and its mean ± std
+        dims = list(dict.fromkeys(d for r in rated.values() for d in r["names"]))
+        lines += ["", "Dimensional ratings, pooled over folds (CCC = concordance correlation, r = Pearson):", "",
+                  "| run | " + " | ".join(f"{d} {m}" for d in dims for m in ("CCC", "r")) + " |",
+                  "|---|" + "---:|" * (2 * len(dims))]
+        for name, r in rated.items():
+            lines.append(f"| {name} | " + " | ".join(
+                f"{r['pooled'][d][m]:.3f}" if d in r["pooled"] else "-" for d in dims for m in ("ccc", "r")) + " |")
+        cells = []
+        for d in dims:
+            for m in ("ccc", "r"):
+                mu, sd = mean_std([r["pooled"][d][m] for r in rated.values() if d in r["pooled"]])
+                cells.append(f"{mu:.3f} ± {sd:.3f}")
+        lines.append(f"| **mean ± std over {len(rated)} runs** | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -8,7 +8,7 @@ import yaml
 
 from serkit.errors import SerkitError
 from serkit.fusion import choose_weights, fuse, weight_grid
-from serkit.predictions import read_posteriors, write_predictions
+from serkit.predictions import dimension_columns, read_dimensions, read_posteriors, write_predictions
 
 CLASSES = ["ang", "neu", "sad"]
 
@@ -95,3 +95,58 @@ def test_cli_fuses_and_score_reports_seeds(two_systems):
                         str(two_systems / "B"), "--folds_dir", str(two_systems / "folds"), "--out_dir",
                         str(two_systems / "F"), "--weights", "1,x"], capture_output=True, text=True)
     assert r.returncode == 1 and "--weights takes numbers" in r.stderr
+
+
+def write_rated_system(root, fold, split, table):
+    """table: {utt: (gold, [p...], gold arousal or None, predicted arousal)}."""
+    rows = [(u, g, CLASSES[int(np.argmax(p))], *(f"{v:.5f}" for v in p), "-" if ga is None else f"{ga:.4f}",
+             f"{pa:.4f}") for u, (g, p, ga, pa) in table.items()]
+    write_predictions(root / fold / "predictions" / f"{split}.tsv", CLASSES, rows, dimension_columns(["arousal"]))
+
+
+@pytest.fixture
+def rated(two_systems):
+    """Systems with an arousal head beside the categorical one: R1 rates test perfectly, R2 says 3 always."""
+    p = [0.6, 0.3, 0.1]
+    for name, valid_pred, test_pred in (("R1", (1.5, 3.0), (2.0, 4.0)), ("R2", (2.5, 1.0), (3.0, 3.0))):
+        write_rated_system(two_systems / name, "fold1", "valid", {"v1": ("ang", p, 1.0, valid_pred[0]),
+                                                                  "v2": ("sad", p, None, valid_pred[1])})
+        write_rated_system(two_systems / name, "fold1", "test", {"t1": ("neu", p, 2.0, test_pred[0]),
+                                                                 "t2": ("ang", p, 4.0, test_pred[1])})
+    return two_systems
+
+
+def test_ratings_are_fused_with_the_same_weights(rated):
+    out = rated / "fused"
+    rec = fuse([rated / "R1", rated / "R2"], ["fold1"], out)
+    assert rec["dimensions"] == {"arousal": [str(rated / "R1"), str(rated / "R2")]}
+    dims, utts, gold, pred = read_dimensions(out / "fold1" / "predictions" / "test.tsv")
+    assert dims == ["arousal"] and utts == ["t1", "t2"]
+    assert np.allclose(gold[:, 0], [2.0, 4.0]) and np.allclose(pred[:, 0], [2.5, 3.5])
+    _, _, gold, pred = read_dimensions(out / "fold1" / "predictions" / "valid.tsv")
+    assert np.isnan(gold[1, 0]) and gold[0, 0] == 1.0 and np.allclose(pred[:, 0], [2.0, 2.0])   # unknown gold stays '-'
+    fuse([rated / "R1", rated / "R2"], ["fold1"], out, weights=[3, 1])
+    _, _, _, pred = read_dimensions(out / "fold1" / "predictions" / "test.tsv")
+    assert np.allclose(pred[:, 0], [2.25, 3.75])
+    # a member without a regression head: the ratings are the rated member's own, its weight renormalised
+    fuse([rated / "A", rated / "R2"], ["fold1"], out, weights=[3, 1])
+    _, _, _, pred = read_dimensions(out / "fold1" / "predictions" / "test.tsv")
+    assert np.allclose(pred[:, 0], [3.0, 3.0])
+    _, _, _, probs = read_posteriors(out / "fold1" / "predictions" / "test.tsv")
+    assert np.allclose(probs[0], [0.75 * 0.2 + 0.25 * 0.6, 0.75 * 0.5 + 0.25 * 0.3, 0.75 * 0.3 + 0.25 * 0.1])
+    # members scored on other gold ratings are refused, naming the file and the utterance
+    write_rated_system(rated / "R3", "fold1", "valid", {"v1": ("ang", [1, 0, 0], 1.0, 1.0),
+                                                        "v2": ("sad", [0, 0, 1], 5.0, 1.0)})
+    with pytest.raises(SerkitError, match=r"R3/fold1/predictions/valid.tsv: gold arousal of utterance 'v2' differs"):
+        fuse([rated / "R1", rated / "R3"], ["fold1"], out)
+
+
+def test_seeds_table_reports_ratings(rated):
+    r = subprocess.run([sys.executable, "-m", "serkit.bin.score", "--exp_dir", str(rated / "R1"), "--exp_dir",
+                        str(rated / "R2"), "--folds_dir", str(rated / "folds"), "--title", "rated seeds"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "| run | arousal CCC | arousal r |" in r.stdout
+    # R1 is exact (CCC 1, r 1); R2 is constant (CCC 0, r 0 by definition)
+    assert "| R1 | 1.000 | 1.000 |" in r.stdout and "| R2 | 0.000 | 0.000 |" in r.stdout
+    assert "| **mean ± std over 2 runs** | 0.500 ± 0.500 | 0.500 ± 0.500 |" in r.stdout
