@@ -111,7 +111,7 @@ class TrainConf:
 class PretrainConf:
     """Self-supervised objective of ``serkit-pretrain`` (unused by ``serkit-train``)."""
 
-    objective: str = "none"         # none | fop | mpc
+    objective: str = "none"         # none | fop | mpc | ctc (characters of the data dirs' transcripts)
     loss: str = "l1"                # l1 | l2 (per-frame mean over feature dims)
     shift: int = 1                  # FOP: frame t predicts frame t + shift
     mask_ratio: float = 0.15        # MPC: fraction of frames masked ...
@@ -137,7 +137,7 @@ CHOICES = {
     "optim.name": ("adam", "adamw", "rmsprop", "sgd"),
     "scheduler.name": ("constant", "warmup_linear", "warmup_constant", "warmup_cosine"),
     "train.select_metric": ("ua", "wa", "macro_f1", "loss", "ccc"),
-    "pretrain.objective": ("none", "fop", "mpc"),
+    "pretrain.objective": ("none", "fop", "mpc", "ctc"),
     "pretrain.loss": ("l1", "l2"),
 }
 

@@ -1,4 +1,4 @@
-"""Self-supervised objectives on unlabelled features: FOP and MPC.
+"""Pretraining objectives for an encoder: FOP and MPC on unlabelled features, CTC on transcripts.
 
 ``PretrainModel.forward`` returns ``(loss, stats, weight, None)`` like ``MultiTaskModel`` so the
 same trainer runs it. Losses are means over the frames that carry a target:
@@ -7,16 +7,21 @@ same trainer runs it. Losses are means over the frames that carry a target:
 - MPC (the MPC paper, Mockingjay): ~``mask_ratio`` of the frames, in spans of ``mask_span``, are
   replaced by zero (``replace_zero``), by a random frame of the same utterance
   (``replace_random``) or kept; the model reconstructs them, and only they carry a loss.
+- CTC (the "pretrained ASR encoder" idea, from scratch): a linear layer on the encoder's frames
+  predicts the characters of the utterance's transcript (``text``), blank at 0; the loss is
+  PyTorch's CTC loss (per utterance over its target length, batch mean), and the weight of a
+  batch is its number of utterances. Its last output is (logits, encoder lengths), for decoding.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from serkit.config import ModelConf, PretrainConf
+from serkit.models.heads import CTCHead
 from serkit.models.pooling import valid_mask
 from serkit.models.registry import ENCODERS
 
@@ -47,14 +52,19 @@ def span_mask(lengths: torch.Tensor, max_len: int, ratio: float, span: int, gene
 
 
 class PretrainModel(nn.Module):
-    def __init__(self, input_dim: int, conf: ModelConf, pretrain: PretrainConf):
+    def __init__(self, input_dim: int, conf: ModelConf, pretrain: PretrainConf, num_symbols: Optional[int] = None):
+        """``num_symbols``: the CTC vocabulary size (blank included), for the ctc objective."""
         super().__init__()
         self.encoder = ENCODERS[conf.encoder](input_dim, **conf.encoder_conf)
         if pretrain.objective == "fop" and not getattr(self.encoder, "causal", False):
             raise ValueError(f"FOP needs a causal encoder (fop_transformer), not '{conf.encoder}'")
         self.conf = pretrain
         d = self.encoder.output_dim
-        if pretrain.objective == "fop":
+        if pretrain.objective == "ctc":
+            if not num_symbols:
+                raise ValueError("the ctc objective needs the vocabulary size (num_symbols)")
+            self.predictor = CTCHead(d, num_symbols)
+        elif pretrain.objective == "fop":
             self.predictor = nn.Linear(d, input_dim)
         else:  # Mockingjay's prediction head: dense + GELU + layer norm, then to the input dim
             self.predictor = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d), nn.Linear(d, input_dim))
@@ -80,6 +90,14 @@ class PretrainModel(nn.Module):
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor, targets=None):
         c = self.conf
         lengths = lengths.to(feats.device)
+        if c.objective == "ctc":
+            hidden, enc_lengths = self.encoder(feats, lengths)
+            logits = self.predictor(hidden)
+            log_probs = logits.float().log_softmax(-1).transpose(0, 1)
+            loss = F.ctc_loss(log_probs, targets["ctc"], enc_lengths, targets["ctc_lengths"], blank=0,
+                              zero_infinity=True)
+            stats = {"loss": loss.detach(), "ctc": loss.detach()}
+            return loss, stats, torch.tensor(float(feats.size(0)), device=feats.device), (logits, enc_lengths)
         if c.objective == "fop":
             k = c.shift
             hidden, _ = self.encoder(feats, lengths)

@@ -53,6 +53,42 @@ def test_pretraining_loss_falls_without_labels(mini_corpus, stats, tmp_path, obj
     assert (tmp_path / "exp" / "tensorboard").is_dir()
 
 
+def test_ctc_pretraining_on_transcripts(mini_corpus, stats, tmp_path):
+    """The ctc objective reads only ``text``: the CTC loss falls, the held-out CER is reported, the
+    vocabulary is kept, and the encoder transfers like a FOP one."""
+    import yaml
+
+    from serkit.models.encoders.pretrained import load_pretrained_stack
+
+    data = DataDir.load(mini_corpus["data"])
+    transcribed = DataDir(tmp_path / "transcribed", {k: data.get(k) for k in ("utt2spk", "wav.scp", "text")})
+    transcribed.write()
+    common = ["--model.encoder", "mpc_transformer", "--pretrain.objective", "ctc", *TINY, "--data.crop_frames", "0",
+              "--optim.lr", "0.003"]
+    cfg = load_train_config(None, [*common, "--train.max_epochs", "4"])
+    exp = tmp_path / "exp"
+    trainer, state = run(cfg, PretrainPaths([str(transcribed.path)], [str(mini_corpus["feats"])], [stats], str(exp)))
+    hist = state["history"]
+    train_losses = [h["train"]["loss"] for h in hist]
+    assert train_losses[-1] < 0.7 * train_losses[0], train_losses
+    assert hist[-1]["valid"]["loss"] < hist[0]["valid"]["loss"]
+    assert all(0.0 <= h["valid"]["cer"] <= 1.5 for h in hist) and hist[-1]["valid"]["utts"] == len(data.utts) // 20
+    symbols = yaml.safe_load((exp / "classes.yaml").read_text())["ctc"]
+    assert symbols[:3] == ["<blank>", "<unk>", "\u2581"] and len(symbols) <= 40
+    assert (exp / "ctc_vocab.model").stat().st_size > 0
+    assert json.loads((exp / "history.json").read_text())[-1]["valid"]["cer"] == hist[-1]["valid"]["cer"]
+    stack, arch = load_pretrained_stack(str(exp / "checkpoints" / "best.pt"), input_dim=40)
+    assert arch["encoder"] == "mpc_transformer" and stack.num_layers == 2
+    # whole utterances only, and transcripts required
+    with pytest.raises(ConfigError, match="crop_frames is 150: the ctc objective needs whole utterances"):
+        PretrainTrainer(load_train_config(None, [*common[:-4], "--data.crop_frames", "150"]),
+                        PretrainPaths([str(transcribed.path)], [str(mini_corpus["feats"])], [stats], str(tmp_path / "x")))
+    bare = DataDir(tmp_path / "bare", {k: data.get(k) for k in ("utt2spk", "wav.scp")})
+    bare.write()
+    with pytest.raises(ConfigError, match=r"bare: no 'text' file: the ctc objective needs a transcript"):
+        PretrainTrainer(cfg, PretrainPaths([str(bare.path)], [str(mini_corpus["feats"])], [stats], str(tmp_path / "y")))
+
+
 def test_two_corpora_and_a_changed_config_needs_a_new_exp_dir(mini_corpus, stats, tmp_path):
     data = str(mini_corpus["data"])
     feats = str(mini_corpus["feats"])
