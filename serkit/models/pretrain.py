@@ -1,7 +1,8 @@
 """Pretraining objectives for an encoder: FOP and MPC on unlabelled features, CTC on transcripts.
 
-``PretrainModel.forward`` returns ``(loss, stats, weight, None)`` like ``MultiTaskModel`` so the
-same trainer runs it. Losses are means over the frames that carry a target:
+``PretrainModel.forward`` returns ``(loss, stats, weight, outputs)`` like ``MultiTaskModel`` so the
+same trainer runs it (outputs: None, or CTC's logits and lengths). FOP and MPC losses are means
+over the frames that carry a target:
 - FOP (Lian et al. 2019): the causal encoder's output at frame t predicts frame t + k (k = ``shift``);
   frames with t + k beyond the utterance carry none.
 - MPC (the MPC paper, Mockingjay): ~``mask_ratio`` of the frames, in spans of ``mask_span``, are

@@ -17,9 +17,9 @@ from typing import Dict, List, Optional
 import torch
 from torch.utils.data import ConcatDataset
 
+from serkit.config import HeadConf
 from serkit.data.datadir import DataDir
 from serkit.data.dataset import FeatDataset, collate
-from serkit.config import HeadConf
 from serkit.errors import ConfigError
 from serkit.features.cmvn import CMVN
 from serkit.features.storage import FeatReader
