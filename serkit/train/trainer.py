@@ -3,7 +3,9 @@
 Features: length-bucketed batches, gradient accumulation and clipping, bf16 autocast on GPU,
 DDP under torchrun (NCCL on GPU, gloo on CPU), model selection and early stopping on the
 **valid** split, atomic checkpoints after every epoch and resume from the last one, TensorBoard
-scalars for every loss, metric and the learning rate. Rank 0 alone writes files.
+scalars for every loss, metric and the learning rate. Each epoch also reports its input pipeline:
+the share of the training time spent waiting for batches (``data_wait``) and the share of padded
+frames in them (``padding``), in train.log, history.json and TensorBoard. Rank 0 alone writes files.
 """
 from __future__ import annotations
 
@@ -108,6 +110,24 @@ def plot_losses(history: List[dict], out_png: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(out_png, dpi=100)
     plt.close(fig)
+
+
+class WaitTimer:
+    """Iterates a data loader, adding up the seconds spent waiting for its batches."""
+
+    def __init__(self, loader):
+        self.loader, self.seconds = loader, 0.0
+
+    def __iter__(self):
+        batches = iter(self.loader)
+        while True:
+            t = time.perf_counter()
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            self.seconds += time.perf_counter() - t
+            yield batch
 
 
 def _better(metric: str, new: float, best: Optional[float]) -> bool:
@@ -283,10 +303,16 @@ class Trainer:
         sums: Dict[str, float] = {}
         n_units = 0.0
         accum = cfg.train.accum_grad
-        bar = tqdm(self.train_loader, desc=f"epoch {epoch}", disable=not (self.dist.is_main and sys.stderr.isatty()),
-                   leave=False)
+        # the input pipeline: time spent waiting for batches, and padded frames of the batches
+        batches = WaitTimer(self.train_loader)
+        bar = tqdm(batches, total=len(self.train_loader), desc=f"epoch {epoch}",
+                   disable=not (self.dist.is_main and sys.stderr.isatty()), leave=False)
         self.optim.zero_grad(set_to_none=True)
+        frames, padded = 0, 0
+        start = time.perf_counter()
         for it, batch in enumerate(bar):
+            n_frames = batch["lengths"].numel() * batch["feats"].size(1)
+            frames, padded = frames + n_frames, padded + n_frames - int(batch["lengths"].sum())
             feats = batch["feats"].to(self.device, non_blocking=True)
             lengths = batch["lengths"].to(self.device)
             targets = {k: v.to(self.device) for k, v in batch["targets"].items()}
@@ -347,8 +373,11 @@ class Trainer:
         n_total = all_reduce_sum(n_units, self.dist, self.device)
         if n_total == 0:
             raise SerkitError(f"{self.exp_dir}: no step of epoch {epoch} had a finite training loss")
-        # units: utterances (frames for pretraining) trained on, for the throughput in history.json
-        return {k: t / n_total for k, t in zip(keys, totals)} | {"units": n_total}
+        # units: utterances (frames for pretraining) trained on, for the throughput in history.json;
+        # data_wait: share of the epoch spent waiting for batches; padding: share of padded frames
+        return {k: t / n_total for k, t in zip(keys, totals)} | {
+            "units": n_total, "data_wait": batches.seconds / max(time.perf_counter() - start, 1e-9),
+            "padding": padded / max(frames, 1)}
 
     @torch.no_grad()
     def evaluate(self) -> Dict[str, float]:
@@ -422,8 +451,9 @@ class Trainer:
                 for e in evicted:
                     (self.ckpt_dir / f"epoch{e}.pt").unlink(missing_ok=True)
             barrier(self.dist)
-            log.info("epoch %d: %s%s | %.1fs", epoch, self._epoch_line(tr, va), " *" if improved else "",
-                     time.perf_counter() - t0)
+            log.info("epoch %d: %s%s | %.1fs (waiting for data %.1f%%, padding %.1f%% of frames)", epoch,
+                     self._epoch_line(tr, va), " *" if improved else "", time.perf_counter() - t0,
+                     100 * tr["data_wait"], 100 * tr["padding"])
             if stop:
                 log.info("early stop: no better valid %s for %d epochs", metric, cfg.train.patience)
                 break

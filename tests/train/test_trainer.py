@@ -192,3 +192,33 @@ def test_balanced_class_weights_and_average_of_best_epochs(fold, tmp_path):
         if v.is_floating_point():
             assert torch.allclose(v, (snaps[0][k] + snaps[1][k]) / 2, atol=1e-6), k
     assert 0 <= best["valid"]["ua"] <= 1                     # the averaged model was scored on valid
+
+
+def test_input_pipeline_figures(fold, tmp_path):
+    """data_wait: the time spent fetching batches only; padding: padded / all frames of the batches."""
+    from serkit.train.trainer import WaitTimer
+
+    def slow():
+        for i in range(3):
+            time.sleep(0.05)
+            yield i
+
+    timer = WaitTimer(slow())
+    for _ in timer:
+        time.sleep(0.1)      # the consumer's time is not waiting
+    assert 0.15 <= timer.seconds < 0.25
+
+    cfg = load_train_config(None, SMALL + ["--train.max_epochs", "1", "--data.batch_size", "4"])
+    trainer = Trainer(cfg, RunPaths(fold["train"], fold["valid"], fold["feats"], fold["cmvn"], str(tmp_path / "e")))
+    state = trainer.run()
+    trainer.train_sampler.set_epoch(1)   # the batches of epoch 1 again: what the figure must count
+    lengths = trainer.train_set.lengths
+    all_frames = padded = 0
+    for batch in trainer.train_sampler:
+        n = [lengths[i] for i in batch]
+        all_frames += len(n) * max(n)
+        padded += len(n) * max(n) - sum(n)
+    tr = state["history"][0]["train"]
+    assert tr["padding"] == pytest.approx(padded / all_frames) and 0 < tr["padding"] < 0.5
+    assert 0.0 <= tr["data_wait"] < 1.0
+    assert "padding" in (tmp_path / "e" / "history.json").read_text()
