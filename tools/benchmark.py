@@ -104,7 +104,7 @@ def bench_feats(args) -> None:
             stats = dump_features(sub, Path(tmp) / "dump", cfg, nj=1)
             wall = time.perf_counter() - t0
         print(f"  serkit-dump-feats {kind}, one job: {stats['audio_sec'] / stats['cpu_sec']:,.0f}x real time per core "
-              f"in the worker, {stats['audio_sec'] / wall:,.0f}x wall including start-up and the index")
+              f"(the worker's CPU time), {stats['audio_sec'] / wall:,.0f}x wall including start-up and the index")
 
 
 def bench_blstm(args) -> None:

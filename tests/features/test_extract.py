@@ -134,6 +134,7 @@ def test_dump_is_sharded_parallel_and_resumes(tmp_path):
     assert sorted(p.name for p in (tmp_path / "dump").glob("feats.*.npy")) == [
         "feats.0000.npy", "feats.0001.npy", "feats.0002.npy"]
     assert stats["audio_sec"] == pytest.approx(sum(0.3 + 0.1 * i for i in range(7)), rel=1e-3)
+    assert 0 < stats["cpu_sec"] <= 2 * stats["wall_sec"] + 0.05   # CPU time of the 2 workers
     r = FeatReader(tmp_path / "dump" / "feats.scp")
     assert len(r) == 7 and r.dim == 40
     assert r["spk-u3"].shape == (61, 40)
