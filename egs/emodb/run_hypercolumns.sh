@@ -3,15 +3,18 @@
 # (F = the log-mel input, h_1 ... h_L = each layer, h_add = E(F) + sum_l h_l, h_concat =
 # [F, h_1, ..., h_L]) into an SVM and a random forest on utterance functionals
 # (conf/classical_{svm,rf}_pt.yaml) and into the attention-LSTM (conf/train_fop_{frozen,hc}_alstm.yaml).
-# The stack is the one ./run_pretrain.sh pretrained (stage 2): give the same --pretrain_config and
-# --pretrain_data. Every setting is chosen on the valid speaker of each fold (SVM C, A-LSTM epochs).
+# The stack is pretrained by stage 2 (skipped where ./run_pretrain.sh or an earlier call did it)
+# with --pretrain_config on --pretrain_data. Every setting is chosen on the valid speaker of each
+# fold (SVM C, A-LSTM epochs). The control without pretraining is the same stack at its random
+# init: --pretrain_opts "--optim.lr 0 --train.max_epochs 1" (one epoch that changes no weight).
 # Usage: ./run_hypercolumns.sh [--pretrain_config conf/pretrain_fop.yaml] [--pretrain_data data/speechocean762]
-#                              [--classifiers "svm rf alstm"] [--reps "F h1 h2 h3 h_add h_concat"]
-#                              [--seeds 1] [--fold_nj 1] [--nj 2] [--folds all]
+#                              [--pretrain_opts "..."] [--classifiers "svm rf alstm"]
+#                              [--reps "F h1 h2 h3 h_add h_concat"] [--seeds 1] [--fold_nj 1] [--nj 2] [--folds all]
 # Example: ./run_hypercolumns.sh --classifiers "svm rf"     # the two classical columns, minutes on a CPU
 set -euo pipefail
 pretrain_config=conf/pretrain_fop.yaml
 pretrain_data=data/speechocean762
+pretrain_opts=
 classifiers="svm rf alstm"
 reps=
 seeds=1
@@ -25,16 +28,15 @@ log() { echo "$(date '+%F %T') ($(basename "$0")) $*" >&2; }
 run() { log "+ $*"; "$@"; }
 
 feats=conf/feats/logmel64.yaml
-ckpt=exp/pretrain/$(basename "${pretrain_config%.*}")_$(basename "${feats%.*}")
-[ "${pretrain_data}" = data/all ] || ckpt+=_on$(for d in ${pretrain_data}; do printf '_%s' "$(basename "${d}")"; done)
-ckpt+=/checkpoints/best.pt
-[ -f "${ckpt}" ] || { log "error: ${ckpt} not found: pretrain it first (./run_pretrain.sh)"; exit 1; }
+common=(--feats_conf "${feats}" --pretrain_config "${pretrain_config}" --pretrain_data "${pretrain_data}"
+        ${pretrain_opts:+--pretrain_opts "${pretrain_opts}"} --seeds "${seeds}" --fold_nj "${fold_nj}" --nj "${nj}"
+        --folds "${folds}")
+# the pretraining data's features (stage 1, skipped where dumped) and the pretraining (stage 2)
+run ./run.sh --stage 1 --stop_stage 2 "${common[@]}" --train_config conf/classical_svm_pt.yaml
 if [ -z "${reps}" ]; then   # F, every layer of the stack, and the two hypercolumns
   layers=$(python -m serkit.bin.query value "${pretrain_config}" model.encoder_conf.layers)
   reps="F $(for l in $(seq 1 "${layers}"); do printf 'h%s ' "${l}"; done)h_add h_concat"
 fi
-common=(--stage 3 --feats_conf "${feats}" --pretrain_config "${pretrain_config}" --pretrain_data "${pretrain_data}"
-        --seeds "${seeds}" --fold_nj "${fold_nj}" --nj "${nj}" --folds "${folds}")
 for clf in ${classifiers}; do
   for rep in ${reps}; do
     case "${clf}:${rep}" in
@@ -55,7 +57,7 @@ for clf in ${classifiers}; do
         opts="--model.encoder_conf.combine ${rep#h_}" ;;
       *) log "error: unknown classifier '${clf}' or representation '${rep}'; classifiers: svm rf alstm"; exit 1 ;;
     esac
-    run ./run.sh "${common[@]}" --train_config "${config}" --train_opts "${opts}"
+    run ./run.sh --stage 3 "${common[@]}" --train_config "${config}" --train_opts "${opts}"
   done
 done
 log "finished"
