@@ -6,7 +6,8 @@
 # The stack is pretrained by stage 2 (skipped where ./run_pretrain.sh or an earlier call did it)
 # with --pretrain_config on --pretrain_data. Every setting is chosen on the valid speaker of each
 # fold (SVM C, A-LSTM epochs). The control without pretraining is the same stack at its random
-# init: --pretrain_opts "--optim.lr 0 --train.max_epochs 1" (one epoch that changes no weight).
+# init: --pretrain_opts "--optim.lr 1e-12 --train.max_epochs 1" (one epoch whose updates move no
+# weight by more than 1e-10).
 # Usage: ./run_hypercolumns.sh [--pretrain_config conf/pretrain_fop.yaml] [--pretrain_data data/speechocean762]
 #                              [--pretrain_opts "..."] [--classifiers "svm rf alstm"]
 #                              [--reps "F h1 h2 h3 h_add h_concat"] [--seeds 1] [--fold_nj 1] [--nj 2] [--folds all]
