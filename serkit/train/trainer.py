@@ -5,7 +5,8 @@ DDP under torchrun (NCCL on GPU, gloo on CPU), model selection and early stoppin
 **valid** split, atomic checkpoints after every epoch and resume from the last one, TensorBoard
 scalars for every loss, metric and the learning rate. Each epoch also reports its input pipeline:
 the share of the training time spent waiting for batches (``data_wait``) and the share of padded
-frames in them (``padding``), in train.log, history.json and TensorBoard. Rank 0 alone writes files.
+frames in them (``padding``), in train.log, history.json and TensorBoard (rank 0's figures under
+DDP). Rank 0 alone writes files.
 """
 from __future__ import annotations
 
