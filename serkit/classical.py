@@ -10,12 +10,18 @@ ratio). ``vector_norm: speaker`` z-normalises the vectors of each speaker with t
 own mean and std (unlabelled, test speakers included: transductive, like speaker CMVN).
 C is chosen on the valid split's UA; predictions are written in the TSV format of
 ``serkit-decode`` so ``serkit-score`` scores them like any model.
+
+A frozen stack's vectors are the same in every fold where the input normalisation is (speaker
+CMVN): ``VectorCache`` keeps them by a hash of each utterance's normalised input frames, so the
+folds of a protocol compute each utterance once.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -139,20 +145,84 @@ def speaker_normalise(X: np.ndarray, speakers: Sequence[str]) -> np.ndarray:
     return X
 
 
+class VectorCache:
+    """Utterance vectors of one representation, kept on disk across folds and runs.
+
+    One ``<root>/<representation key>.npz`` per representation (checkpoint bytes, mode, layer,
+    combine, functionals); inside, rows keyed by a hash of the utterance's normalised input
+    frames. A fold whose CMVN statistics differ (global CMVN of its train split) hashes to other
+    keys and computes its own vectors, so a cached row is always the row it would compute.
+    Files are replaced atomically; jobs writing at once lose at most each other's new rows.
+    """
+
+    VERSION = 1
+
+    def __init__(self, root: Union[str, os.PathLike], cfg: ClassicalConfig):
+        r = cfg.representation
+        h = hashlib.sha256(f"v{self.VERSION} {r.mode} {r.layer} {r.combine} {cfg.functionals}".encode())
+        if r.checkpoint:
+            with open(r.checkpoint, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        self.path = Path(root) / f"{h.hexdigest()[:32]}.npz"
+        self.rows = self._read()
+
+    def _read(self) -> Dict[str, np.ndarray]:
+        if not self.path.is_file():
+            return {}
+        try:
+            with np.load(self.path, allow_pickle=False) as z:
+                return dict(zip(z["keys"].tolist(), z["X"]))
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:   # a cache: recompute, never fail
+            log.warning("%s: unreadable vector cache (%s); recomputing its vectors", self.path, e)
+            return {}
+
+    @staticmethod
+    def key(feats: torch.Tensor) -> str:
+        x = np.ascontiguousarray(feats.numpy())
+        return hashlib.blake2b(repr(x.shape).encode() + x.tobytes(), digest_size=16).hexdigest()
+
+    def add(self, keys: Sequence[str], X: np.ndarray) -> None:
+        rows = self._read()          # rows other jobs wrote since this one read the file
+        rows.update(self.rows)
+        rows.update(zip(keys, X))
+        self.rows = rows
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f"{self.path.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, keys=np.array(list(rows)), X=np.stack(list(rows.values())))
+        os.replace(tmp, self.path)
+
+
 @torch.no_grad()
-def utterance_vectors(ds: FeatDataset, encoder=None, batch_size: int = 32,
-                      kind: str = "meanstd") -> Tuple[List[str], np.ndarray]:
-    """(utts, X (N, k * dim)): ``functionals`` of each utterance's frames (or encoder outputs)."""
-    sampler = BucketBatchSampler(ds.lengths, batch_size, shuffle=False)
-    utts, rows = [], []
-    for idx in sampler:
-        batch = collate([ds[i] for i in idx])
-        x, lengths = batch["feats"], batch["lengths"]
-        if encoder is not None:
-            x, _ = encoder(x, lengths)
-        rows.append(functionals(x, lengths, kind).numpy())
-        utts += batch["utts"]
-    return utts, np.concatenate(rows).astype(np.float64)
+def utterance_vectors(ds: FeatDataset, encoder=None, batch_size: int = 32, kind: str = "meanstd",
+                      cache: Optional[VectorCache] = None) -> Tuple[List[str], np.ndarray]:
+    """(utts, X (N, k * dim)): ``functionals`` of each utterance's frames (or encoder outputs),
+    longest utterance first; with ``cache``, only the utterances it lacks are computed (and added)."""
+    # the row order is the classifier's training order (its calibration folds depend on it)
+    order = [i for idx in BucketBatchSampler(ds.lengths, batch_size, shuffle=False) for i in idx]
+    todo = order
+    keys: List[str] = []
+    if cache is not None:
+        keys = [cache.key(ds[i]["feats"]) for i in range(len(ds.utts))]
+        todo = [i for i in order if keys[i] not in cache.rows]
+    new: Dict[int, np.ndarray] = {}
+    if todo:
+        sampler = BucketBatchSampler([ds.lengths[i] for i in todo], batch_size, shuffle=False)
+        for idx in sampler:
+            idx = [todo[j] for j in idx]
+            batch = collate([ds[i] for i in idx])
+            x, lengths = batch["feats"], batch["lengths"]
+            if encoder is not None:
+                x, _ = encoder(x, lengths)
+            new.update(zip(idx, functionals(x, lengths, kind).numpy()))
+    if cache is not None:
+        if new:
+            cache.add([keys[i] for i in new], np.stack(list(new.values())))
+        log.info("%d of %d utterance vectors from the cache %s", len(ds.utts) - len(new), len(ds.utts), cache.path)
+        rows = [new[i] if i in new else cache.rows[keys[i]] for i in order]
+    else:
+        rows = [new[i] for i in order]
+    return [ds.utts[i] for i in order], np.stack(rows).astype(np.float64)
 
 
 def _make(cfg: ClassicalConfig, C: Optional[float]):
@@ -174,8 +244,10 @@ def _make(cfg: ClassicalConfig, C: Optional[float]):
 
 
 def train_classical(cfg: ClassicalConfig, train_data: str, valid_data: str, feats: str, cmvn_stats: Optional[str],
-                    exp_dir: str, decode: Sequence[Tuple[str, str]] = ()) -> Dict[str, Any]:
-    """Fit on train (C chosen on valid UA), save ``exp_dir/model.pkl``, write predictions per (name, dir)."""
+                    exp_dir: str, decode: Sequence[Tuple[str, str]] = (),
+                    vector_cache: Optional[str] = None) -> Dict[str, Any]:
+    """Fit on train (C chosen on valid UA), save ``exp_dir/model.pkl``, write predictions per (name, dir).
+    ``vector_cache``: a dir where the utterance vectors are kept for other folds and runs."""
     exp = Path(exp_dir)
     exp.mkdir(parents=True, exist_ok=True)
     with open(exp / "config.yaml", "w") as f:
@@ -186,6 +258,7 @@ def train_classical(cfg: ClassicalConfig, train_data: str, valid_data: str, feat
     reader = FeatReader(feats)
     cmvn = CMVN(cmvn_stats, cfg.data.cmvn)
     encoder = build_representation(cfg, reader.dim)
+    disk = VectorCache(vector_cache, cfg) if vector_cache else None
 
     cache: Dict[Path, Tuple[List[str], np.ndarray, Optional[np.ndarray]]] = {}
 
@@ -194,7 +267,7 @@ def train_classical(cfg: ClassicalConfig, train_data: str, valid_data: str, feat
         key = Path(data.path).resolve()
         if key not in cache:
             ds = FeatDataset(data, reader, cmvn, emotion_targets(names) if data.has("utt2emo") else None)
-            utts, X = utterance_vectors(ds, encoder, kind=cfg.functionals)
+            utts, X = utterance_vectors(ds, encoder, kind=cfg.functionals, cache=disk)
             if cfg.vector_norm == "speaker":
                 X = speaker_normalise(X, [ds.utt2spk[u] for u in utts])
             label = dict(zip(ds.utts, ds.targets["emotion"])) if ds.targets else None

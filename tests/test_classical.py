@@ -19,6 +19,7 @@ class _Frames:
 
     def __init__(self, feats):
         self.feats = feats
+        self.utts = [f"u{i}" for i in range(len(feats))]
         self.lengths = [len(f) for f in feats]
 
     def __getitem__(self, i):
@@ -87,3 +88,96 @@ def test_cli_needs_one_name_per_data(tmp_path):
     r = subprocess.run([sys.executable, "-m", "serkit.bin.train_classical", "--train_data", "a", "--valid_data", "b",
                         "--feats", "f", "--exp_dir", "e", "--data", "x"], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.strip() == "error: 1 --data but 0 --name: give one name per data dir"
+
+
+class _CountingEncoder(torch.nn.Module):
+    """A fixed frame map (x -> [2x, x^2]) that counts the utterances it encodes."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = 0
+
+    def forward(self, x, lengths):
+        self.seen += len(lengths)
+        return torch.cat([2 * x, x * x], -1), lengths
+
+
+def test_vector_cache_computes_each_utterance_once(tmp_path, caplog):
+    from serkit.classical import VectorCache
+
+    rng = np.random.RandomState(0)
+    feats = [rng.randn(n, 3) for n in (5, 9, 2, 7)]
+    cfg = load_classical_config(None, ["--functionals", "full"])
+    enc = _CountingEncoder()
+    plain_utts, plain = utterance_vectors(_Frames(feats), enc, kind="full")
+    assert enc.seen == 4 and plain.shape == (4, 7 * 6)
+    assert plain_utts == ["u1", "u3", "u0", "u2"]                 # longest first: the classifier's order
+
+    cache = VectorCache(tmp_path / "vc", cfg)
+    enc.seen = 0
+    utts, X = utterance_vectors(_Frames(feats[:3]), enc, kind="full", cache=cache)   # a first fold: 3 utts
+    assert enc.seen == 3 and cache.path.is_file()
+    assert utts == ["u1", "u0", "u2"] and np.allclose(X, plain[[0, 2, 3]], atol=1e-6)
+    # a second job (another fold, a fresh process): 2 utterances cached, 1 new; the rows and
+    # their order are those computed without the cache
+    cache = VectorCache(tmp_path / "vc", cfg)
+    assert len(cache.rows) == 3
+    enc.seen = 0
+    utts, X = utterance_vectors(_Frames([feats[0], feats[3], feats[2]]), enc, kind="full", cache=cache)
+    assert enc.seen == 1 and utts == ["u1", "u0", "u2"]           # u1 here is feats[3], 7 frames
+    assert np.allclose(X, plain[[1, 2, 3]], atol=1e-6)
+    assert len(VectorCache(tmp_path / "vc", cfg).rows) == 4
+    # other input frames (another fold's global CMVN) are other keys: computed, not looked up
+    enc.seen = 0
+    utterance_vectors(_Frames([f + 0.5 for f in feats[:2]]), enc, kind="full", cache=cache)
+    assert enc.seen == 2
+    # another representation (here: other functionals) gets a file of its own
+    other = VectorCache(tmp_path / "vc", load_classical_config(None, ["--functionals", "meanstd"]))
+    assert other.path != cache.path and other.rows == {}
+    # a damaged cache file is recomputed with a warning, never an error
+    cache.path.write_bytes(b"not a zip")
+    enc.seen = 0
+    utts, X = utterance_vectors(_Frames(feats), enc, kind="full", cache=VectorCache(tmp_path / "vc", cfg))
+    assert enc.seen == 4 and np.allclose(X, plain, atol=1e-6)
+    assert "unreadable vector cache" in caplog.text
+    assert len(VectorCache(tmp_path / "vc", cfg).rows) == 4
+
+
+def test_vector_cache_serves_the_next_fold_of_a_frozen_stack(mini_corpus, tmp_path, caplog):
+    """Two folds of an SVM on a FOP stack's hypercolumns share one cache: the second computes no
+    vector, and its predictions are those of a run without the cache."""
+    import logging
+
+    from serkit.checkpoint import save_atomic
+    from serkit.config import to_dict
+    from serkit.models.registry import load_train_config
+    from serkit.models.pretrain import PretrainModel
+
+    pcfg = load_train_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop",
+                                    "--model.encoder_conf", "{d_model: 16, heads: 2, ffn: 32, layers: 2}"])
+    torch.manual_seed(0)
+    save_atomic({"model": PretrainModel(40, pcfg.model, pcfg.pretrain).state_dict(), "config": to_dict(pcfg),
+                 "classes": {}, "input_dim": 40}, tmp_path / "fop.pt")
+    cfg = load_classical_config(None, ["--data.cmvn", "none", "--svm_C", "[1.0]", "--representation.mode",
+                                       "hypercolumns", "--representation.checkpoint", str(tmp_path / "fop.pt")])
+    folds = mini_corpus["folds"]
+
+    def fold(k, exp, cache):
+        d = folds / f"fold{k}"
+        train_classical(cfg, str(d / "train"), str(d / "valid"), str(mini_corpus["feats"]), None, str(exp),
+                        [("test", str(d / "test"))], vector_cache=cache)
+        return read_predictions(exp / "predictions" / "test.tsv")[1]
+
+    caplog.set_level(logging.INFO, logger="serkit.classical")
+    fold(1, tmp_path / "f1", str(tmp_path / "vc"))
+    n_all = len(DataDir.load(mini_corpus["data"]).utts)
+    (npz,) = (tmp_path / "vc").glob("*.npz")
+    with np.load(npz) as z:
+        assert z["X"].shape == (n_all, 2 * (40 + 2 * 16))            # every utterance of the corpus, once
+    caplog.clear()
+    cached = fold(2, tmp_path / "f2", str(tmp_path / "vc"))
+    hits = [r.getMessage() for r in caplog.records if "from the cache" in r.getMessage()]
+    assert len(hits) == 3 and all(m.split(" of ")[0] == m.split(" of ")[1].split()[0] for m in hits)   # all hits
+    plain = fold(2, tmp_path / "f2_plain", None)
+    assert [r[:3] for r in cached] == [r[:3] for r in plain]
+    assert np.allclose(np.array([r[3:] for r in cached], float), np.array([r[3:] for r in plain], float), atol=1e-4)

@@ -250,6 +250,8 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     log "$(wc -l < "${fold_jobs}") fold job(s), ${fold_nj} at once, each logging to <exp>/<fold>.log"
     fold_job_opts=(--train_config "${train_config}" --classical "${classical}" --ngpu "${ngpu}" --num_nodes "${num_nodes}"
                    --folds_dir "${folds_dir}" --feats "${dump_dir}/all/feats.scp" --cmvn_root "${dump_dir}/${folds_name}")
+    # a classical run's utterance vectors, computed once for every fold, run and seed that share them
+    [ "${classical}" = 0 ] || fold_job_opts+=(--vector_cache "${dump_dir}/vector_cache")
     cmd=${job_cmd}; [ "${classical}" = 0 ] || cmd=${train_cmd}
     # shellcheck disable=SC2086
     if ! run ${cmd} --max_jobs_run "${fold_nj}" JOB=@"${fold_jobs}" JOB.log \

@@ -15,6 +15,7 @@ num_nodes=1
 folds_dir=
 feats=
 cmvn_root=
+vector_cache=     # classical runs: utterance vectors kept here for the other folds
 train_opts=
 . ../../tools/parse_options.sh || exit 1
 [ $# -eq 1 ] || { echo "usage: $0 [options] EXP/FOLD" >&2; exit 1; }
@@ -32,7 +33,8 @@ decode=(--data "${data}/valid" --name valid --data "${data}/test" --name test)
 if [ "${classical}" = 1 ]; then   # fits and predicts in one go
   # shellcheck disable=SC2086
   run serkit-train-classical --config "${train_config}" --train_data "${data}/train" \
-    --valid_data "${data}/valid" "${common[@]}" --exp_dir "${fold_exp}" "${decode[@]}" ${train_opts} ${run_opts}
+    --valid_data "${data}/valid" "${common[@]}" --exp_dir "${fold_exp}" "${decode[@]}" \
+    ${vector_cache:+--vector_cache "${vector_cache}"} ${train_opts} ${run_opts}
 else
   # shellcheck disable=SC2086
   run ../TEMPLATE/launch.sh --ngpu "${ngpu}" --num_nodes "${num_nodes}" train --config "${train_config}" \
