@@ -10,12 +10,17 @@
 # weight by more than 1e-10).
 # Usage: ./run_hypercolumns.sh [--pretrain_config conf/pretrain_fop.yaml] [--pretrain_data data/speechocean762]
 #                              [--pretrain_opts "..."] [--classifiers "svm rf alstm"]
+#                              [--feats_conf conf/feats/logmel64.yaml]
 #                              [--reps "F h1 h2 h3 h_add h_concat"] [--seeds 1] [--fold_nj 1] [--nj 2] [--folds all]
 # Example: ./run_hypercolumns.sh --classifiers "svm rf"     # the two classical columns, minutes on a CPU
+#          ./run_hypercolumns.sh --classifiers svm --pretrain_opts "--seed 1"   # another pretraining seed
+#          ./run_hypercolumns.sh --classifiers svm --feats_conf conf/feats/logmel64_sp.yaml \
+#            --pretrain_config conf/pretrain_fop_sp.yaml   # pretraining on speed-perturbed copies
 set -euo pipefail
 pretrain_config=conf/pretrain_fop.yaml
 pretrain_data=data/speechocean762
 pretrain_opts=
+feats_conf=conf/feats/logmel64.yaml
 classifiers="svm rf alstm"
 reps=
 seeds=1
@@ -28,8 +33,7 @@ folds=all
 log() { echo "$(date '+%F %T') ($(basename "$0")) $*" >&2; }
 run() { log "+ $*"; "$@"; }
 
-feats=conf/feats/logmel64.yaml
-common=(--feats_conf "${feats}" --pretrain_config "${pretrain_config}" --pretrain_data "${pretrain_data}"
+common=(--feats_conf "${feats_conf}" --pretrain_config "${pretrain_config}" --pretrain_data "${pretrain_data}"
         ${pretrain_opts:+--pretrain_opts "${pretrain_opts}"} --seeds "${seeds}" --fold_nj "${fold_nj}" --nj "${nj}"
         --folds "${folds}")
 # the pretraining data's features (stage 1, skipped where dumped) and the pretraining (stage 2)

@@ -5,7 +5,9 @@ The generic ``Trainer`` loop (bucketing, accumulation, AMP, DDP, checkpoints, re
 TensorBoard) with the data and model swapped: no emotion label is read, every ``valid_every``-th
 utterance of each data dir is held out to select the checkpoint on its loss (and, for CTC, to
 report the greedy character error rate). ``checkpoints/best.pt`` holds the config and input dim,
-so a fine-tune config needs only its path. The CTC vocabulary (a sentencepiece char model of the
+so a fine-tune config needs only its path. ``data.augment`` applies to the training utterances:
+speed-perturbed copies for every objective, SpecAugment for CTC only (FOP and MPC predict the
+frames themselves, which a mask would corrupt). The CTC vocabulary (a sentencepiece char model of the
 training transcripts) is kept as ``ctc_vocab.model`` and the symbols in ``classes.yaml``.
 """
 from __future__ import annotations
@@ -77,6 +79,12 @@ class PretrainTrainer(Trainer):
         if objective == "ctc" and cfg.data.crop_frames:
             raise ConfigError(f"data.crop_frames is {cfg.data.crop_frames}: the ctc objective needs whole "
                               "utterances (a crop would cut the audio but not its transcript); set it to 0")
+        a = cfg.data.augment
+        if a.mixup > 0:
+            raise ConfigError("data.augment.mixup mixes emotion targets: pretraining has none; set it to 0")
+        if objective != "ctc" and (a.spec_augment.freq_masks or a.spec_augment.time_masks or a.spec_augment.time_warp):
+            raise ConfigError(f"data.augment.spec_augment with the {objective} objective would mask the frames it "
+                              "predicts as well as its input; use it with ctc, or speed copies (data.augment.speed)")
         dirs = [DataDir.load(d) for d in paths.data]
         splits = [split_heldout(d.utts, cfg.pretrain.valid_every) for d in dirs]
         targets, classes = None, {}
@@ -89,8 +97,9 @@ class PretrainTrainer(Trainer):
                 raise ConfigError(f"{scp}: {reader.dim}-dim features, but {paths.feats[0]} has {dim}")
             dim = reader.dim
             cmvn = CMVN(stats, cfg.data.cmvn)
+            # training utterances only: speed copies (any objective), SpecAugment (ctc)
             train_parts.append(FeatDataset(data.subset(train, data.path), reader, cmvn, targets,
-                                           crop_frames=cfg.data.crop_frames))
+                                           crop_frames=cfg.data.crop_frames, augment=a))
             if valid:  # valid utterances are cropped too: the same lengths the model trains on
                 valid_parts.append(FeatDataset(data.subset(valid, data.path), reader, cmvn, targets,
                                                crop_frames=cfg.data.crop_frames))

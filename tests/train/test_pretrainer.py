@@ -151,3 +151,62 @@ def test_ddp_two_processes_match_one(mini_corpus, stats, tmp_path):
     h1 = json.loads((one / "history.json").read_text())
     h2 = json.loads((two / "history.json").read_text())
     assert h1[-1]["valid"]["loss"] == pytest.approx(h2[-1]["valid"]["loss"], rel=1e-4)
+
+
+def test_pretraining_augmentation_speed_copies_and_specaugment(mini_corpus, stats, tmp_path):
+    """Speed copies are drawn per epoch for the training utterances only (any objective);
+    SpecAugment only where the targets are not the frames themselves (ctc); mixup never."""
+    from serkit.data.augment import speed_utt
+    from serkit.errors import DataDirError
+    from serkit.features.dump import dump_features
+    from serkit.features.extract import FeatureConfig
+    from serkit.features.storage import FeatReader
+
+    sub = DataDir.load(mini_corpus["data"])
+    sub = sub.subset(sub.utts[:40], tmp_path / "data")
+    sub.write()
+    dump_features(sub.path, tmp_path / "dump", FeatureConfig(type="mfcc", n_mels=40, speed_perturb=[0.9, 1.1]))
+    feats = str(tmp_path / "dump" / "feats.scp")
+    reader = FeatReader(feats)
+    fop = ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop", *TINY, "--data.crop_frames", "0",
+           "--pretrain.valid_every", "4", "--train.max_epochs", "1"]
+    cfg = load_train_config(None, [*fop, "--data.augment.speed", "[0.9, 1.0, 1.1]"])
+    t = PretrainTrainer(cfg, PretrainPaths([str(sub.path)], [feats], [stats], str(tmp_path / "exp")))
+    try:
+        ds = t.train_set
+        utts = [u for part in ds.datasets for u in part.utts]
+        drawn = set()
+        for epoch in (1, 2, 3):
+            ds.epoch_seed = epoch
+            for i, u in enumerate(utts):
+                n = ds[i]["feats"].shape[0]
+                match = [f for f in (0.9, 1.0, 1.1) if reader.num_frames(u if f == 1.0 else speed_utt(u, f)) == n]
+                assert match, (u, n)
+                drawn.update(match)
+        assert drawn == {0.9, 1.0, 1.1}
+        valid = t.valid_set
+        for i, u in enumerate(u for part in valid.datasets for u in part.utts):
+            assert valid[i]["feats"].shape[0] == reader.num_frames(u)          # held-out: originals only
+        hist = t.run()["history"]
+        assert len(hist) == 1 and hist[0]["train"]["loss"] > 0
+    finally:
+        t.close()
+    with pytest.raises(DataDirError, match="no speed-perturbed copy"):
+        PretrainTrainer(cfg, PretrainPaths([str(mini_corpus["data"])], [str(mini_corpus["feats"])], [stats],
+                                           str(tmp_path / "e1")))
+    masks = ["--data.augment.spec_augment", "{freq_masks: 2, freq_width: 5}"]
+    with pytest.raises(ConfigError, match="spec_augment with the fop objective would mask the frames it predicts"):
+        PretrainTrainer(load_train_config(None, [*fop, *masks]),
+                        PretrainPaths([str(sub.path)], [feats], [stats], str(tmp_path / "e2")))
+    with pytest.raises(ConfigError, match="mixup mixes emotion targets"):
+        PretrainTrainer(load_train_config(None, [*fop, "--data.augment.mixup", "0.4"]),
+                        PretrainPaths([str(sub.path)], [feats], [stats], str(tmp_path / "e3")))
+    # ctc: the masks reach the training features (masked to 0, the normalised mean)
+    ctc = load_train_config(None, [*fop[:2], "--pretrain.objective", "ctc", *fop[4:], *masks])
+    t = PretrainTrainer(ctc, PretrainPaths([str(sub.path)], [feats], [stats], str(tmp_path / "e4")))
+    try:
+        x = t.train_set[0]["feats"]
+        assert (x == 0).all(0).sum() >= 1                                     # a whole band masked
+        assert not (t.valid_set[0]["feats"] == 0).all(0).any()                 # held-out: untouched
+    finally:
+        t.close()
