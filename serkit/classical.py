@@ -155,7 +155,7 @@ class VectorCache:
     Files are replaced atomically; jobs writing at once lose at most each other's new rows.
     """
 
-    VERSION = 1
+    VERSION = 1   # bump when functionals() or a stack's forward changes what a row holds
 
     def __init__(self, root: Union[str, os.PathLike], cfg: ClassicalConfig):
         r = cfg.representation
