@@ -22,7 +22,6 @@ import logging
 import os
 import pickle
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -30,7 +29,8 @@ import numpy as np
 import torch
 import yaml
 
-from serkit.config import apply_overrides, build_dataclass, is_classical_config, read_yaml, to_dict  # noqa: F401
+# the config lives in serkit.config, which recipes read without torch
+from serkit.config import ClassicalConfig, is_classical_config, load_classical_config, to_dict  # noqa: F401
 from serkit.data.datadir import DataDir
 from serkit.data.dataset import FeatDataset, collate, emotion_targets, label_set
 from serkit.data.sampler import BucketBatchSampler
@@ -42,57 +42,6 @@ from serkit.models.pooling import valid_mask
 from serkit.predictions import write_predictions
 
 log = logging.getLogger("serkit.classical")
-
-
-@dataclass
-class RepresentationConf:
-    checkpoint: str = ""            # serkit-pretrain checkpoint; "" = the features themselves (F)
-    mode: str = "frozen"            # frozen | hypercolumns
-    layer: Union[int, str] = 0      # frozen: 0 = F, 1..L, -1 = last
-    combine: str = "concat"         # hypercolumns: add | concat
-
-
-@dataclass
-class ClassicalDataConf:
-    """The same keys as a neural config's ``data`` section (``serkit.config.DataConf``)."""
-
-    cmvn: str = "global"            # global | speaker | none
-    emotions: Optional[List[str]] = None   # class order; default: sorted labels of the train split
-
-
-@dataclass
-class ClassicalConfig:
-    seed: int = 0
-    data: ClassicalDataConf = field(default_factory=ClassicalDataConf)
-    functionals: str = "meanstd"    # meanstd | full (+ percentiles 10/50/90, range, slope)
-    vector_norm: str = "none"       # none | speaker: z-normalise utterance vectors per speaker
-    classifier: str = "svm"         # svm | logreg | rf
-    svm_C: List[float] = field(default_factory=lambda: [0.1, 1.0, 10.0])   # chosen on valid UA
-    svm_kernel: str = "rbf"
-    logreg_C: List[float] = field(default_factory=lambda: [0.01, 0.1, 1.0])   # chosen on valid UA
-    rf_trees: int = 500
-    rf_max_depth: Optional[int] = None
-    representation: RepresentationConf = field(default_factory=RepresentationConf)
-
-
-_CHOICES = {"data.cmvn": ("global", "speaker", "none"), "functionals": ("meanstd", "full"),
-            "vector_norm": ("none", "speaker"), "classifier": ("svm", "logreg", "rf"), "svm_kernel": ("rbf", "linear"),
-            "representation.mode": ("frozen", "hypercolumns"), "representation.combine": ("add", "concat")}
-
-
-def load_classical_config(path: Optional[str], overrides: Sequence[str] = ()) -> ClassicalConfig:
-    raw = apply_overrides(read_yaml(path), list(overrides))
-    for key in ("cmvn", "emotions"):
-        if key in raw:
-            raise ConfigError(f"{path or 'config'}: '{key}' is now 'data.{key}', as in the neural configs")
-    cfg = build_dataclass(ClassicalConfig, raw, "")
-    for key, choices in _CHOICES.items():
-        value = cfg
-        for part in key.split("."):
-            value = getattr(value, part)
-        if value not in choices:
-            raise ConfigError(f"'{key}' is '{value}'; choose from {list(choices)}")
-    return cfg
 
 
 def build_representation(cfg: ClassicalConfig, input_dim: int):

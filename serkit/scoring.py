@@ -5,6 +5,8 @@ Mean ± std = over the per-fold values (population std).
 """
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -222,9 +224,23 @@ def format_seeds_markdown(results: Dict[str, dict], title: str, protocol: str, s
     return "\n".join(lines) + "\n"
 
 
-def environment_info() -> Dict[str, str]:
-    import torch
+def torch_version() -> str:
+    """torch's version, read from its ``version.py`` where torch is not imported yet: importing
+    it costs seconds, and ``serkit-score`` needs nothing else of it."""
+    if "torch" in sys.modules:
+        return sys.modules["torch"].__version__
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.origin:
+        return "not installed"
+    try:
+        text = Path(spec.origin).with_name("version.py").read_text()
+    except OSError:
+        text = ""
+    m = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+    return m.group(1) if m else importlib.metadata.version("torch")
 
+
+def environment_info() -> Dict[str, str]:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                 check=True).stdout.strip()
@@ -233,7 +249,7 @@ def environment_info() -> Dict[str, str]:
         commit += "-dirty" if dirty else ""
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    return {"git commit": commit, "python": platform.python_version(), "torch": torch.__version__,
+    return {"git commit": commit, "python": platform.python_version(), "torch": torch_version(),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
 
 

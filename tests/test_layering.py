@@ -87,3 +87,21 @@ def test_scoring_loads_without_models_or_torch():
     mods = loaded_after("serkit.scoring", "serkit.predictions", "serkit.bin.score")
     assert "serkit.scoring" in mods
     assert not [m for m in mods if m.startswith("serkit.models") or m == "torch"]
+
+
+def test_recipe_questions_and_scoring_run_without_torch():
+    """ser.sh asks serkit.bin.query on every run and stage 4 scores: importing torch would cost
+    seconds each time. The answers must still be right."""
+    recipe = PKG.parent / "egs" / "emodb" / "conf"
+    code = ("import sys\nfrom serkit.bin.query import answer\nfrom serkit.scoring import environment_info\n"
+            f"print(answer(['kind', '{recipe}/classical_svm.yaml']), answer(['kind', '{recipe}/train_resnet.yaml']))\n"
+            f"print(answer(['value', '{recipe}/classical_svm.yaml', 'data.cmvn', '--data.cmvn', 'global']))\n"
+            f"print(answer(['value', '{recipe}/train_fop_finetune.yaml', 'model.encoder']))\n"
+            f"print(answer(['value', '{recipe}/train_resnet.yaml', 'train.max_epochs', '--train.max_epochs', '7']))\n"
+            "print(environment_info()['torch'])\nprint('torch' in sys.modules)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = r.stdout.split("\n")
+    assert out[:4] == ["classical neural", "global", "pretrained", "7"]
+    import torch
+
+    assert out[4] == torch.__version__ and out[5] == "False"

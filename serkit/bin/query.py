@@ -40,21 +40,23 @@ def answer(argv: List[str]) -> str:
         from serkit.data.folds import read_protocol
 
         return " ".join(f["name"] for f in read_protocol(target)["folds"])
-    from serkit.config import is_classical_config   # without torch: recipes ask this on every run
+    # without torch where it can be: recipes ask on every run, and importing torch costs seconds
+    from serkit.config import is_classical_config, load_classical_config, load_config
 
     classical = is_classical_config(target)
     if what == "kind":
         return "classical" if classical else "neural"
-    from serkit.classical import load_classical_config
     if len(argv) < 3:
         raise SerkitError(f"query {what}: give a key")
     key, overrides = argv[2], argv[3:]
     if classical:
         cfg = load_classical_config(target, overrides)
-    else:
-        from serkit.models.registry import load_train_config
+    elif key.split(".")[:2] in (["model", "encoder_conf"], ["model", "pooling_conf"], ["model", "heads"]):
+        from serkit.models.registry import load_train_config   # the components' defaults filled in
 
         cfg = load_train_config(target, overrides)
+    else:
+        cfg = load_config(target, overrides)
     return str(_value(cfg, key))
 
 

@@ -10,7 +10,7 @@ import yaml
 def test_run_fusion_small(recipe_copy, layout_corpora):
     recipe = recipe_copy("emodb")
     env = dict(os.environ, EMODB=str(layout_corpora / "emodb"))
-    r = subprocess.run(["./run_fusion.sh", "--folds", "1", "--seeds", "1,2", "--resnet_opts",
+    r = subprocess.run(["./run_fusion.sh", "--folds", "1", "--seeds", "1,2", "--fold_nj", "2", "--resnet_opts",
                         "--train.max_epochs 2 --train.average_best 0 --model.encoder_conf.channels [4,8]"],
                        cwd=recipe, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-4000:]

@@ -13,7 +13,7 @@ def recipe(recipe_copy):
 
 
 def test_recipe_end_to_end(recipe):
-    small = ["--nj", "2", "--folds", "1,2",
+    small = ["--nj", "2", "--folds", "1,2", "--fold_nj", "2",
              "--train_opts", "--train.max_epochs 6 --train.patience 0 --model.encoder_conf.hidden 64"]
     out = run_recipe(recipe, *small)
     assert "stage 4: scoring" in out
@@ -93,17 +93,19 @@ def test_recipe_rejects_unknown_option(recipe):
 
 
 def test_stage2_fop_pretraining_then_transfer(recipe):
-    """Stage 2 pretrains a tiny FOP stack on all utterances; stage 3 fine-tunes it and an SVM uses
+    """Stage 2 pretrains a tiny FOP stack on all utterances (1 s crops); stage 3 fine-tunes it and an SVM uses
     its hypercolumns, on one fold (the data of the end-to-end test above is reused)."""
     common = ["--stage", "1", "--nj", "2", "--folds", "1", "--feats_conf", "conf/feats/logmel80.yaml",
-              "--pretrain_config", "conf/pretrain_fop.yaml", "--pretrain_opts", "--train.max_epochs 3"]
+              "--pretrain_config", "conf/pretrain_fop.yaml",
+              "--pretrain_opts", "--train.max_epochs 2 --data.crop_frames 100"]
     run_recipe(recipe, *common, "--train_config", "conf/train_fop_finetune.yaml",
-               "--train_opts", "--train.max_epochs 3")
-    pt = recipe / "exp" / "pretrain" / "pretrain_fop_logmel80_train.max_epochs3"
+               "--train_opts", "--train.max_epochs 2")
+    pt_tag = "pretrain_fop_logmel80_train.max_epochs2_data.crop_frames100"
+    pt = recipe / "exp" / "pretrain" / pt_tag
     hist = json.loads((pt / "history.json").read_text())
-    assert len(hist) == 3 and hist[-1]["valid"]["loss"] < hist[0]["valid"]["loss"]
+    assert len(hist) == 2 and hist[-1]["valid"]["loss"] < hist[0]["valid"]["loss"]
     assert hist[-1]["train"]["loss"] < hist[0]["train"]["loss"]
-    tag = "train_fop_finetune_logmel80_loso_session_train.max_epochs3_pt_pretrain_fop_logmel80_train.max_epochs3"
+    tag = f"train_fop_finetune_logmel80_loso_session_train.max_epochs2_pt_{pt_tag}"
     exp = recipe / "exp" / tag
     cfg = (exp / "fold1" / "config.yaml").read_text()
     assert f"checkpoint: {pt.relative_to(recipe)}/checkpoints/best.pt" in cfg and "mode: finetune" in cfg
@@ -115,7 +117,7 @@ def test_stage2_fop_pretraining_then_transfer(recipe):
     out = run_recipe(recipe, *common, "--train_config", "conf/classical_svm.yaml",
                      "--train_opts", "--representation.mode hypercolumns --representation.combine add")
     assert f"{pt.relative_to(recipe)}: done, skipped" in out
-    svm = next((recipe / "exp").glob("classical_svm_logmel80_*_pt_pretrain_fop_logmel80_train.max_epochs3"))
+    svm = next((recipe / "exp").glob(f"classical_svm_logmel80_*_pt_{pt_tag}"))
     fold_log = (svm / "fold1.log").read_text()   # each fold job logs to <exp>/<fold>.log
     assert "serkit.classical: selected C=" in fold_log and "128-dim vectors" in fold_log   # mean + std of d_model 64
     assert "(launch.sh) + serkit-pretrain" in (pt / "pretrain.log").read_text()   # stage 2 is a job too
