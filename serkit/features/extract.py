@@ -118,10 +118,10 @@ def _decode(source, name: str, sample_rate: int) -> np.ndarray:
         raise DataDirError(f"audio '{name}' is truncated: {len(x)} of {promised} samples could be read")
     if len(x) == 0:
         raise DataDirError(f"audio '{name}' holds no samples")
-    bad = int(np.count_nonzero(~np.isfinite(x)))
-    if bad:
+    if not np.isfinite(x).all():
+        bad = int(np.count_nonzero(~np.isfinite(x)))
         raise DataDirError(f"audio '{name}' has {bad} non-finite (NaN / inf) samples")
-    x = x.mean(axis=1)
+    x = x[:, 0] if x.shape[1] == 1 else x.mean(axis=1)
     if sr != sample_rate:
         x = resample(x, sr, sample_rate)
     return x
@@ -147,7 +147,16 @@ def resample(x: np.ndarray, orig: int, new: int) -> np.ndarray:
     except ImportError:   # a torchaudio without these internals: the public call, kernel rebuilt each time
         return torchaudio.functional.resample(torch.from_numpy(x), orig, new).numpy()
     gcd, kernel, width = _resample_kernel(int(orig), int(new))
-    return _apply_sinc_resample_kernel(torch.from_numpy(x), orig, new, gcd, kernel, width).numpy()
+    # zeros appended up to a whole 0.1 s block: the kernel sees zeros past the end either way, so
+    # the samples kept are the same, but the convolution sees a few lengths instead of one per
+    # file, and oneDNN builds its primitive once per length (that cost most of the time)
+    step = orig // gcd
+    block = step * -(-(orig // 10) // step)
+    n = len(x)
+    padded = np.zeros(-(-n // block) * block, dtype=np.float32)
+    padded[:n] = x
+    y = _apply_sinc_resample_kernel(torch.from_numpy(padded), orig, new, gcd, kernel, width)
+    return y[: math.ceil(new * n / orig)].numpy()
 
 
 def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
@@ -226,24 +235,18 @@ class FeatureExtractor:
 
     def __init__(self, cfg: FeatureConfig):
         self.cfg = cfg
-        mel_kwargs = dict(
-            sample_rate=cfg.sample_rate, n_fft=cfg.fft_size, win_length=cfg.win_length,
-            hop_length=cfg.hop_length, f_min=cfg.fmin, f_max=cfg.fmax, n_mels=cfg.n_mels,
-            mel_scale="slaney", norm="slaney", pad_mode="constant", power=2.0,
-        )
-        if cfg.type == "mfcc":
-            self.transform = torchaudio.transforms.MFCC(
-                sample_rate=cfg.sample_rate, n_mfcc=cfg.n_mfcc, norm="ortho", log_mels=False,
-                melkwargs={k: v for k, v in mel_kwargs.items() if k != "sample_rate"},
-            )
-            self.transform.amplitude_to_DB.top_db = cfg.top_db
-        elif cfg.type == "logmel":
-            self.transform = torch.nn.Sequential(
-                torchaudio.transforms.MelSpectrogram(**mel_kwargs),
-                torchaudio.transforms.AmplitudeToDB("power", top_db=cfg.top_db),
-            )
-        else:
-            self.transform = None
+        if cfg.type in ("mfcc", "logmel"):
+            # torchaudio's MelSpectrogram / MFCC (Slaney mel scale and norm, constant padding,
+            # power spectrum, AmplitudeToDB with top_db; DCT-II ortho), computed inline: |X|^2 as
+            # X * conj(X) instead of abs()^2, which takes a square root and is several times
+            # slower on CPU, and frames kept first so no transposed copies are made
+            self.window = torch.hann_window(cfg.win_length)
+            f_max = cfg.fmax if cfg.fmax is not None else float(cfg.sample_rate // 2)
+            self.mel_fb = torchaudio.functional.melscale_fbanks(
+                cfg.fft_size // 2 + 1, cfg.fmin, f_max, cfg.n_mels, cfg.sample_rate, norm="slaney",
+                mel_scale="slaney")   # (freq, n_mels)
+            self.dct = (torchaudio.functional.create_dct(cfg.n_mfcc, cfg.n_mels, norm="ortho")
+                        if cfg.type == "mfcc" else None)   # (n_mels, n_mfcc)
 
     @property
     def dim(self) -> int:
@@ -290,13 +293,30 @@ class FeatureExtractor:
                 low_freq=self.cfg.fmin, high_freq=self.cfg.fmax or 0.0,
             )
             return feats.numpy()
-        return self.transform(x).transpose(0, 1).contiguous().numpy()
+        return self.mel_frames(x).numpy()
+
+    def mel_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(samples,) -> (frames, n_mels) log-mel in dB, or (frames, n_mfcc) MFCC."""
+        cfg = self.cfg
+        spec = torch.stft(x, cfg.fft_size, cfg.hop_length, cfg.win_length, self.window, center=True,
+                          pad_mode="constant", normalized=False, onesided=True, return_complex=True)
+        power = (spec * spec.conj()).real              # (freq, frames)
+        mel = torch.matmul(power.T, self.mel_fb)       # (frames, n_mels)
+        db = 10.0 * torch.log10(mel.clamp_(min=1e-10))
+        if cfg.top_db is not None:
+            db = torch.maximum(db, db.max() - cfg.top_db)
+        return torch.matmul(db, self.dct) if self.dct is not None else db
 
 
 def append_deltas(feats: np.ndarray, order: int) -> np.ndarray:
     """(T, D) -> (T, D * (order + 1)): the features, their deltas and (order 2) delta-deltas
     (torchaudio's ``compute_deltas``, the 5-frame regression of Kaldi's add-deltas)."""
-    out = [torch.as_tensor(feats, dtype=torch.float32).T]
+    out = [torch.as_tensor(feats, dtype=torch.float32)]
     for _ in range(order):
-        out.append(torchaudio.functional.compute_deltas(out[-1], win_length=5))
-    return torch.cat(out, 0).T.contiguous().numpy()
+        # (x[t+1] - x[t-1] + 2 (x[t+2] - x[t-2])) / 10, edges repeated, as compute_deltas does
+        # with a convolution (one oneDNN primitive per utterance length: slow)
+        x = out[-1]
+        T = len(x)
+        p = torch.cat([x[:1].expand(2, -1), x, x[-1:].expand(2, -1)])
+        out.append((p[3:T + 3] - p[1:T + 1] + 2 * (p[4:T + 4] - p[:T])) / 10)
+    return torch.cat(out, 1).numpy()

@@ -40,6 +40,30 @@ def test_logmel_matches_librosa_power_to_db():
     assert np.abs(ours - ref).max() < 1e-2
 
 
+@pytest.mark.parametrize("kind,extra", [("mfcc", {}), ("logmel", {}), ("logmel", {"fmin": 60.0, "fmax": 7000.0}),
+                                         ("logmel", {"top_db": None}), ("mfcc", {"n_mfcc": 13, "n_mels": 23})])
+def test_mel_features_match_torchaudio_transforms(kind, extra):
+    """The inline mel pipeline (|X|^2 as X conj(X), frames first) gives torchaudio's transforms."""
+    import torch
+    import torchaudio
+
+    cfg = FeatureConfig(type=kind, **{"n_mels": 40, **extra})
+    mel = dict(n_fft=cfg.fft_size, win_length=cfg.win_length, hop_length=cfg.hop_length, f_min=cfg.fmin,
+               f_max=cfg.fmax, n_mels=cfg.n_mels, mel_scale="slaney", norm="slaney", pad_mode="constant", power=2.0)
+    if kind == "mfcc":
+        ref_fn = torchaudio.transforms.MFCC(sample_rate=16000, n_mfcc=cfg.n_mfcc, norm="ortho", log_mels=False,
+                                            melkwargs=mel)
+        ref_fn.amplitude_to_DB.top_db = cfg.top_db
+    else:
+        ref_fn = torch.nn.Sequential(torchaudio.transforms.MelSpectrogram(sample_rate=16000, **mel),
+                                     torchaudio.transforms.AmplitudeToDB("power", top_db=cfg.top_db))
+    x = np.concatenate([tone(sec=0.7, f0=180, seed=3), 1e-4 * tone(sec=0.5, f0=90, seed=4)])   # quiet tail: top_db
+    ours = FeatureExtractor(cfg)(x)
+    ref = ref_fn(torch.from_numpy(x)).T.numpy()
+    assert ours.shape == ref.shape == (121, cfg.n_mfcc if kind == "mfcc" else cfg.n_mels)
+    assert np.abs(ours - ref).max() < 1e-4 * max(1.0, np.abs(ref).max())
+
+
 def test_fbank_and_dims():
     x = tone()
     f = FeatureExtractor(FeatureConfig(type="fbank", n_mels=80))(x)
@@ -205,8 +229,27 @@ def test_cached_resampler_gives_torchaudios_samples():
     x = np.random.RandomState(0).randn(30000).astype(np.float32)
     for orig, new in ((22050, 16000), (44100, 16000), (48000, 16000), (8000, 16000)):
         for _ in range(2):   # the second call uses the cached kernel
-            assert np.array_equal(resample(x, orig, new),
-                                  torchaudio.functional.resample(torch.from_numpy(x), orig, new).numpy())
+            ref = torchaudio.functional.resample(torch.from_numpy(x), orig, new).numpy()
+            assert resample(x, orig, new).shape == ref.shape and np.abs(resample(x, orig, new) - ref).max() < 1e-6
     assert resample(x, 16000, 16000) is x
     sp = speed_perturb(x, 16000, 0.9)
-    assert np.array_equal(sp, torchaudio.functional.resample(torch.from_numpy(x), 14400, 16000).numpy())
+    assert np.abs(sp - torchaudio.functional.resample(torch.from_numpy(x), 14400, 16000).numpy()).max() < 1e-6
+    for n in (1, 4799, 4800, 4801):   # lengths around the 0.1 s blocks the input is padded to
+        y = np.random.RandomState(n).randn(n).astype(np.float32)
+        ref = torchaudio.functional.resample(torch.from_numpy(y), 48000, 16000).numpy()
+        assert resample(y, 48000, 16000).shape == ref.shape and np.abs(resample(y, 48000, 16000) - ref).max() < 1e-6
+
+
+@pytest.mark.parametrize("frames", [1, 2, 4, 57])
+def test_deltas_match_torchaudio_compute_deltas(frames):
+    import torch
+    import torchaudio
+
+    from serkit.features.extract import append_deltas
+
+    x = np.random.RandomState(frames).randn(frames, 6).astype(np.float32)
+    ref = [torch.from_numpy(x).T]
+    for _ in range(2):
+        ref.append(torchaudio.functional.compute_deltas(ref[-1], win_length=5))
+    ours = append_deltas(x, 2)
+    assert ours.shape == (frames, 18) and np.abs(ours - torch.cat(ref, 0).T.numpy()).max() < 1e-6
