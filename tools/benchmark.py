@@ -2,7 +2,7 @@
 """Speed benchmarks (not tests): feature extraction and BLSTM training throughput.
 
 Usage:
-    python tools/benchmark.py feats [--data DATA_DIR] [--seconds 300]
+    python tools/benchmark.py feats [--data DATA_DIR] [--seconds 300] [--device cuda]
     python tools/benchmark.py blstm [--batch 16] [--hidden 128] [--steps 10]
     python tools/benchmark.py w2v2 [--size base] [--batch 2] [--seconds 8] [--device cpu|cuda] [--steps 5]
     python tools/benchmark.py infer --data DATA_DIR [--files 100] [--long_minutes 10]
@@ -114,6 +114,25 @@ def bench_feats(args) -> None:
             wall = time.perf_counter() - t0
         print(f"  serkit-dump-feats {kind}, one job: {stats['audio_sec'] / stats['cpu_sec']:,.0f}x real time per core "
               f"(the worker's CPU time), {stats['audio_sec'] / wall:,.0f}x wall including start-up and the index")
+        if args.device != "cpu":   # the same features batched on the device: wall time, one CPU thread feeding it
+            dev = FeatureExtractor(cfg, args.device)
+            sync = torch.cuda.synchronize if dev.device.type == "cuda" else (lambda: None)
+            batches, cur = [], []
+            for x in sorted(waves, key=len):   # ~300 s of audio per call, as the dump does
+                cur.append(x)
+                if sum(map(len, cur)) >= 300 * 16000:
+                    batches.append(cur)
+                    cur = []
+            batches += [cur] if cur else []
+            dev.batch(batches[0])
+            sync()
+            t0 = time.perf_counter()
+            for b in batches:
+                dev.batch(b)
+            sync()
+            t_dev = time.perf_counter() - t0
+            print(f"  {kind} on {args.device}, batched: {audio_sec / t_dev:,.0f}x real time (wall, copies to and "
+                  f"from the device included): {t_feat / t_dev:.1f}x one CPU core")
 
 
 def bench_blstm(args) -> None:
@@ -291,6 +310,7 @@ def main() -> None:
     f = sub.add_parser("feats")
     f.add_argument("--data", default=None)
     f.add_argument("--seconds", type=float, default=300.0)
+    f.add_argument("--device", default="cpu", help="also time the batched features on this device (cuda)")
     b = sub.add_parser("blstm")
     b.add_argument("--batch", type=int, default=16)
     b.add_argument("--frames", type=int, default=300)

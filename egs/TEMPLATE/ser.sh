@@ -9,6 +9,8 @@ Usage: ./run.sh [options]
                                0 data prep + folds  1 features + CMVN  2 self-supervised pretraining
                                3 train + decode per fold  4 score -> RESULTS.md
   --nj J                     parallel jobs for data prep and feature dump (default 2)
+  --dump_device D            where stage 1 computes log-mel / MFCC: cpu (default) or cuda (batched
+                               on a GPU, the same numbers to 1e-4; its shard jobs go to cuda_cmd)
   --ngpu G                   GPUs per training run; G > 1 launches torchrun (default 0: CPU)
   --num_nodes K              nodes per training run (multi-node torchrun; needs a cluster
                                dispatcher in cmd.sh, e.g. SERKIT_CMD=slurm)
@@ -48,6 +50,7 @@ HELP
 stage=0
 stop_stage=4
 nj=2
+dump_device=cpu
 ngpu=0
 num_nodes=1
 fold_nj=1
@@ -138,9 +141,12 @@ dump_feats() {  # $1: data dir, $2: dump dir; the shards as an array of jobs, th
   # a finished dump needs no plan: the last call alone checks its settings and skips it
   [ -f "$2/.done" ] || serkit-dump-feats --feat_conf "${feats_conf}" --nj "${nj}" --plan "$1" "$2" > "${shards}"
   if [ -s "${shards}" ]; then
+    local cmd=${train_cmd}
+    [ "${dump_device}" = cpu ] || cmd=${cuda_cmd}
     # shellcheck disable=SC2086
-    run ${train_cmd} --max_jobs_run "${nj}" JOB=@"${shards}" "$2/log/dump.JOB.log" \
-      serkit-dump-feats --feat_conf "${feats_conf}" --shard JOB "$1" "$2" || { rm -f "${shards}"; return 1; }
+    run ${cmd} --max_jobs_run "${nj}" JOB=@"${shards}" "$2/log/dump.JOB.log" \
+      serkit-dump-feats --feat_conf "${feats_conf}" --device "${dump_device}" --shard JOB "$1" "$2" \
+      || { rm -f "${shards}"; return 1; }
   fi
   rm -f "${shards}"
   run serkit-dump-feats --feat_conf "${feats_conf}" "$1" "$2"   # merges the index once every shard is written

@@ -17,7 +17,7 @@ import shlex
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import soundfile
@@ -231,10 +231,16 @@ def _run_pipeline(cmd: str, spec: str) -> bytes:
 
 
 class FeatureExtractor:
-    """Waveform (samples,) -> features (frames, dim)."""
+    """Waveform (samples,) -> features (frames, dim). ``batch`` computes the log-mel / MFCC part of
+    several waves in one call on ``device`` (e.g. ``cuda``); prosody and deltas stay on the CPU."""
 
-    def __init__(self, cfg: FeatureConfig):
+    def __init__(self, cfg: FeatureConfig, device: str | torch.device = "cpu"):
         self.cfg = cfg
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"features on device '{device}': torch sees no CUDA device here")
+        if self.device.type != "cpu" and cfg.type not in ("mfcc", "logmel"):
+            raise ConfigError(f"features on device '{device}': only mfcc and logmel run there, not '{cfg.type}'")
         if cfg.type in ("mfcc", "logmel"):
             # torchaudio's MelSpectrogram / MFCC (Slaney mel scale and norm, constant padding,
             # power spectrum, AmplitudeToDB with top_db; DCT-II ortho), computed inline: |X|^2 as
@@ -247,6 +253,8 @@ class FeatureExtractor:
                 mel_scale="slaney")   # (freq, n_mels)
             self.dct = (torchaudio.functional.create_dct(cfg.n_mfcc, cfg.n_mels, norm="ortho")
                         if cfg.type == "mfcc" else None)   # (n_mels, n_mfcc)
+            self.window, self.mel_fb = self.window.to(self.device), self.mel_fb.to(self.device)
+            self.dct = self.dct.to(self.device) if self.dct is not None else None
 
     @property
     def dim(self) -> int:
@@ -261,13 +269,51 @@ class FeatureExtractor:
         base = [f"{cfg.type}{i}" for i in range(n)] + prosody_dim_names(cfg.prosody)
         return base + [f"{'d' * k}_{b}" for k in range(1, cfg.deltas + 1) for b in base]
 
-    def __call__(self, wave: np.ndarray) -> np.ndarray:
-        """Raises ``DataDirError`` (the caller adds the utterance id) for a wave shorter than one
-        analysis window and for features that are not finite."""
+    def check_length(self, wave: np.ndarray) -> None:
         if self.cfg.type != "wave" and len(wave) < self.cfg.win_length:
             raise DataDirError(f"{len(wave)} samples is shorter than one analysis window "
                                f"({self.cfg.win_length} samples, {self.cfg.win_ms:g} ms)")
-        feats = self._extract(wave)
+
+    def __call__(self, wave: np.ndarray) -> np.ndarray:
+        """Raises ``DataDirError`` (the caller adds the utterance id) for a wave shorter than one
+        analysis window and for features that are not finite."""
+        self.check_length(wave)
+        if self.device.type != "cpu":
+            return self._finish(wave, self._batch_frames([wave])[0])
+        return self._finish(wave, self._extract(wave))
+
+    def batch(self, waves: Sequence[np.ndarray]) -> List[np.ndarray]:
+        """The features of each wave, as ``self(wave)`` gives them (to 1e-4), the log-mel / MFCC
+        part computed for the zero-padded batch at once on ``self.device``. Raises
+        ``DataDirError`` with the wave's index for a wave that ``self`` refuses."""
+        for i, w in enumerate(waves):
+            try:
+                self.check_length(w)
+            except DataDirError as e:
+                raise DataDirError(f"wave {i} of the batch: {e}") from None
+        if self.cfg.type not in ("mfcc", "logmel"):
+            return [self._finish(w, self._extract(w)) for w in waves]
+        out = []
+        for i, (w, f) in enumerate(zip(waves, self._batch_frames(waves))):
+            try:
+                out.append(self._finish(w, f))
+            except DataDirError as e:
+                raise DataDirError(f"wave {i} of the batch: {e}") from None
+        return out
+
+    @torch.no_grad()
+    def _batch_frames(self, waves: Sequence[np.ndarray]) -> List[np.ndarray]:
+        lengths = [len(w) for w in waves]
+        x = torch.zeros(len(waves), max(lengths), dtype=torch.float32,
+                        pin_memory=self.device.type == "cuda")
+        for i, w in enumerate(waves):
+            x[i, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.float32))
+        frames = torch.tensor([1 + n // self.cfg.hop_length for n in lengths], device=self.device)
+        feats = self.mel_frames(x.to(self.device, non_blocking=True), frames).cpu()
+        return [feats[i, : int(n)].numpy() for i, n in enumerate(frames.cpu())]
+
+    def _finish(self, wave: np.ndarray, feats: np.ndarray) -> np.ndarray:
+        """Prosody columns, deltas, the finite check and ``max_frames`` on a wave's base features."""
         if self.cfg.prosody:
             cfg = self.cfg
             extra = prosody_frames(wave, cfg.prosody, cfg.sample_rate, cfg.fft_size, cfg.win_length,
@@ -295,16 +341,23 @@ class FeatureExtractor:
             return feats.numpy()
         return self.mel_frames(x).numpy()
 
-    def mel_frames(self, x: torch.Tensor) -> torch.Tensor:
-        """(samples,) -> (frames, n_mels) log-mel in dB, or (frames, n_mfcc) MFCC."""
+    def mel_frames(self, x: torch.Tensor, frames: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(samples,) -> (frames, n_mels) log-mel in dB, or (frames, n_mfcc) MFCC; or a zero-padded
+        batch (B, samples) with each wave's frame count -> (B, frames, dim), the top_db floor
+        taken from each wave's own frames."""
         cfg = self.cfg
         spec = torch.stft(x, cfg.fft_size, cfg.hop_length, cfg.win_length, self.window, center=True,
                           pad_mode="constant", normalized=False, onesided=True, return_complex=True)
-        power = (spec * spec.conj()).real              # (freq, frames)
-        mel = torch.matmul(power.T, self.mel_fb)       # (frames, n_mels)
+        power = (spec * spec.conj()).real              # (..., freq, frames)
+        mel = torch.matmul(power.transpose(-1, -2), self.mel_fb)   # (..., frames, n_mels)
         db = 10.0 * torch.log10(mel.clamp_(min=1e-10))
         if cfg.top_db is not None:
-            db = torch.maximum(db, db.max() - cfg.top_db)
+            if frames is None:
+                peak = db.amax(dim=(-2, -1), keepdim=True)
+            else:   # padded frames hold no peak
+                pad = torch.arange(db.size(-2), device=db.device)[None, :] >= frames[:, None]
+                peak = db.masked_fill(pad[..., None], float("-inf")).amax(dim=(-2, -1), keepdim=True)
+            db = torch.maximum(db, peak - cfg.top_db)
         return torch.matmul(db, self.dct) if self.dct is not None else db
 
 

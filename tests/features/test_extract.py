@@ -253,3 +253,57 @@ def test_deltas_match_torchaudio_compute_deltas(frames):
         ref.append(torchaudio.functional.compute_deltas(ref[-1], win_length=5))
     ours = append_deltas(x, 2)
     assert ours.shape == (frames, 18) and np.abs(ours - torch.cat(ref, 0).T.numpy()).max() < 1e-6
+
+
+@pytest.mark.parametrize("conf", [dict(type="mfcc", n_mels=40), dict(type="logmel", n_mels=64, deltas=2),
+                                  dict(type="logmel", top_db=None, prosody=["energy", "centroid"]),
+                                  dict(type="fbank", n_mels=23)])
+def test_batch_gives_each_waves_own_features(conf):
+    """One padded batch: each wave's frames and top_db floor are its own (a quiet short wave
+    beside loud long ones), and a refused wave is named by its index."""
+    waves = [tone(sec=1.3, seed=1), 1e-3 * tone(sec=0.4, f0=300, seed=2), tone(sec=0.9, f0=150, seed=3)]
+    ext = FeatureExtractor(FeatureConfig(**conf))
+    one = [ext(w) for w in waves]
+    batch = ext.batch(waves)
+    frames = [128, 38, 88] if conf["type"] == "fbank" else [131, 41, 91]   # Kaldi fbank snips edges
+    assert [f.shape[0] for f in batch] == frames
+    assert all(a.shape == b.shape and np.abs(a - b).max() < 1e-4 for a, b in zip(one, batch))
+    with pytest.raises(DataDirError, match="wave 1 of the batch: 300 samples is shorter"):
+        ext.batch([waves[0], waves[1][:300]])
+
+
+def test_batched_dump_writes_what_the_one_at_a_time_dump_writes(tmp_path):
+    make_data(tmp_path)
+    cfg = FeatureConfig(type="logmel", n_mels=40, speed_perturb=[0.9])
+    dump_features(tmp_path / "data", tmp_path / "one", cfg, nj=1)
+    stats = dump_features(tmp_path / "data", tmp_path / "batched", cfg, nj=1, batch_seconds=1.0)
+    assert stats["audio_sec"] == pytest.approx(sum(0.3 + 0.1 * i for i in range(7)), rel=1e-3)
+    one, batched = FeatReader(tmp_path / "one" / "feats.scp"), FeatReader(tmp_path / "batched" / "feats.scp")
+    assert list(one.index) == list(batched.index) and len(one) == 14   # 7 utterances + their sp0.9 copies
+    assert all(np.abs(one[u] - batched[u]).max() < 1e-4 for u in one.index)
+
+
+def test_features_on_cuda_without_one_is_a_clear_error():
+    import torch
+
+    from serkit.errors import ConfigError
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is here")
+    with pytest.raises(ConfigError, match="features on device 'cuda': torch sees no CUDA device"):
+        FeatureExtractor(FeatureConfig(type="mfcc"), "cuda")
+    with pytest.raises(ConfigError, match="only mfcc and logmel run there, not 'fbank'"):
+        FeatureExtractor(FeatureConfig(type="fbank"), "meta")
+
+
+def test_features_on_cuda_match_the_cpu():
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device: the GPU comparison runs where one is")
+    waves = [tone(sec=1.3, seed=1), 1e-3 * tone(sec=0.4, seed=2)]
+    for kind in ("mfcc", "logmel"):
+        cfg = FeatureConfig(type=kind, n_mels=40, deltas=1)
+        cpu, gpu = FeatureExtractor(cfg), FeatureExtractor(cfg, "cuda")
+        for a, b in zip([cpu(w) for w in waves], gpu.batch(waves)):
+            assert a.shape == b.shape and np.abs(a - b).max() < 1e-4 * max(1.0, np.abs(a).max())
