@@ -184,13 +184,23 @@ class Recognizer:
     posteriors only: the other heads' outputs are not in the exported graph)."""
 
     def __init__(self, model, cfg, classes: Dict[str, List[str]], features: dict, cmvn_mode: str,
-                 cmvn_stats: Optional[Tuple[np.ndarray, np.ndarray]] = None, input_dim: Optional[int] = None):
+                 cmvn_stats: Optional[Tuple[np.ndarray, np.ndarray]] = None, input_dim: Optional[int] = None,
+                 device: str | torch.device = "cpu"):
         from serkit.features.extract import FeatureConfig, FeatureExtractor
 
         self.model, self.cfg, self.classes = model, cfg, classes
         self.onnx = not isinstance(model, torch.nn.Module)
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device '{device}': torch sees no CUDA device here")
+        if self.onnx and self.device.type != "cpu":
+            raise ConfigError(f"device '{device}': an ONNX model runs on the CPU here (onnxruntime's CPU provider)")
+        if not self.onnx:
+            self.model = model.to(self.device)
         self.feature_config = FeatureConfig.from_dict(features)
-        self.extract = FeatureExtractor(self.feature_config)
+        # log-mel / MFCC on the model's device; the other feature types are computed on the CPU
+        on_device = self.feature_config.type in ("mfcc", "logmel")
+        self.extract = FeatureExtractor(self.feature_config, self.device if on_device else "cpu")
         self.sample_rate = self.feature_config.sample_rate
         self.cmvn_mode, self.cmvn_stats = cmvn_mode, cmvn_stats
         if cmvn_mode != "global":
@@ -205,21 +215,25 @@ class Recognizer:
 
     @classmethod
     def load(cls, path: str | os.PathLike, feat_conf: Optional[str] = None,
-             cmvn_stats: Optional[str] = None) -> "Recognizer":
+             cmvn_stats: Optional[str] = None, device: str | torch.device = "cpu") -> "Recognizer":
         """From a model file written by ``export_package`` / ``serkit-export``, or a trained fold's
-        exp dir (with the recipe's dumps in place, or ``feat_conf`` / ``cmvn_stats`` given)."""
+        exp dir (with the recipe's dumps in place, or ``feat_conf`` / ``cmvn_stats`` given); the
+        model and its log-mel / MFCC run on ``device``."""
         from serkit.features.cmvn import CMVN
 
         path = Path(path)
         if path.suffix == ".onnx":
-            return cls._load_onnx(path)
+            rec = cls._load_onnx(path)
+            if torch.device(device).type != "cpu":
+                raise ConfigError(f"device '{device}': an ONNX model runs on the CPU here (onnxruntime's CPU provider)")
+            return rec
         if path.is_dir():
             from serkit.predict import load_model
 
             model, cfg, classes = load_model(path)
             features, stats = _training_inputs(path, feat_conf, cmvn_stats)
             table = CMVN(stats, "global").table["global"] if cfg.data.cmvn == "global" else None
-            return cls(model, cfg, classes, features, cfg.data.cmvn, table)
+            return cls(model, cfg, classes, features, cfg.data.cmvn, table, device=device)
         pkg = load_checkpoint(path)
         if not isinstance(pkg, dict) or pkg.get("format") != PACKAGE_FORMAT:
             raise SerkitError(f"{path}: not a serkit model file (write one with serkit-export)")
@@ -228,7 +242,7 @@ class Recognizer:
         model, cfg, _ = model_from_checkpoint(pkg)
         c = pkg["cmvn"]
         table = (c["mean"].numpy(), c["inv_std"].numpy()) if c["mode"] == "global" else None
-        return cls(model, cfg, pkg["classes"], pkg["features"], c["mode"], table)
+        return cls(model, cfg, pkg["classes"], pkg["features"], c["mode"], table, device=device)
 
     @classmethod
     def _load_onnx(cls, path: Path) -> "Recognizer":
@@ -344,8 +358,8 @@ class Recognizer:
             if self.onnx:
                 probs = torch.from_numpy(self._run_onnx(x.numpy(), lengths.numpy()))
             else:
-                outputs, enc_lengths = self.model.outputs(x, lengths)
-                probs = outputs["emotion"].float().softmax(-1)
+                outputs, enc_lengths = self.model.outputs(x.to(self.device), lengths.to(self.device))
+                probs = outputs["emotion"].float().softmax(-1).cpu()
                 for name, t in self.model.head_types.items():   # transcripts, ratings, ...
                     if name != "emotion":
                         for b, fields in enumerate(t.describe(outputs[name], enc_lengths, self.classes[name])):

@@ -68,6 +68,31 @@ def test_package_is_plain_data_and_gives_the_decode_posteriors(package, tmp_path
     assert same["probs"] == r.predict_file(wav[utts[0]])["probs"]
 
 
+def test_device_without_cuda_is_a_clear_error(package, tmp_path):
+    from serkit import Recognizer
+    from serkit.errors import ConfigError
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is here")
+    with pytest.raises(ConfigError, match="device 'cuda': torch sees no CUDA device"):
+        Recognizer.load(package["pkg"], device="cuda")
+    r = infer("--model", package["pkg"], "--device", "cuda", package["test"].get("wav.scp")[package["test"].utts[0]])
+    assert r.returncode != 0 and r.stderr.strip().splitlines()[-1].startswith("error:")
+    assert "torch sees no CUDA device" in r.stderr
+
+
+def test_recognizer_on_cuda_gives_the_cpu_posteriors(package):
+    from serkit import Recognizer
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device: the GPU comparison runs where one is")
+    wav = package["test"].get("wav.scp")
+    cpu, gpu = Recognizer.load(package["pkg"]), Recognizer.load(package["pkg"], device="cuda")
+    for utt in package["test"].utts[:4]:
+        a, b = cpu.predict_file(wav[utt])["probs"], gpu.predict_file(wav[utt])["probs"]
+        assert max(abs(a[c] - b[c]) for c in a) < 1e-3
+
+
 def test_infer_from_anywhere_on_files_directories_and_wav_scp(package, tmp_path):
     wav = package["test"].get("wav.scp")
     utts = package["test"].utts[:3]

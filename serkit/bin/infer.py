@@ -81,6 +81,7 @@ def main() -> None:
     p.add_argument("--top_k", type=int, default=0, help="scores of the k best classes (0: all)")
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--device", default="cpu", help="where the model and its log-mel / MFCC run: cpu, cuda, cuda:1, ...")
     p.add_argument("--nj", type=int, default=2, help="threads reading audio ahead of the model")
     p.add_argument("--ext", default=AUDIO_EXTENSIONS, help="extensions searched in directories")
     p.add_argument("--wav_scp", default="", help="also recognise the entries of this wav.scp")
@@ -93,7 +94,7 @@ def main() -> None:
     logging.getLogger("torchaudio").setLevel(logging.ERROR)
     from serkit.recognizer import Recognizer
 
-    rec = Recognizer.load(args.model or args.exp_dir, args.feat_conf, args.cmvn_stats)
+    rec = Recognizer.load(args.model or args.exp_dir, args.feat_conf, args.cmvn_stats, device=args.device)
     items = list_inputs(args.inputs, args.ext.split(","), args.wav_scp)
     if not items:
         raise ConfigError("no input: give audio files, directories or --wav_scp")
