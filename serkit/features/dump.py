@@ -74,13 +74,11 @@ def _dump_shard(args: Tuple[str, str, List[Tuple[str, str]], dict, str, str, Opt
     def _batch(batch):
         if not batch:
             return
-        for utt, x in batch:
-            try:
-                extractor.check_length(x)
-            except DataDirError as e:
-                raise DataDirError(f"{data_dir}/wav.scp: utterance '{utt}': {e}") from None
-        for (utt, _), f in zip(batch, extractor.batch([x for _, x in batch])):
-            yield utt, f
+        try:
+            out = extractor.batch([x for _, x in batch], names=[f"utterance '{utt}'" for utt, _ in batch])
+        except DataDirError as e:
+            raise DataDirError(f"{data_dir}/wav.scp: {e}") from None
+        yield from zip((utt for utt, _ in batch), out)
 
     write_shard(dump_dir, shard, feats())
     return shard, audio_sec, time.process_time() - t0
@@ -141,8 +139,8 @@ def dump_shard(data_dir: str | os.PathLike, dump_dir: str | os.PathLike, cfg: Fe
     if shard not in todo:
         log.info("%s: shard %s is done, skipped", dump_dir, shard)
         return {"audio_sec": 0.0, "cpu_sec": 0.0}
-    _, audio_sec, cpu_sec = _dump_shard((str(dump_dir), shard, shards[shard], cfg.to_dict(), str(data_dir), device,
-                                                batch_seconds))
+    job = (str(dump_dir), shard, shards[shard], cfg.to_dict(), str(data_dir), device, batch_seconds)
+    _, audio_sec, cpu_sec = _dump_shard(job)
     log.info("%s: shard %s: %.1f s of audio in %.1f s CPU", dump_dir, shard, audio_sec, cpu_sec)
     return {"audio_sec": audio_sec, "cpu_sec": cpu_sec}
 

@@ -270,7 +270,7 @@ class FeatureExtractor:
         base = [f"{cfg.type}{i}" for i in range(n)] + prosody_dim_names(cfg.prosody)
         return base + [f"{'d' * k}_{b}" for k in range(1, cfg.deltas + 1) for b in base]
 
-    def check_length(self, wave: np.ndarray) -> None:
+    def _check_length(self, wave: np.ndarray) -> None:
         if self.cfg.type != "wave" and len(wave) < self.cfg.win_length:
             raise DataDirError(f"{len(wave)} samples is shorter than one analysis window "
                                f"({self.cfg.win_length} samples, {self.cfg.win_ms:g} ms)")
@@ -278,28 +278,31 @@ class FeatureExtractor:
     def __call__(self, wave: np.ndarray) -> np.ndarray:
         """Raises ``DataDirError`` (the caller adds the utterance id) for a wave shorter than one
         analysis window and for features that are not finite."""
-        self.check_length(wave)
+        self._check_length(wave)
         if self.device.type != "cpu":
             return self._finish(wave, self._batch_frames([wave])[0])
         return self._finish(wave, self._extract(wave))
 
-    def batch(self, waves: Sequence[np.ndarray]) -> List[np.ndarray]:
+    def batch(self, waves: Sequence[np.ndarray], names: Optional[Sequence[str]] = None) -> List[np.ndarray]:
         """The features of each wave, as ``self(wave)`` gives them (to 1e-4), the log-mel / MFCC
-        part computed for the zero-padded batch at once on ``self.device``. Raises
-        ``DataDirError`` with the wave's index for a wave that ``self`` refuses."""
+        part computed for the zero-padded batch at once on ``self.device``. A wave that ``self``
+        refuses raises ``DataDirError`` naming it by ``names`` (default: its index in the batch)."""
+        def name(i):
+            return names[i] if names is not None else f"wave {i} of the batch"
+
         for i, w in enumerate(waves):
             try:
-                self.check_length(w)
+                self._check_length(w)
             except DataDirError as e:
-                raise DataDirError(f"wave {i} of the batch: {e}") from None
-        if self.cfg.type not in ("mfcc", "logmel"):
-            return [self._finish(w, self._extract(w)) for w in waves]
+                raise DataDirError(f"{name(i)}: {e}") from None
+        base = (self._batch_frames(waves) if self.cfg.type in ("mfcc", "logmel")
+                else [self._extract(w) for w in waves])
         out = []
-        for i, (w, f) in enumerate(zip(waves, self._batch_frames(waves))):
+        for i, (w, f) in enumerate(zip(waves, base)):
             try:
                 out.append(self._finish(w, f))
             except DataDirError as e:
-                raise DataDirError(f"wave {i} of the batch: {e}") from None
+                raise DataDirError(f"{name(i)}: {e}") from None
         return out
 
     @torch.no_grad()

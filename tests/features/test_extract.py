@@ -281,6 +281,11 @@ def test_batched_dump_writes_what_the_one_at_a_time_dump_writes(tmp_path):
     one, batched = FeatReader(tmp_path / "one" / "feats.scp"), FeatReader(tmp_path / "batched" / "feats.scp")
     assert list(one.index) == list(batched.index) and len(one) == 14   # 7 utterances + their sp0.9 copies
     assert all(np.abs(one[u] - batched[u]).max() < 1e-4 for u in one.index)
+    soundfile.write(str(tmp_path / "short.wav"), tone(sec=0.02), 16000)   # 320 samples: under one window
+    write_datadir(tmp_path / "data2", {"wav.scp": {"spk-short": str(tmp_path / "short.wav")},
+                                       "utt2spk": {"spk-short": "spk"}})
+    with pytest.raises(DataDirError, match=r"data2/wav.scp: utterance 'spk-short': 320 samples is shorter"):
+        dump_features(tmp_path / "data2", tmp_path / "bad", cfg, nj=1, batch_seconds=1.0)
 
 
 def test_features_on_cuda_without_one_is_a_clear_error():
