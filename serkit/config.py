@@ -362,8 +362,9 @@ class ClassicalConfig:
 
 
 _CLASSICAL_CHOICES = {"data.cmvn": ("global", "speaker", "none"), "functionals": ("meanstd", "full"),
-            "vector_norm": ("none", "speaker"), "classifier": ("svm", "logreg", "rf"), "svm_kernel": ("rbf", "linear"),
-            "representation.mode": ("frozen", "hypercolumns"), "representation.combine": ("add", "concat")}
+                      "vector_norm": ("none", "speaker"), "classifier": ("svm", "logreg", "rf"),
+                      "svm_kernel": ("rbf", "linear"), "representation.mode": ("frozen", "hypercolumns"),
+                      "representation.combine": ("add", "concat")}
 
 
 def load_classical_config(path: Optional[str], overrides: Sequence[str] = ()) -> ClassicalConfig:

@@ -223,10 +223,7 @@ class Recognizer:
 
         path = Path(path)
         if path.suffix == ".onnx":
-            rec = cls._load_onnx(path)
-            if torch.device(device).type != "cpu":
-                raise ConfigError(f"device '{device}': an ONNX model runs on the CPU here (onnxruntime's CPU provider)")
-            return rec
+            return cls._load_onnx(path, device)
         if path.is_dir():
             from serkit.predict import load_model
 
@@ -245,7 +242,7 @@ class Recognizer:
         return cls(model, cfg, pkg["classes"], pkg["features"], c["mode"], table, device=device)
 
     @classmethod
-    def _load_onnx(cls, path: Path) -> "Recognizer":
+    def _load_onnx(cls, path: Path, device: str | torch.device = "cpu") -> "Recognizer":
         import json
 
         try:
@@ -259,7 +256,8 @@ class Recognizer:
         m = json.loads(meta)
         c = m["cmvn"]
         table = (np.array(c["mean"], np.float32), np.array(c["inv_std"], np.float32)) if c["mode"] == "global" else None
-        return cls(session, None, {"emotion": m["classes"]}, m["features"], c["mode"], table, input_dim=m["input_dim"])
+        return cls(session, None, {"emotion": m["classes"]}, m["features"], c["mode"], table, input_dim=m["input_dim"],
+                   device=device)
 
     def export_onnx(self, out: str | os.PathLike, check: bool = True) -> Path:
         """The network from normalised features to emotion posteriors as ONNX (dynamic batch and

@@ -265,6 +265,11 @@ def test_onnx_model_runs_in_serkit_infer(package, tmp_path):
     a = json.loads(infer("--model", tmp_path / "m.pt", wav, cwd=tmp_path).stdout)
     b = json.loads(infer("--model", tmp_path / "m.onnx", wav, cwd=tmp_path).stdout)
     assert max(abs(a["probs"][c] - b["probs"][c]) for c in a["probs"]) <= 1e-4 and a["emotion"] == b["emotion"]
+    from serkit import Recognizer
+    from serkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="an ONNX model runs on the CPU here"):
+        Recognizer.load(tmp_path / "m.onnx", device="meta")
 
 
 def test_infer_never_runs_a_file_name_that_looks_like_a_wav_scp_pipe(package, tmp_path):
