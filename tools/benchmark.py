@@ -46,7 +46,7 @@ def bench_feats(args) -> None:
     import torchaudio
 
     from serkit.data.datadir import DataDir
-    from serkit.features.dump import dump_features
+    from serkit.features.dump import BATCH_SECONDS, dump_features
     from serkit.features.extract import FeatureConfig, FeatureExtractor, resample
     from serkit.features.storage import write_shard
 
@@ -118,9 +118,9 @@ def bench_feats(args) -> None:
             dev = FeatureExtractor(cfg, args.device)
             sync = torch.cuda.synchronize if dev.device.type == "cuda" else (lambda: None)
             batches, cur = [], []
-            for x in sorted(waves, key=len):   # ~300 s of audio per call, as the dump does
+            for x in sorted(waves, key=len):   # the dump's amount of audio per call
                 cur.append(x)
-                if sum(map(len, cur)) >= 300 * 16000:
+                if sum(map(len, cur)) >= BATCH_SECONDS * 16000:
                     batches.append(cur)
                     cur = []
             batches += [cur] if cur else []
