@@ -2,7 +2,7 @@
 """Speed benchmarks (not tests): feature extraction and BLSTM training throughput.
 
 Usage:
-    python tools/benchmark.py feats [--data DATA_DIR] [--seconds 300] [--device cuda]
+    python tools/benchmark.py feats [--data DATA_DIR] [--seconds 300] [--repeat 5] [--device cuda]
     python tools/benchmark.py blstm [--batch 16] [--hidden 128] [--steps 10]
     python tools/benchmark.py w2v2 [--size base] [--batch 2] [--seconds 8] [--device cpu|cuda] [--steps 5]
     python tools/benchmark.py infer --data DATA_DIR [--files 100] [--long_minutes 10]
@@ -36,9 +36,9 @@ import torch
 
 
 def bench_feats(args) -> None:
-    """Stage 1 per step on one core: read (decode at the file's rate), resample to 16 kHz (kernel
-    cached, beside torchaudio's call that rebuilds it), features, shard write; librosa's features
-    beside; then the whole dump (serkit-dump-feats, one job)."""
+    """Stage 1 on one core: the whole dump (serkit-dump-feats, one job, --repeat runs), then step by
+    step: read (decode at the file's rate), resample to 16 kHz (kernel cached, beside torchaudio's
+    call that rebuilds it), features, shard write; librosa's features beside."""
     import tempfile
 
     import librosa
@@ -47,7 +47,7 @@ def bench_feats(args) -> None:
 
     from serkit.data.datadir import DataDir
     from serkit.features.dump import BATCH_SECONDS, dump_features
-    from serkit.features.extract import FeatureConfig, FeatureExtractor, resample
+    from serkit.features.extract import FeatureConfig, FeatureExtractor, read_samples, resample
     from serkit.features.storage import write_shard
 
     torch.set_num_threads(1)
@@ -70,14 +70,31 @@ def bench_feats(args) -> None:
         out = fn()
         return out, time.process_time() - t0
 
-    raw, t_read = clock(lambda: [soundfile.read(p, dtype="float32", always_2d=True) for _, p in paths],
-                        lambda: soundfile.read(paths[0][1], dtype="float32", always_2d=True))
-    raw = [(x.mean(axis=1), sr) for x, sr in raw]
-    audio_sec = sum(len(x) / sr for x, sr in raw)
-    rates = sorted({sr for _, sr in raw})
-    waves, t_res = clock(lambda: [resample(x, sr, 16000) for x, sr in raw], lambda: resample(*raw[0], 16000))
-    _, t_res_ta = clock(lambda: [torchaudio.functional.resample(torch.from_numpy(x), sr, 16000) for x, sr in raw],
-                        lambda: torchaudio.functional.resample(torch.from_numpy(raw[0][0]), raw[0][1], 16000))
+    # the whole job first, in a process that holds nothing else (as serkit-dump-feats runs it)
+    jobs = {}
+    for kind in ("mfcc", "logmel"):
+        cfg = FeatureConfig(type=kind, n_mels=40 if kind == "mfcc" else 80)
+        with tempfile.TemporaryDirectory() as tmp:
+            sub = Path(tmp) / "data"
+            DataDir(sub, {"wav.scp": dict(paths), "utt2spk": {u: u for u, _ in paths}}).write()
+            per_core, per_wall = [], []
+            for i in range(args.repeat):   # a shared machine's speed varies by 20-40% run to run
+                t0 = time.perf_counter()
+                stats = dump_features(sub, Path(tmp) / f"dump{i}", cfg, nj=1)
+                per_wall.append(stats["audio_sec"] / (time.perf_counter() - t0))
+                per_core.append(stats["audio_sec"] / stats["cpu_sec"])
+        jobs[kind] = (f"  serkit-dump-feats {kind}, one job, {args.repeat} runs: median {np.median(per_core):,.0f}x "
+                      f"real time per core (the worker's CPU time; range {min(per_core):,.0f}-{max(per_core):,.0f}x), "
+                      f"{np.median(per_wall):,.0f}x wall including start-up and the index")
+
+    raw, t_read = clock(lambda: [read_samples(p, p) for _, p in paths], lambda: read_samples(paths[0][1], "warm"))
+    audio_sec = sum(len(x) / sr for x, sr, _ in raw)
+    rates = sorted({sr for _, sr, _ in raw})
+    waves, t_res = clock(lambda: [resample(x, sr, 16000, scale) for x, sr, scale in raw],
+                         lambda: resample(raw[0][0], raw[0][1], 16000, raw[0][2]))
+    floats = [(x.astype(np.float32) * np.float32(scale), sr) for x, sr, scale in raw]
+    _, t_res_ta = clock(lambda: [torchaudio.functional.resample(torch.from_numpy(x), sr, 16000) for x, sr in floats],
+                        lambda: torchaudio.functional.resample(torch.from_numpy(floats[0][0]), floats[0][1], 16000))
     print(f"{args.data}: {len(paths)} files, {audio_sec:.1f} s of audio at {rates} Hz, 1 thread, CPU time "
           "(each step warmed on one file)")
 
@@ -106,14 +123,7 @@ def bench_feats(args) -> None:
         steps = t_read + (t_res if rates != [16000] else 0.0) + t_feat + t_write
         print(f"  {kind:7s}     {x_rt(t_feat):>9} (librosa {x_rt(t_ref)}: {t_ref / t_feat:.2f}x slower) | "
               f"write {x_rt(t_write)} | read + resample + {kind} + write: {x_rt(steps)}")
-        with tempfile.TemporaryDirectory() as tmp:
-            sub = Path(tmp) / "data"
-            DataDir(sub, {"wav.scp": dict(paths), "utt2spk": {u: u for u, _ in paths}}).write()
-            t0 = time.perf_counter()
-            stats = dump_features(sub, Path(tmp) / "dump", cfg, nj=1)
-            wall = time.perf_counter() - t0
-        print(f"  serkit-dump-feats {kind}, one job: {stats['audio_sec'] / stats['cpu_sec']:,.0f}x real time per core "
-              f"(the worker's CPU time), {stats['audio_sec'] / wall:,.0f}x wall including start-up and the index")
+        print(jobs[kind])
         if args.device != "cpu":   # the same features batched on the device: wall time, one CPU thread feeding it
             dev = FeatureExtractor(cfg, args.device)
             sync = torch.cuda.synchronize if dev.device.type == "cuda" else (lambda: None)
@@ -310,6 +320,7 @@ def main() -> None:
     f = sub.add_parser("feats")
     f.add_argument("--data", default=None)
     f.add_argument("--seconds", type=float, default=300.0)
+    f.add_argument("--repeat", type=int, default=5, help="runs of the whole dump job (the median is reported)")
     f.add_argument("--device", default="cpu", help="also time the batched features on this device (cuda)")
     b = sub.add_parser("blstm")
     b.add_argument("--batch", type=int, default=16)

@@ -102,13 +102,22 @@ def _truncated_wav(info: str) -> Optional[Tuple[int, int]]:
     return None
 
 
-def _decode(source, name: str, sample_rate: int) -> np.ndarray:
-    """Decode ``source`` (a path or a file object) to mono float32 at ``sample_rate``; refuse garbage."""
+# integer subtypes read as integers and scaled here: libsndfile's own conversion to float costs
+# 3-4x the whole read, and these give its samples exactly (x / 2^15; 24-bit samples come left-
+# aligned in an int32, x / 2^31, exact in float32)
+_INT_SUBTYPES = {"PCM_16": ("int16", 2.0 ** -15), "PCM_24": ("int32", 2.0 ** -31)}
+
+
+def read_samples(source, name: str) -> Tuple[np.ndarray, int, float]:
+    """(mono samples as stored, sample rate, scale): int16 / int32 for 16- / 24-bit PCM, float32
+    otherwise, and the factor that maps them to libsndfile's float samples in [-1, 1]. Refuses
+    truncated and empty files and NaN / inf samples, naming ``name``."""
     try:
         with soundfile.SoundFile(source) as f:
             sr, promised = f.samplerate, f.frames
             cut = _truncated_wav(f.extra_info)
-            x = f.read(dtype="float32", always_2d=True)
+            as_int = _INT_SUBTYPES.get(f.subtype)
+            x = f.read(dtype=as_int[0] if as_int else "float32", always_2d=True)
     except (RuntimeError, OSError, soundfile.LibsndfileError) as e:
         raise DataDirError(f"cannot read audio '{name}': {e}") from None
     if cut is not None:
@@ -118,45 +127,76 @@ def _decode(source, name: str, sample_rate: int) -> np.ndarray:
         raise DataDirError(f"audio '{name}' is truncated: {len(x)} of {promised} samples could be read")
     if len(x) == 0:
         raise DataDirError(f"audio '{name}' holds no samples")
-    if not np.isfinite(x).all():
+    if not as_int and not np.isfinite(x).all():
         bad = int(np.count_nonzero(~np.isfinite(x)))
         raise DataDirError(f"audio '{name}' has {bad} non-finite (NaN / inf) samples")
-    x = x[:, 0] if x.shape[1] == 1 else x.mean(axis=1)
-    if sr != sample_rate:
-        x = resample(x, sr, sample_rate)
-    return x
+    x = x[:, 0] if x.shape[1] == 1 else x.mean(axis=1, dtype=np.float32)
+    return x, sr, as_int[1] if as_int else 1.0
+
+
+def _decode(source, name: str, sample_rate: int) -> np.ndarray:
+    """Decode ``source`` (a path or a file object) to mono float32 at ``sample_rate``; refuse garbage."""
+    x, sr, scale = read_samples(source, name)
+    # integer samples are scaled on the way: in the resampling matmul, or in one pass
+    return resample(x, sr, sample_rate, scale=scale)
 
 
 @functools.lru_cache(maxsize=16)
-def _resample_kernel(orig: int, new: int):
-    """torchaudio's windowed-sinc kernel for one pair of rates, built once: building it is most of
-    the cost of ``torchaudio.functional.resample`` on utterance-length audio."""
+def _resample_matrix(orig: int, new: int, scale: float = 1.0) -> Tuple[torch.Tensor, int, int]:
+    """torchaudio's windowed-sinc kernel for one pair of rates, built once (building it is most of
+    the cost of ``torchaudio.functional.resample`` on utterance-length audio), laid out for a
+    blocked matmul, times ``scale``.
+
+    torchaudio convolves the input (padded by ``width`` zeros) with its ``(new', 1, K)`` kernel at
+    stride ``orig'`` (the rates over their gcd): output step i is ``kernel @ x[i orig' : i orig' + K]``,
+    ``new'`` samples. Here ``steps`` consecutive steps (about 16 output samples) make one row of
+    output, and the input is cut into rows of ``hop = steps orig'`` samples: output row b is
+    ``sum_j input row (b + j) @ matrix[j]``, where ``matrix`` (parts, hop, steps new') holds the
+    kernel shifted by ``orig'`` a step. The same sums as the convolution, as a few dense matmuls on
+    the input without a copy; for 48 -> 16 kHz 15-20x faster on a CPU core than the
+    single-channel strided convolution, which the CPU libraries handle poorly.
+    Returns (matrix, width, the rows of the last part that can be non-zero).
+    """
     from torchaudio.functional.functional import _get_sinc_resample_kernel
 
     gcd = math.gcd(orig, new)
-    kernel, width = _get_sinc_resample_kernel(orig, new, gcd, dtype=torch.float32)
-    return gcd, kernel, width
+    kernel, width = _get_sinc_resample_kernel(orig, new, gcd, dtype=torch.float32)   # (new', 1, K)
+    step_in, step_out, K = orig // gcd, new // gcd, kernel.shape[-1]
+    steps = max(1, 16 // step_out)
+    hop = steps * step_in
+    span = (steps - 1) * step_in + K
+    parts = -(-span // hop)
+    matrix = torch.zeros(parts * hop, steps, step_out)
+    for r in range(steps):
+        matrix[r * step_in: r * step_in + K, r, :] = kernel[:, 0].T * scale
+    return matrix.reshape(parts, hop, steps * step_out), width, span - (parts - 1) * hop
 
 
-def resample(x: np.ndarray, orig: int, new: int) -> np.ndarray:
-    """``torchaudio.functional.resample`` (default settings, the same samples) with its kernel cached."""
+def resample(x: np.ndarray, orig: int, new: int, scale: float = 1.0) -> np.ndarray:
+    """``torchaudio.functional.resample`` at its default settings, times ``scale``: the same
+    samples (to 1e-6), the kernel built once per pair of rates and applied as a blocked matmul
+    (``_resample_matrix``). ``x`` may hold integer samples (``scale`` then maps them to [-1, 1])."""
     if orig == new:
-        return x
+        return x if scale == 1.0 else np.multiply(x, np.float32(scale), dtype=np.float32)   # one pass
     try:
-        from torchaudio.functional.functional import _apply_sinc_resample_kernel
-    except ImportError:   # a torchaudio without these internals: the public call, kernel rebuilt each time
-        return torchaudio.functional.resample(torch.from_numpy(x), orig, new).numpy()
-    gcd, kernel, width = _resample_kernel(int(orig), int(new))
-    # zeros appended up to a whole 0.1 s block: the kernel sees zeros past the end either way, so
-    # the samples kept are the same, but the convolution sees a few lengths instead of one per
-    # file, and oneDNN builds its primitive once per length (that cost most of the time)
-    step = orig // gcd
-    block = step * -(-(orig // 10) // step)
+        matrix, width, last = _resample_matrix(int(orig), int(new), float(scale))
+    except ImportError:   # a torchaudio without this internal: the public call, kernel rebuilt each time
+        y = torch.from_numpy(np.asarray(x, dtype=np.float32) * np.float32(scale))
+        return torchaudio.functional.resample(y, orig, new).numpy()
+    gcd = math.gcd(int(orig), int(new))
     n = len(x)
-    padded = np.zeros(-(-n // block) * block, dtype=np.float32)
-    padded[:n] = x
-    y = _apply_sinc_resample_kernel(torch.from_numpy(padded), orig, new, gcd, kernel, width)
-    return y[: math.ceil(new * n / orig)].numpy()
+    n_out = math.ceil((new // gcd) * n / (orig // gcd))
+    parts, hop, row_out = matrix.shape
+    rows = -(-n_out // row_out)
+    padded = torch.zeros((rows + parts - 1) * hop)   # width zeros first, as torchaudio pads
+    kept = min(n, len(padded) - width)
+    padded[width: width + kept] = torch.from_numpy(np.ascontiguousarray(x[:kept]))
+    inp = padded.view(-1, hop)
+    y = inp[:rows] @ matrix[0]
+    for j in range(1, parts):
+        r = hop if j < parts - 1 else last
+        y.addmm_(inp[j: j + rows, :r], matrix[j, :r])
+    return y.reshape(-1)[:n_out].numpy()
 
 
 def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
@@ -355,16 +395,18 @@ class FeatureExtractor:
         half = cfg.fft_size // 2
         windows = torch.nn.functional.pad(x, (half, half)).unfold(-1, cfg.fft_size, cfg.hop_length)
         spec = torch.fft.rfft(windows * self.window)                # (..., frames, freq)
-        power = spec.real.square() + spec.imag.square()             # |X|^2 without abs()'s square root
+        parts = torch.view_as_real(spec).square()                   # |X|^2 without abs()'s square root,
+        power = parts[..., 0] + parts[..., 1]                       # re^2 + im^2 in two passes, not three
         mel = torch.matmul(power, self.mel_fb)                      # (..., frames, n_mels)
-        db = 10.0 * torch.log10(mel.clamp_(min=1e-10))
-        if cfg.top_db is not None:
+        mel.clamp_(min=1e-10)
+        if cfg.top_db is not None:   # the dB floor top_db below the peak, applied before the log
             if frames is None:
-                peak = db.amax(dim=(-2, -1), keepdim=True)
+                peak = mel.amax(dim=(-2, -1), keepdim=True)
             else:   # padded frames hold no peak
-                pad = torch.arange(db.size(-2), device=db.device)[None, :] >= frames[:, None]
-                peak = db.masked_fill(pad[..., None], float("-inf")).amax(dim=(-2, -1), keepdim=True)
-            db = torch.maximum(db, peak - cfg.top_db)
+                pad = torch.arange(mel.size(-2), device=mel.device)[None, :] >= frames[:, None]
+                peak = mel.masked_fill(pad[..., None], 0.0).amax(dim=(-2, -1), keepdim=True)
+            mel = torch.maximum(mel, peak * 10.0 ** (-cfg.top_db / 10.0))
+        db = mel.log10_().mul_(10.0)
         return torch.matmul(db, self.dct) if self.dct is not None else db
 
 

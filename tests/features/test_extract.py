@@ -227,17 +227,46 @@ def test_cached_resampler_gives_torchaudios_samples():
     from serkit.features.extract import resample
 
     x = np.random.RandomState(0).randn(30000).astype(np.float32)
-    for orig, new in ((22050, 16000), (44100, 16000), (48000, 16000), (8000, 16000)):
+    pairs = ((22050, 16000), (44100, 16000), (48000, 16000), (8000, 16000), (32000, 16000), (24000, 16000),
+             (16000, 44100))
+    for orig, new in pairs:
         for _ in range(2):   # the second call uses the cached kernel
             ref = torchaudio.functional.resample(torch.from_numpy(x), orig, new).numpy()
             assert resample(x, orig, new).shape == ref.shape and np.abs(resample(x, orig, new) - ref).max() < 1e-6
     assert resample(x, 16000, 16000) is x
     sp = speed_perturb(x, 16000, 0.9)
     assert np.abs(sp - torchaudio.functional.resample(torch.from_numpy(x), 14400, 16000).numpy()).max() < 1e-6
-    for n in (1, 4799, 4800, 4801):   # lengths around the 0.1 s blocks the input is padded to
+    # lengths around the blocked matmul's rows (48 input samples a row at 48 -> 16 kHz, 441 at 44.1)
+    for orig, n in ((48000, 1), (48000, 2), (48000, 47), (48000, 48), (48000, 49), (48000, 4801),
+                    (44100, 440), (44100, 441), (44100, 442), (8000, 3)):
         y = np.random.RandomState(n).randn(n).astype(np.float32)
-        ref = torchaudio.functional.resample(torch.from_numpy(y), 48000, 16000).numpy()
-        assert resample(y, 48000, 16000).shape == ref.shape and np.abs(resample(y, 48000, 16000) - ref).max() < 1e-6
+        ref = torchaudio.functional.resample(torch.from_numpy(y), orig, 16000).numpy()
+        assert resample(y, orig, 16000).shape == ref.shape and np.abs(resample(y, orig, 16000) - ref).max() < 1e-6
+    # integer samples with their scale: the same as scaling first
+    ints = (np.random.RandomState(1).rand(9000) * 60000 - 30000).astype(np.int16)
+    floats = ints.astype(np.float32) / 32768
+    assert np.abs(resample(ints, 48000, 16000, scale=2.0 ** -15) - resample(floats, 48000, 16000)).max() < 1e-7
+    assert np.array_equal(resample(ints, 16000, 16000, scale=2.0 ** -15), floats)
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "PCM_32", "FLOAT"])
+def test_read_audio_gives_libsndfiles_float_samples(tmp_path, subtype):
+    """16- and 24-bit PCM are read as integers and scaled in serkit: the samples must be libsndfile's
+    own float conversion, exactly at the file's rate and to 1e-6 after resampling."""
+    import torch
+    import torchaudio
+
+    x = np.random.RandomState(2).rand(12000, 2).astype(np.float32) * 1.8 - 0.9
+    for rate in (16000, 48000):
+        for channels in (1, 2):
+            path = str(tmp_path / f"a{rate}{channels}.wav")
+            soundfile.write(path, x[:, :channels], rate, subtype=subtype)
+            ref = soundfile.read(path, dtype="float32", always_2d=True)[0].mean(axis=1, dtype=np.float32)
+            y = read_audio(path, rate)
+            assert y.dtype == np.float32 and np.array_equal(y, ref)
+            if rate != 16000:
+                resampled = torchaudio.functional.resample(torch.from_numpy(ref), rate, 16000).numpy()
+                assert np.abs(read_audio(path, 16000) - resampled).max() < 1e-6
 
 
 @pytest.mark.parametrize("frames", [1, 2, 4, 57])
