@@ -163,6 +163,11 @@ def test_every_transfer_mode_reproduces_the_pretrained_outputs(tmp_path, objecti
         for layer, want in ((0, x), (1, h[0]), (2, h[1]), (-1, h[1])):
             enc = PretrainedEncoder(D, ckpt, mode="frozen", layer=layer).eval()
             assert torch.equal(enc(x, lengths)[0], want), layer
+            calls = []   # a frozen lower layer runs only the layers up to it
+            for i, block in enumerate(enc.stack.layers):
+                block.register_forward_hook(lambda *_, i=i: calls.append(i))
+            enc(x, lengths)
+            assert calls == {0: [], 1: [0], 2: [0, 1], -1: [0, 1]}[layer], (layer, calls)
         weighted = PretrainedEncoder(D, ckpt, mode="frozen", layer="weighted")
         assert torch.allclose(weighted(x, lengths)[0], (h[0] + h[1]) / 2, atol=1e-6)   # uniform at init
         cat = PretrainedEncoder(D, ckpt, mode="hypercolumns", combine="concat")

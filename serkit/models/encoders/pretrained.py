@@ -118,7 +118,9 @@ class PretrainedEncoder(nn.Module):
         if self.mode == "frozen" and self.layer == 0:
             return feats
         with torch.set_grad_enabled(self.mode == "finetune" and torch.is_grad_enabled()):
-            outs: List[torch.Tensor] = self.stack.layer_outputs(feats, lengths)
+            # a frozen lower layer needs only the layers up to it
+            upto = self.layer if self.mode == "frozen" and isinstance(self.layer, int) and self.layer > 0 else None
+            outs: List[torch.Tensor] = self.stack.layer_outputs(feats, lengths, upto)
             add = self.mode == "hypercolumns" and self.combine == "add"
             embedded = self.stack.embed(feats) if add else None
         if self.mode == "finetune":
@@ -131,7 +133,7 @@ class PretrainedEncoder(nn.Module):
         if self.layer == "weighted":
             w = self.layer_logits.softmax(0).to(outs[0].dtype)
             return torch.einsum("l,lbtd->btd", w, torch.stack(outs))
-        return outs[self.layer - 1 if self.layer > 0 else self.layer]
+        return outs[-1] if self.layer > 0 else outs[self.layer]
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor):
         rep = self.representation(feats, lengths)

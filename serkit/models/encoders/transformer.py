@@ -60,8 +60,10 @@ class TransformerStack(nn.Module):
         """Input projection (no positions): the model-space view of the input frames."""
         return self.proj(feats)
 
-    def layer_outputs(self, feats: torch.Tensor, lengths: torch.Tensor) -> List[torch.Tensor]:
-        """[h_1, ..., h_L], each (B, T, d_model) with padded frames zeroed."""
+    def layer_outputs(self, feats: torch.Tensor, lengths: torch.Tensor,
+                      upto: Optional[int] = None) -> List[torch.Tensor]:
+        """[h_1, ..., h_L], each (B, T, d_model) with padded frames zeroed; only the first ``upto``
+        layers where given (what a frozen stack's lower layer needs, at a fraction of the cost)."""
         T = feats.size(1)
         mask = valid_mask(lengths.to(feats.device), T)
         x = self.embed(feats) + sinusoidal_positions(T, self.d_model, feats.device).to(feats.dtype)
@@ -71,7 +73,7 @@ class TransformerStack(nn.Module):
         pad = torch.zeros(mask.shape, device=feats.device).masked_fill(~mask, float("-inf"))
         keep = mask[..., None].to(x.dtype)
         outs = []
-        for layer in self.layers:
+        for layer in self.layers[:upto]:
             x = layer(x, src_mask=attn_mask, src_key_padding_mask=pad, is_causal=self.causal) * keep
             outs.append(x)
         return outs
