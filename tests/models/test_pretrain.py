@@ -197,6 +197,43 @@ def test_frozen_stack_gets_no_gradient_and_stays_in_eval(tmp_path):
     assert all(p.grad is not None for p in fine.stack.parameters())
 
 
+@pytest.mark.parametrize("objective", ["fop", "mpc"])
+def test_cached_representations_are_the_computed_ones_and_skip_the_stack(tmp_path, objective):
+    _, ckpt = _pretrained_checkpoint(tmp_path, objective)
+    lengths = torch.tensor([25, 18, 9, 14])
+    x = torch.randn(4, 25, D) * (torch.arange(25)[None, :, None] < lengths[:, None, None])   # zero-padded, as batched
+    for kw in ({"mode": "frozen", "layer": 2}, {"mode": "frozen", "layer": "weighted"},
+               {"mode": "hypercolumns", "combine": "concat"}, {"mode": "hypercolumns", "combine": "add"}):
+        plain = PretrainedEncoder(D, ckpt, **kw)
+        cached = PretrainedEncoder(D, ckpt, cache_mb=1, **kw)
+        want = plain.representation(x, lengths)
+        assert torch.equal(cached.representation(x, lengths), want), kw   # first pass: computed, stored
+        assert len(cached._cache) == 4 and "_cache" not in str(cached.state_dict().keys())
+        calls = []
+        cached.stack.layers[0].register_forward_hook(lambda *_: calls.append(1))
+        # the same utterances in another batch (order, padding): read back, stack not run
+        order = torch.tensor([2, 0, 3])
+        again = cached.representation(x[order, :25], lengths[order])
+        assert calls == [] and torch.allclose(again, want[order], atol=1e-6), kw
+        assert again[0, 9:].abs().sum() == 0   # padded frames stay zero
+        new = torch.randn(1, 25, D)   # an unseen utterance: computed
+        assert torch.allclose(cached.representation(new, torch.tensor([25])),
+                              plain.representation(new, torch.tensor([25])), atol=1e-6) and calls == [1]
+    weighted = PretrainedEncoder(D, ckpt, mode="frozen", layer="weighted", cache_mb=1)
+    for _ in range(2):   # the learned layer weights get their gradient from cached layers too
+        weighted.layer_logits.grad = None
+        weighted.representation(x, lengths).sum().backward()
+        assert weighted.layer_logits.grad is not None and weighted.layer_logits.grad.abs().sum() > 0
+    small = PretrainedEncoder(D, ckpt, mode="frozen", layer=1, cache_mb=0.0001)   # 104 bytes: room for nothing
+    assert torch.allclose(small.representation(x, lengths), PretrainedEncoder(D, ckpt, mode="frozen", layer=1)
+                          .representation(x, lengths), atol=1e-6) and small._cache == {}
+    assert PretrainedEncoder(D, ckpt, mode="finetune", cache_mb=100).cache_bytes == 0   # a trained stack: never
+    rebuilt = PretrainedEncoder(D, "", mode="frozen", layer=1, cache_mb=100, architecture=small.architecture()["architecture"])
+    assert rebuilt.cache_bytes == 0   # rebuilt from a trained model's checkpoint: decoding new audio, no cache
+    with pytest.raises(ConfigError, match="cache_mb"):
+        PretrainedEncoder(D, ckpt, mode="frozen", layer=1, cache_mb=-1)
+
+
 def test_finetune_model_from_config_and_bad_checkpoints(tmp_path):
     ref, ckpt = _pretrained_checkpoint(tmp_path)
     cfg = load_train_config(None, ["--model.encoder", "pretrained", "--model.encoder_conf", f"{{checkpoint: {ckpt}}}",

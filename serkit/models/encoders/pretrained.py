@@ -9,9 +9,17 @@ Modes (``model.encoder: pretrained``, ``encoder_conf.mode``):
 - ``hypercolumns``: fixed stack, ``combine: add`` -> E(F) + sum_l h_l (E = the pretrained input
   projection, so every term has d_model dims) or ``combine: concat`` -> [F, h_1, ..., h_L].
 The checkpoint is self-describing (config and input dim inside), so only its path is given.
+
+A fixed stack gives an utterance the same representation every epoch, so ``cache_mb`` keeps
+each utterance's (keyed by a hash of its input frames) up to that many MB: from the second epoch
+on, a batch whose utterances are all cached skips the stack. Inputs that change every epoch
+(augmented features) never hit and only fill the cache up to its size. Only a model built from
+the pretraining checkpoint (training) caches; one rebuilt from its own checkpoint (decoding, the
+Recognizer) does not.
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
@@ -54,10 +62,11 @@ class PretrainedEncoder(nn.Module):
 
     def __init__(self, input_dim: int, checkpoint: str = "", mode: str = "finetune",
                  layer: Union[int, str] = -1, combine: str = "concat", downstream: str = "none",
-                 downstream_conf: Optional[Dict[str, Any]] = None, architecture: Optional[Dict[str, Any]] = None):
+                 downstream_conf: Optional[Dict[str, Any]] = None, architecture: Optional[Dict[str, Any]] = None,
+                 cache_mb: float = 0.0):
         """``architecture``: the stack's, as ``self.architecture()`` returns it; given, the stack is
         built from it and ``checkpoint`` is not read (rebuilding a fine-tuned model from its own
-        checkpoint, which holds every weight)."""
+        checkpoint, which holds every weight). ``cache_mb``: see the module's doc (fixed modes)."""
         super().__init__()
         if not checkpoint and architecture is None:
             raise ConfigError("model.encoder_conf.checkpoint: give the serkit-pretrain checkpoint "
@@ -89,6 +98,12 @@ class PretrainedEncoder(nn.Module):
                 p.requires_grad_(False)
             self.stack.eval()
         self.representation_dim = rep_dim
+        if cache_mb < 0:
+            raise ConfigError(f"model.encoder_conf.cache_mb is {cache_mb}; give a size in MB (0: no cache)")
+        # a model rebuilt from its own checkpoint decodes new audio (the Recognizer): no cache there
+        self.cache_bytes = int(cache_mb * 2 ** 20) if mode != "finetune" and architecture is None else 0
+        self._cache: Dict[bytes, torch.Tensor] = {}   # plain attribute: never in the state dict
+        self._cached_bytes = 0
         if downstream == "none":
             self.downstream = None
             self.output_dim = rep_dim
@@ -117,6 +132,16 @@ class PretrainedEncoder(nn.Module):
         """What the pretrained stack hands on: (B, T, representation_dim)."""
         if self.mode == "frozen" and self.layer == 0:
             return feats
+        fixed = self._cached_fixed(feats, lengths) if self.cache_bytes else self._fixed(feats, lengths)
+        if self.mode == "frozen" and self.layer == "weighted":   # the learned part, after the cache
+            w = self.layer_logits.softmax(0).to(fixed.dtype)
+            L = self.stack.num_layers
+            return torch.einsum("l,btld->btd", w, fixed.view(*fixed.shape[:2], L, -1))
+        return fixed
+
+    def _fixed(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The part of the representation no training changes: (B, T, dim); for ``weighted`` every
+        layer's output side by side (B, T, L * d)."""
         with torch.set_grad_enabled(self.mode == "finetune" and torch.is_grad_enabled()):
             # a frozen lower layer needs only the layers up to it
             upto = self.layer if self.mode == "frozen" and isinstance(self.layer, int) and self.layer > 0 else None
@@ -131,9 +156,28 @@ class PretrainedEncoder(nn.Module):
             keep = valid_mask(lengths.to(feats.device), feats.size(1))[..., None].to(feats.dtype)
             return embedded * keep + torch.stack(outs).sum(0)
         if self.layer == "weighted":
-            w = self.layer_logits.softmax(0).to(outs[0].dtype)
-            return torch.einsum("l,lbtd->btd", w, torch.stack(outs))
+            return torch.cat(outs, dim=-1)
         return outs[-1] if self.layer > 0 else outs[self.layer]
+
+    @torch.no_grad()
+    def _cached_fixed(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        host = feats.detach().float().cpu().numpy()
+        lens = [int(n) for n in lengths]
+        keys = [hashlib.blake2b(host[b, :n].tobytes(), digest_size=16).digest() for b, n in enumerate(lens)]
+        if all(k in self._cache for k in keys):
+            first = self._cache[keys[0]]
+            out = torch.zeros(feats.size(0), feats.size(1), first.size(-1), dtype=first.dtype)
+            for b, k in enumerate(keys):
+                out[b, : lens[b]] = self._cache[k]
+            return out.to(feats.device)
+        fixed = self._fixed(feats, lengths)
+        for b, k in enumerate(keys):
+            rep = fixed[b, : lens[b]]
+            size = rep.numel() * rep.element_size()
+            if k not in self._cache and self._cached_bytes + size <= self.cache_bytes:
+                self._cache[k] = rep.cpu().clone()
+                self._cached_bytes += size
+        return fixed
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor):
         rep = self.representation(feats, lengths)
