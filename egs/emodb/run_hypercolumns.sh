@@ -2,20 +2,24 @@
 # The FOP paper's Table 2 on EMO-DB LOSO-10: representations of a frozen pretrained stack
 # (F = the log-mel input, h_1 ... h_L = each layer, h_add = E(F) + sum_l h_l, h_concat =
 # [F, h_1, ..., h_L]) into an SVM and a random forest on utterance functionals
-# (conf/classical_{svm,rf}_pt.yaml) and into the attention-LSTM (conf/train_fop_{frozen,hc}_alstm.yaml).
+# (conf/classical_{svm,rf}_pt.yaml) and into the attention-LSTM (conf/train_fop_{frozen,hc}_alstm.yaml);
+# and the MPC study's rows: a layer, or weighted = a learned softmax-weighted sum of the layers, of a
+# frozen MPC stack into the BLSTM with a gender head (blstm: conf/train_mpc_blstm.yaml).
 # The stack is pretrained by stage 2 (skipped where ./run_pretrain.sh or an earlier call did it)
 # with --pretrain_config on --pretrain_data. Every setting is chosen on the valid speaker of each
 # fold (SVM C, A-LSTM epochs). The control without pretraining is the same stack at its random
 # init: --pretrain_opts "--optim.lr 1e-12 --train.max_epochs 1" (one epoch whose updates move no
 # weight by more than 1e-10).
 # Usage: ./run_hypercolumns.sh [--pretrain_config conf/pretrain_fop.yaml] [--pretrain_data data/speechocean762]
-#                              [--pretrain_opts "..."] [--classifiers "svm rf alstm"]
+#                              [--pretrain_opts "..."] [--classifiers "svm rf alstm blstm"]
 #                              [--feats_conf conf/feats/logmel64.yaml]
 #                              [--reps "F h1 h2 h3 h_add h_concat"] [--seeds 1] [--fold_nj 1] [--nj 2] [--folds all]
 # Example: ./run_hypercolumns.sh --classifiers "svm rf"     # the two classical columns, minutes on a CPU
 #          ./run_hypercolumns.sh --classifiers svm --pretrain_opts "--seed 1"   # another pretraining seed
 #          ./run_hypercolumns.sh --classifiers svm --feats_conf conf/feats/logmel64_sp.yaml \
 #            --pretrain_config conf/pretrain_fop_sp.yaml   # pretraining on speed-perturbed copies
+#          ./run_hypercolumns.sh --classifiers blstm --reps "F h1 h2 h3 weighted" \
+#            --pretrain_config conf/pretrain_mpc.yaml         # the MPC study: each layer and the weighted sum
 set -euo pipefail
 pretrain_config=conf/pretrain_fop.yaml
 pretrain_data=data/speechocean762
@@ -53,14 +57,16 @@ for clf in ${classifiers}; do
           h_add|h_concat) opts="--representation.mode hypercolumns --representation.combine ${rep#h_}" ;;
           *) log "error: unknown representation '${rep}'"; exit 1 ;;
         esac ;;
-      alstm:F|alstm:h[0-9]*)
+      alstm:F|alstm:h[0-9]*|alstm:weighted|blstm:F|blstm:h[0-9]*|blstm:weighted)
         config=conf/train_fop_frozen_alstm.yaml
-        l=${rep#h}; [ "${rep}" = F ] && l=0
+        [ "${clf}" = alstm ] || config=conf/train_mpc_blstm.yaml
+        l=${rep#h}; [ "${rep}" = F ] && l=0; [ "${rep}" = weighted ] && l=weighted
         opts="--model.encoder_conf.layer ${l}" ;;
       alstm:h_add|alstm:h_concat)
         config=conf/train_fop_hc_alstm.yaml
         opts="--model.encoder_conf.combine ${rep#h_}" ;;
-      *) log "error: unknown classifier '${clf}' or representation '${rep}'; classifiers: svm rf alstm"; exit 1 ;;
+      *) log "error: unknown classifier '${clf}' or representation '${rep}'; classifiers: svm rf alstm blstm;"\
+           "'weighted' (a learned weighted sum of the layers) goes with alstm and blstm only"; exit 1 ;;
     esac
     run ./run.sh --stage 3 "${common[@]}" --train_config "${config}" --train_opts "${opts}"
   done
