@@ -55,6 +55,15 @@ class LabelTargets:
         return {head: torch.tensor(values, dtype=torch.long)}
 
 
+class FrameTargets:
+    """The frames of an utterance before SpecAugment's masks, the target of denoising pretraining
+    (FOP / MPC see the masked frames and predict the clean ones); batched zero-padded (B, T, D)."""
+
+    @staticmethod
+    def collate(head: str, values: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        return {head: pad_frames(values)[0]}
+
+
 def emotion_targets(classes: Sequence[str]) -> Dict[str, LabelTargets]:
     """The task's own targets (``utt2emo``), for the code that reads no other head's."""
     return {"emotion": LabelTargets("utt2emo", classes)}
@@ -65,11 +74,13 @@ class FeatDataset(Dataset):
 
     With ``augment`` (training sets only) each item is drawn through ``serkit.data.augment``:
     a speed-perturbed copy, gain and noise (wave features), then CMVN, crop and SpecAugment.
+    With ``clean_target`` the frames before SpecAugment's masks (time-warped where the input is)
+    are the item's target ``frames``: denoising pretraining.
     """
 
     def __init__(self, data: DataDir, reader: FeatReader, cmvn: CMVN,
                  targets: Optional[Mapping[str, Any]] = None, crop_frames: int = 0,
-                 augment: Optional[AugmentConf] = None):
+                 augment: Optional[AugmentConf] = None, clean_target: bool = False):
         """``targets``: head -> the object that reads and batches its targets (``LabelTargets``,
         or a head type's own); none for unlabelled data."""
         self.utts = data.utts
@@ -83,6 +94,9 @@ class FeatDataset(Dataset):
         self.crop_frames = crop_frames
         self.target_specs = dict(targets or {})
         self.targets: Dict[str, list] = {h: t.encode(data, self.utts) for h, t in self.target_specs.items()}
+        self.clean_target = clean_target and augment is not None and _masks_on(augment)
+        if self.clean_target:
+            self.target_specs["frames"] = FrameTargets()
         self.lengths = [reader.num_frames(u) for u in self.utts]
         if crop_frames:
             self.lengths = [min(n, crop_frames) for n in self.lengths]
@@ -138,10 +152,16 @@ class FeatDataset(Dataset):
             crop_rng = np.random.default_rng([self.epoch_seed, i])
             start = int(crop_rng.integers(0, x.shape[0] - self.crop_frames + 1))
             x = x[start:start + self.crop_frames]
-        if a is not None and (a.spec_augment.freq_masks or a.spec_augment.time_masks or a.spec_augment.time_warp):
-            x, _ = aug.spec_augment(x, a.spec_augment, rng)
+        targets = {h: t[i] for h, t in self.targets.items()}
+        if a is not None and _masks_on(a):
+            clean = x
+            x, masks = aug.spec_augment(x, a.spec_augment, rng)
+            if self.clean_target:
+                warp = [m for m in masks if m[0] == "warp"]
+                clean = aug.time_warp(clean, warp[0][1], warp[0][2]) if warp else clean
+                targets["frames"] = torch.from_numpy(np.ascontiguousarray(clean, dtype=np.float32))
         return {"utt": utt, "feats": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
-                "targets": {h: t[i] for h, t in self.targets.items()}}
+                "targets": targets}
 
     def _wave_augment(self, wave: np.ndarray, a: AugmentConf, rng: np.random.Generator) -> np.ndarray:
         if a.gain_db > 0:
@@ -157,14 +177,24 @@ class FeatDataset(Dataset):
         return collate(items, self.target_specs)
 
 
+def _masks_on(a: AugmentConf) -> bool:
+    s = a.spec_augment
+    return bool(s.freq_masks or s.time_masks or s.time_warp)
+
+
+def pad_frames(frames: List[torch.Tensor]):
+    """(T_b, D) tensors -> (B, T_max, D) zero-padded, lengths (B,)."""
+    lengths = torch.tensor([f.shape[0] for f in frames], dtype=torch.long)
+    out = torch.zeros(len(frames), int(lengths.max()), frames[0].shape[1])
+    for b, f in enumerate(frames):
+        out[b, : f.shape[0]] = f
+    return out, lengths
+
+
 def collate(items: List[dict], targets: Optional[Mapping[str, Any]] = None) -> dict:
     """-> dict(utts, feats (B, T_max, D) zero-padded, lengths (B,), targets {name: tensor});
     ``targets``: head -> its batching (``collate(head, values)``); integer labels by default."""
-    lengths = torch.tensor([it["feats"].shape[0] for it in items], dtype=torch.long)
-    dim = items[0]["feats"].shape[1]
-    feats = torch.zeros(len(items), int(lengths.max()), dim)
-    for b, it in enumerate(items):
-        feats[b, : it["feats"].shape[0]] = it["feats"]
+    feats, lengths = pad_frames([it["feats"] for it in items])
     batch_targets: Dict[str, torch.Tensor] = {}
     for h in items[0]["targets"]:
         values = [it["targets"][h] for it in items]

@@ -8,6 +8,8 @@ over the frames that carry a target:
 - MPC (the MPC paper, Mockingjay): ~``mask_ratio`` of the frames, in spans of ``mask_span``, are
   replaced by zero (``replace_zero``), by a random frame of the same utterance
   (``replace_random``) or kept; the model reconstructs them, and only they carry a loss.
+- Denoising: where the batch's targets hold ``frames`` (the clean frames of an input that
+  SpecAugment masked), FOP and MPC predict those instead of their input.
 - CTC (the "pretrained ASR encoder" idea, from scratch): a linear layer on the encoder's frames
   predicts the characters of the utterance's transcript (``text``), blank at 0; the loss is
   PyTorch's CTC loss (per utterance over its target length, batch mean), and the weight of a
@@ -99,16 +101,21 @@ class PretrainModel(nn.Module):
                               zero_infinity=True)
             stats = {"loss": loss.detach(), "ctc": loss.detach()}
             return loss, stats, torch.tensor(float(feats.size(0)), device=feats.device), (logits, enc_lengths)
+        clean = (targets or {}).get("frames")
+        if clean is None:
+            clean = feats
+        elif clean.shape != feats.shape:
+            raise ValueError(f"clean frames {tuple(clean.shape)} and input {tuple(feats.shape)} differ in shape")
         if c.objective == "fop":
             k = c.shift
             hidden, _ = self.encoder(feats, lengths)
             pred = self.predictor(hidden[:, :-k])
             weight = valid_mask((lengths - k).clamp(min=0), feats.size(1) - k)
-            loss = frame_loss(pred, feats[:, k:], weight, c.loss)
+            loss = frame_loss(pred, clean[:, k:], weight, c.loss)
         else:
             x, weight = self.corrupt(feats, lengths)
             hidden, _ = self.encoder(x, lengths)
-            loss = frame_loss(self.predictor(hidden), feats, weight, c.loss)
+            loss = frame_loss(self.predictor(hidden), clean, weight, c.loss)
         frames = weight.sum()
         stats = {"loss": loss.detach(), f"{c.objective}_{c.loss}": loss.detach()}
         return loss, stats, frames, None

@@ -6,8 +6,8 @@ TensorBoard) with the data and model swapped: no emotion label is read, every ``
 utterance of each data dir is held out to select the checkpoint on its loss (and, for CTC, to
 report the greedy character error rate). ``checkpoints/best.pt`` holds the config and input dim,
 so a fine-tune config needs only its path. ``data.augment`` applies to the training utterances:
-speed-perturbed copies for every objective, SpecAugment for CTC only (FOP and MPC predict the
-frames themselves, which a mask would corrupt). The CTC vocabulary (a sentencepiece char model of the
+speed-perturbed copies and SpecAugment for every objective. FOP and MPC then denoise: the masks
+corrupt the model's input only, and the frames it predicts are the clean ones. The CTC vocabulary (a sentencepiece char model of the
 training transcripts) is kept as ``ctc_vocab.model`` and the symbols in ``classes.yaml``.
 """
 from __future__ import annotations
@@ -82,9 +82,6 @@ class PretrainTrainer(Trainer):
         a = cfg.data.augment
         if a.mixup > 0:
             raise ConfigError("data.augment.mixup mixes emotion targets: pretraining has none; set it to 0")
-        if objective != "ctc" and (a.spec_augment.freq_masks or a.spec_augment.time_masks or a.spec_augment.time_warp):
-            raise ConfigError(f"data.augment.spec_augment with the {objective} objective would mask the frames it "
-                              "predicts as well as its input; use it with ctc, or speed copies (data.augment.speed)")
         dirs = [DataDir.load(d) for d in paths.data]
         splits = [split_heldout(d.utts, cfg.pretrain.valid_every) for d in dirs]
         targets, classes = None, {}
@@ -97,15 +94,17 @@ class PretrainTrainer(Trainer):
                 raise ConfigError(f"{scp}: {reader.dim}-dim features, but {paths.feats[0]} has {dim}")
             dim = reader.dim
             cmvn = CMVN(stats, cfg.data.cmvn)
-            # training utterances only: speed copies (any objective), SpecAugment (ctc)
+            # training utterances only: speed copies, SpecAugment (on the input only for fop / mpc)
             train_parts.append(FeatDataset(data.subset(train, data.path), reader, cmvn, targets,
-                                           crop_frames=cfg.data.crop_frames, augment=a))
+                                           crop_frames=cfg.data.crop_frames, augment=a,
+                                           clean_target=objective != "ctc"))
             if valid:  # valid utterances are cropped too: the same lengths the model trains on
                 valid_parts.append(FeatDataset(data.subset(valid, data.path), reader, cmvn, targets,
                                                crop_frames=cfg.data.crop_frames))
         if not valid_parts:
             raise ConfigError("no held-out utterances: pretrain.valid_every must be > 0 and below the corpus size")
-        return ConcatFeats(train_parts, targets), ConcatFeats(valid_parts, targets), dim, classes
+        train_targets = dict(train_parts[0].target_specs) if train_parts[0].clean_target else targets
+        return ConcatFeats(train_parts, train_targets), ConcatFeats(valid_parts, targets), dim, classes
 
     def _ctc_targets(self, dirs: List[DataDir], train_utts: List[List[str]]):
         """The character vocabulary of the training transcripts of every data dir -> (targets, classes);

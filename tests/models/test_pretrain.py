@@ -94,6 +94,32 @@ def test_fop_loss_targets_the_next_frame():
     assert torch.allclose(loss, by_hand, atol=1e-6) and float(stats["fop_l1"]) == pytest.approx(float(loss.detach()))
 
 
+def test_denoising_targets_are_the_clean_frames():
+    """With targets 'frames' the model sees the masked input and is scored against the clean frames."""
+    m = fop_model()
+    clean = torch.randn(2, 12, D)
+    lengths = torch.tensor([12, 5])
+    masked = clean.clone()
+    masked[:, 3:6] = 0.0
+    masked[..., 1] = 0.0
+    same, _, _, _ = m(clean, lengths, {"frames": clean})
+    assert torch.equal(same, m(clean, lengths)[0])
+    loss, _, frames, _ = m(masked, lengths, {"frames": clean})
+    pred = m.predictor(m.encoder(masked, lengths)[0])
+    by_hand = torch.cat([(pred[0, :11] - clean[0, 1:12]).abs().mean(-1),
+                         (pred[1, :4] - clean[1, 1:5]).abs().mean(-1)]).mean()
+    assert int(frames) == 15 and torch.allclose(loss, by_hand, atol=1e-6)
+    assert not torch.allclose(loss, m(masked, lengths)[0])   # not the masked frames as targets
+    mpc = fop_model("mpc", "mpc_transformer")
+    torch.manual_seed(5)
+    _, mask = mpc.corrupt(masked, lengths)
+    torch.manual_seed(5)
+    loss, _, frames, _ = mpc(masked, lengths, {"frames": clean})
+    assert int(frames) == int(mask.sum())
+    with pytest.raises(ValueError, match="differ in shape"):
+        m(masked, lengths, {"frames": clean[:, :10]})
+
+
 def test_fop_needs_a_causal_encoder():
     with pytest.raises(ValueError, match="causal"):
         fop_model(encoder="mpc_transformer")

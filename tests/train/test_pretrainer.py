@@ -155,7 +155,7 @@ def test_ddp_two_processes_match_one(mini_corpus, stats, tmp_path):
 
 def test_pretraining_augmentation_speed_copies_and_specaugment(mini_corpus, stats, tmp_path):
     """Speed copies are drawn per epoch for the training utterances only (any objective);
-    SpecAugment only where the targets are not the frames themselves (ctc); mixup never."""
+    SpecAugment masks the input only (fop / mpc: the clean frames are the targets); mixup never."""
     from serkit.data.augment import speed_utt
     from serkit.errors import DataDirError
     from serkit.features.dump import dump_features
@@ -195,9 +195,30 @@ def test_pretraining_augmentation_speed_copies_and_specaugment(mini_corpus, stat
         PretrainTrainer(cfg, PretrainPaths([str(mini_corpus["data"])], [str(mini_corpus["feats"])], [stats],
                                            str(tmp_path / "e1")))
     masks = ["--data.augment.spec_augment", "{freq_masks: 2, freq_width: 5}"]
-    with pytest.raises(ConfigError, match="spec_augment with the fop objective would mask the frames it predicts"):
-        PretrainTrainer(load_train_config(None, [*fop, *masks]),
+    # fop: denoising, the masked frames in, the clean ones as targets; held-out utterances untouched
+    warp = ["--data.augment.spec_augment", "{freq_masks: 2, freq_width: 5, time_masks: 1, time_width: 10, "
+            "time_warp: 4}"]
+    t = PretrainTrainer(load_train_config(None, [*fop, *warp]),
                         PretrainPaths([str(sub.path)], [feats], [stats], str(tmp_path / "e2")))
+    try:
+        t.train_set.epoch_seed = 1
+        items = [t.train_set[i] for i in range(4)]
+        for it in items:
+            x, clean = it["feats"], it["targets"]["frames"]
+            assert x.shape == clean.shape
+            hidden = (x == 0) & (clean != 0)
+            assert hidden.all(0).sum() >= 1                                  # a band masked in the input ...
+            assert not (clean == 0).all(0).any()                              # ... not in the target
+            assert torch.equal(x[~hidden], clean[~hidden])                    # warped alike: equal elsewhere
+        batch = t.train_set.collate_fn(items)
+        n = max(it["feats"].shape[0] for it in items)
+        assert batch["targets"]["frames"].shape == (4, n, 40)
+        assert "frames" not in t.valid_set[0]["targets"]
+        assert not (t.valid_set[0]["feats"] == 0).all(0).any()
+        hist = t.run()["history"]
+        assert len(hist) == 1 and hist[0]["train"]["loss"] > 0
+    finally:
+        t.close()
     with pytest.raises(ConfigError, match="mixup mixes emotion targets"):
         PretrainTrainer(load_train_config(None, [*fop, "--data.augment.mixup", "0.4"]),
                         PretrainPaths([str(sub.path)], [feats], [stats], str(tmp_path / "e3")))
