@@ -7,8 +7,9 @@ utterance of each data dir is held out to select the checkpoint on its loss (and
 report the greedy character error rate). ``checkpoints/best.pt`` holds the config and input dim,
 so a fine-tune config needs only its path. ``data.augment`` applies to the training utterances:
 speed-perturbed copies and SpecAugment for every objective. FOP and MPC then denoise: the masks
-corrupt the model's input only, and the frames it predicts are the clean ones. The CTC vocabulary (a sentencepiece char model of the
-training transcripts) is kept as ``ctc_vocab.model`` and the symbols in ``classes.yaml``.
+corrupt the model's input only, and the frames it predicts are the clean ones. The CTC
+vocabulary (a sentencepiece char model of the training transcripts) is kept as
+``ctc_vocab.model`` and the symbols in ``classes.yaml``.
 """
 from __future__ import annotations
 
