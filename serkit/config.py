@@ -103,6 +103,8 @@ class TrainConf:
     accum_grad: int = 1
     grad_clip: float = 5.0
     amp: bool = False               # bf16 autocast on GPU
+    compile: str = "none"           # torch.compile the training forward: none | inductor (code generation;
+                                    # GPU runs) | aot_eager | eager (tracing only: checks a model compiles)
     log_interval: int = 50
     average_best: int = 0           # > 1: the model is the average of the weights of the k best valid epochs
 
@@ -137,6 +139,7 @@ CHOICES = {
     "optim.name": ("adam", "adamw", "rmsprop", "sgd"),
     "scheduler.name": ("constant", "warmup_linear", "warmup_constant", "warmup_cosine"),
     "train.select_metric": ("ua", "wa", "macro_f1", "loss", "ccc"),
+    "train.compile": ("none", "inductor", "aot_eager", "eager"),
     "pretrain.objective": ("none", "fop", "mpc", "ctc"),
     "pretrain.loss": ("l1", "l2"),
 }

@@ -5,6 +5,7 @@ Usage:
     python tools/benchmark.py feats [--data DATA_DIR] [--seconds 300] [--repeat 5] [--device cuda]
     python tools/benchmark.py blstm [--batch 16] [--hidden 128] [--steps 10]
     python tools/benchmark.py w2v2 [--size base] [--batch 2] [--seconds 8] [--device cpu|cuda] [--steps 5]
+        [--compile inductor] [--peak_tflops 989]
     python tools/benchmark.py infer --data DATA_DIR [--files 100] [--long_minutes 10]
     python tools/benchmark.py pretrain --config egs/iemocap/conf/tuning/pretrain_fop.yaml [--frames 1000]
         [--steps 10] [--device cpu|cuda] [--a.b VALUE ...]
@@ -16,8 +17,11 @@ infer: real-time factor per core of the Recognizer (features included) for one f
        batched, and a --long_minutes recording in 3 s windows; BLSTM and ResNet.
 blstm: training steps/s and frames/s of the BLSTM encoder on batches of mixed lengths, serkit's
        unpacked implementation beside PyTorch's packed bidirectional LSTM.
-w2v2: training steps/s of wav2vec2 (tiny / base / large) with the emotion and CTC heads on random
-       waves of --seconds (batch --batch), AdamW, bf16 autocast on CUDA; peak GPU memory.
+w2v2: training steps/s and audio seconds/s of wav2vec2 (tiny / base / large) with the emotion and
+       CTC heads on random waves of --seconds (batch --batch), AdamW, bf16 autocast on CUDA,
+       optionally torch.compile'd as train.compile does; the model FLOPs of a step (counted by
+       torch's FlopCounterMode, forward + backward) and the model FLOPs utilisation against the
+       device's dense bf16 peak (known GPUs, or --peak_tflops); peak GPU memory.
 pretrain: optimizer steps/s and frames/s of a pretraining config (FOP or MPC) on batches of the
        config's batch size and mixed lengths up to --frames; bf16 autocast on CUDA when the config
        sets train.amp; peak GPU memory.
@@ -220,9 +224,30 @@ def bench_pretrain(args, overrides) -> None:
           f"{torch.get_num_threads()} threads: {1 / dt:.2f} steps/s, {frames / dt:,.0f} frames/s{mem}")
 
 
+# dense (no sparsity) bf16 peaks in TFLOP/s, by a substring of torch.cuda.get_device_name()
+PEAK_BF16_TFLOPS = [("H100 PCIe", 756.0), ("H100", 989.4), ("H200", 989.4), ("GH200", 989.4), ("A100", 312.0),
+                    ("L40S", 362.1), ("L40", 181.0), ("L4", 121.0), ("A10G", 70.0), ("RTX 4090", 165.2)]
+
+
+def peak_tflops(device_name: str) -> float:
+    """The dense bf16 peak of a GPU named ``device_name`` (TFLOP/s), or 0 where unknown."""
+    return next((tf for key, tf in PEAK_BF16_TFLOPS if key in device_name), 0.0)
+
+
+def step_flops(step) -> int:
+    """Model FLOPs of one call of ``step`` (forward and backward matmuls, convolutions, attention),
+    counted by torch.utils.flop_counter; a multiply-add counts 2."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
 def bench_w2v2(args) -> None:
     from serkit.config import load_config
     from serkit.models.model import MultiTaskModel
+    from serkit.train.trainer import compile_forward
 
     device = torch.device(args.device)
     cfg = load_config(None, ["--model.encoder", "wav2vec2", "--model.encoder_conf",
@@ -238,15 +263,18 @@ def bench_w2v2(args) -> None:
                "ctc": torch.randint(2, 30, (args.batch, int(args.seconds * 12)), device=device),
                "ctc_lengths": torch.full((args.batch,), int(args.seconds * 12), device=device)}
     amp = device.type == "cuda"
+    forward = model
 
     def step():
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = model(x, lengths, targets)[0]
+            loss = forward(x, lengths, targets)[0]
         loss.backward()
         optim.step()
         optim.zero_grad(set_to_none=True)
 
-    for _ in range(2):
+    flops = step_flops(step)   # on the plain model: the same arithmetic, counted op by op
+    forward = compile_forward(model, args.compile)
+    for _ in range(3):         # warm-up (and compilation)
         step()
     if amp:
         torch.cuda.synchronize()
@@ -259,9 +287,12 @@ def bench_w2v2(args) -> None:
     dt = (time.perf_counter() - t0) / args.steps
     mem = f", peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if amp else ""
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
+    peak = args.peak_tflops or (peak_tflops(torch.cuda.get_device_name(device)) if device.type == "cuda" else 0.0)
+    mfu = f", MFU {flops / dt / 1e12 / peak:.1%} of {peak:g} TFLOP/s" if peak else ""
     print(f"wav2vec2-{args.size} ({n_params:.2f}M params) + emotion + CTC, batch {args.batch} x {args.seconds:g} s, "
-          f"{device}{' bf16' if amp else ''}, {torch.get_num_threads()} threads: {1 / dt:.2f} steps/s, "
-          f"{args.batch * args.seconds / dt:.1f} audio s/s{mem}")
+          f"{device}{' bf16' if amp else ''}{'' if args.compile == 'none' else ', compiled (' + args.compile + ')'}, "
+          f"{torch.get_num_threads()} threads: {1 / dt:.2f} steps/s, {args.batch * args.seconds / dt:,.1f} audio s/s, "
+          f"{flops / 1e9:,.1f} GFLOP a step, {flops / dt / 1e12:.3f} TFLOP/s{mfu}{mem}")
 
 
 def bench_infer(args) -> None:
@@ -343,6 +374,10 @@ def main() -> None:
     w.add_argument("--seconds", type=float, default=8.0)
     w.add_argument("--steps", type=int, default=5)
     w.add_argument("--device", default="cpu")
+    w.add_argument("--compile", default="none", choices=["none", "inductor", "aot_eager", "eager"],
+                   help="torch.compile backend, as the config's train.compile")
+    w.add_argument("--peak_tflops", type=float, default=0.0,
+                   help="the device's peak for the MFU (default: known GPUs' dense bf16 peak)")
     args, overrides = p.parse_known_args()
     if args.what == "w2v2":
         bench_w2v2(args)

@@ -1,6 +1,7 @@
 """Generic trainer: one loop for every model that returns ``(loss, stats, weight, logits)``.
 
 Features: length-bucketed batches, gradient accumulation and clipping, bf16 autocast on GPU,
+optional ``torch.compile`` of the training forward,
 DDP under torchrun (NCCL on GPU, gloo on CPU), model selection and early stopping on the
 **valid** split, atomic checkpoints after every epoch and resume from the last one, TensorBoard
 scalars for every loss, metric and the learning rate. Each epoch also reports its input pipeline:
@@ -55,6 +56,19 @@ class RunPaths:
     feats: str
     cmvn_stats: Optional[str]
     exp_dir: str
+
+
+def compile_forward(module: torch.nn.Module, backend: str) -> torch.nn.Module:
+    """``module`` itself, or ``torch.compile(module)`` with ``backend`` (the config's ``train.compile``).
+
+    The compiled wrapper only runs the training forward: checkpoints, evaluation and DDP's
+    ``no_sync`` keep using ``module``, so state-dict keys stay those of the plain model.
+    Shapes are dynamic: bucketed batches differ in length, and a graph per length would mean a
+    recompilation per bucket.
+    """
+    if backend == "none":
+        return module
+    return torch.compile(module, backend=backend, dynamic=True)
 
 
 def seed_everything(seed: int) -> None:
@@ -169,6 +183,7 @@ class Trainer:
         self.model = self._build_model().to(self.device)
         self.ddp_model = (DistributedDataParallel(self.model, device_ids=[self.device.index] if use_cuda else None)
                           if d.enabled else self.model)
+        self.train_forward = compile_forward(self.ddp_model, cfg.train.compile)
         self.optim = build_optimizer(cfg, [p for p in self.model.parameters() if p.requires_grad])
         steps_per_epoch = math.ceil(len(self.train_sampler) / cfg.train.accum_grad)
         self.scheduler = build_scheduler(cfg, self.optim, steps_per_epoch * cfg.train.max_epochs)
@@ -323,7 +338,7 @@ class Trainer:
                 feats, lengths, soft, _ = mixup(feats, lengths, targets, n_cls, cfg.data.augment.mixup, rng)
                 targets.update(soft)
             with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                loss, stats, weight, _ = self.ddp_model(feats, lengths, targets)
+                loss, stats, weight, _ = self.train_forward(feats, lengths, targets)
             # one collective per step: whether any rank's loss is non-finite, and the units of all ranks
             local_n = float(weight)
             bad, global_n = all_reduce_sums([float(not torch.isfinite(loss.detach())), local_n], self.dist,

@@ -222,3 +222,36 @@ def test_input_pipeline_figures(fold, tmp_path):
     assert tr["padding"] == pytest.approx(padded / all_frames) and 0 < tr["padding"] < 0.5
     assert 0.0 <= tr["data_wait"] < 1.0
     assert "padding" in (tmp_path / "e" / "history.json").read_text()
+
+
+def test_compiled_forward_trains_like_the_plain_one(fold, tmp_path):
+    """train.compile runs torch.compile on the training forward (inductor's generated code, dynamic
+    lengths): the same losses and weights as without it, and checkpoints keep the plain keys."""
+    from torch._dynamo.utils import counters
+
+    def run(compile_backend, name):
+        cfg = load_train_config(None, SMALL + ["--train.max_epochs", "2", "--train.compile", compile_backend])
+        trainer = Trainer(cfg, RunPaths(fold["train"], fold["valid"], fold["feats"], fold["cmvn"],
+                                        str(tmp_path / name)))
+        return trainer, trainer.run()
+
+    plain, ref = run("none", "plain")
+    counters.clear()
+    compiled, state = run("inductor", "compiled")
+    lengths = set()
+    for batch in compiled.train_sampler:
+        lengths.add(max(compiled.train_set.lengths[i] for i in batch))
+    # graph breaks give a few graphs, but not one per batch length
+    assert 0 < counters["stats"]["unique_graphs"] < len(lengths)
+    assert plain.train_forward is plain.ddp_model
+    assert isinstance(compiled.train_forward, torch._dynamo.eval_frame.OptimizedModule)
+    for a, b in zip(ref["history"], state["history"]):
+        assert b["train"]["loss"] == pytest.approx(a["train"]["loss"], rel=1e-4)
+        assert b["valid"]["ua"] == pytest.approx(a["valid"]["ua"])
+    assert not any("_orig_mod" in k for k in final_weights(tmp_path / "compiled"))
+    assert_same_weights(final_weights(tmp_path / "plain"), final_weights(tmp_path / "compiled"), atol=1e-4)
+
+
+def test_compile_backend_is_checked():
+    with pytest.raises(Exception, match="train.compile"):
+        load_train_config(None, SMALL + ["--train.compile", "tensorrt"])

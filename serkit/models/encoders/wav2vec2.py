@@ -229,7 +229,10 @@ class Wav2Vec2Encoder(nn.Module):
                 x, out_len = self.model.feature_extractor(waves, lengths)
         else:
             x, out_len = self.model.feature_extractor(waves, lengths)
-        frozen = self.training and int(self.train_steps) < self.freeze_transformer_steps
+        # the step count is read only while it matters: reading it syncs with the GPU and breaks
+        # a torch.compile graph
+        frozen = (self.training and self.freeze_transformer_steps > 0
+                  and int(self.train_steps) < self.freeze_transformer_steps)
         if self.training:
             self.train_steps += 1   # counts training forward passes (micro-batches)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):

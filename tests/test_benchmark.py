@@ -1,0 +1,33 @@
+"""tools/benchmark.py's arithmetic: the FLOP count behind its MFU figure, and the peak table."""
+import importlib.util
+from pathlib import Path
+
+import torch
+
+spec = importlib.util.spec_from_file_location("benchmark", Path(__file__).parents[1] / "tools" / "benchmark.py")
+benchmark = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(benchmark)
+
+
+def test_step_flops_counts_forward_and_backward():
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(8, 4, bias=False)
+    x = torch.randn(5, 8, requires_grad=True)
+
+    def step():
+        layer(x).sum().backward()
+
+    # forward x @ W^T: 2 * 5 * 8 * 4; backward: the gradient of x and of W, the same count each
+    assert benchmark.step_flops(step) == 3 * 2 * 5 * 8 * 4
+    conv = torch.nn.Conv1d(2, 3, kernel_size=4, bias=False)
+    wave = torch.randn(1, 2, 20)
+    # forward only (no gradient): 17 outputs x 3 channels x (2 x 4) multiply-adds
+    assert benchmark.step_flops(lambda: conv(wave).detach()) == 2 * 17 * 3 * 2 * 4
+
+
+def test_peak_table():
+    assert benchmark.peak_tflops("NVIDIA H100 80GB HBM3") == 989.4
+    assert benchmark.peak_tflops("NVIDIA H100 PCIe") == 756.0
+    assert benchmark.peak_tflops("NVIDIA A100-SXM4-80GB") == 312.0
+    assert benchmark.peak_tflops("NVIDIA H200") == 989.4
+    assert benchmark.peak_tflops("Some Future GPU") == 0.0
