@@ -225,7 +225,7 @@ def bench_pretrain(args, overrides) -> None:
 
 
 # dense (no sparsity) bf16 peaks in TFLOP/s, by a substring of torch.cuda.get_device_name()
-PEAK_BF16_TFLOPS = [("H100 PCIe", 756.0), ("H100", 989.4), ("H200", 989.4), ("GH200", 989.4), ("A100", 312.0),
+PEAK_BF16_TFLOPS = [("H100 PCIe", 756.0), ("H100", 989.4), ("H200", 989.4), ("A100", 312.0),
                     ("L40S", 362.1), ("L40", 181.0), ("L4", 121.0), ("A10G", 70.0), ("RTX 4090", 165.2)]
 
 
@@ -346,6 +346,8 @@ def bench_infer(args) -> None:
 
 
 def main() -> None:
+    from serkit.config import CHOICES
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
     f = sub.add_parser("feats")
@@ -374,7 +376,7 @@ def main() -> None:
     w.add_argument("--seconds", type=float, default=8.0)
     w.add_argument("--steps", type=int, default=5)
     w.add_argument("--device", default="cpu")
-    w.add_argument("--compile", default="none", choices=["none", "inductor", "aot_eager", "eager"],
+    w.add_argument("--compile", default="none", choices=CHOICES["train.compile"],
                    help="torch.compile backend, as the config's train.compile")
     w.add_argument("--peak_tflops", type=float, default=0.0,
                    help="the device's peak for the MFU (default: known GPUs' dense bf16 peak)")
