@@ -5,6 +5,7 @@ Mean ± std = over the per-fold values (population std).
 """
 from __future__ import annotations
 
+import fcntl
 import importlib.metadata
 import importlib.util
 import json
@@ -254,17 +255,24 @@ def environment_info() -> Dict[str, str]:
 
 
 def update_results_md(path: str | os.PathLike, section: str, title: str) -> None:
-    """Replace the section starting with ``## <title>`` in RESULTS.md, or append it."""
+    """Replace the section starting with ``## <title>`` in RESULTS.md, or append it.
+
+    Runs of one recipe score side by side (folds, seeds, several run_*.sh at once), so the
+    read-modify-write holds an exclusive lock on a sidecar file (the RESULTS.md inode itself is
+    replaced by the rename) and writes through a temp file of its own: no section is lost and
+    no reader sees a torn file."""
     path = Path(path)
-    text = path.read_text() if path.exists() else "# RESULTS\n\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)   # released when the file closes
+        text = path.read_text() if path.exists() else "# RESULTS\n\n"
+        if pattern.search(text):
+            text = pattern.sub(lambda _: section + "\n", text)
+        else:
+            text = text.rstrip("\n") + "\n\n" + section
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, path)
 
 
 def publish(markdown: str, title: str, results_md: Optional[str]) -> None:

@@ -53,3 +53,21 @@ def test_results_md_sections_are_replaced_not_duplicated(tmp_path):
     update_results_md(p, "## a\n\nsecond\n", "a")
     text = p.read_text()
     assert text.count("## a") == 1 and "second" in text and "first" not in text and "## b" in text
+
+
+def _write_sections(args):
+    path, worker = args
+    for k in range(10):
+        update_results_md(path, f"## w{worker}-{k}\n\nfrom {worker}\n", f"w{worker}-{k}")
+
+
+def test_results_md_concurrent_writers_lose_no_section(tmp_path):
+    # recipes score folds, seeds and several run_*.sh side by side into one RESULTS.md
+    import multiprocessing as mp
+    p = tmp_path / "RESULTS.md"
+    with mp.get_context("fork").Pool(6) as pool:
+        pool.map(_write_sections, [(p, w) for w in range(6)])
+    text = p.read_text()
+    assert sum(line.startswith("## w") for line in text.splitlines()) == 60
+    assert all(f"## w{w}-{k}\n\nfrom {w}\n" in text for w in range(6) for k in range(10))
+    assert sorted(f.name for f in tmp_path.iterdir()) == [".RESULTS.md.lock", "RESULTS.md"]   # no temp file left
