@@ -4,7 +4,8 @@
 # [F, h_1, ..., h_L]) into an SVM and a random forest on utterance functionals
 # (conf/classical_{svm,rf}_pt.yaml) and into the attention-LSTM (conf/train_fop_{frozen,hc}_alstm.yaml);
 # and the MPC study's rows: a layer, or weighted = a learned softmax-weighted sum of the layers, of a
-# frozen MPC stack into the BLSTM with a gender head (blstm: conf/train_mpc_blstm.yaml).
+# frozen MPC stack into the BLSTM with a gender head (blstm: --blstm_config, the paper's 2 x 256
+# conf/train_mpc_blstm.yaml or the CPU width conf/train_mpc_blstm_cpu.yaml).
 # The stack is pretrained by stage 2 (skipped where ./run_pretrain.sh or an earlier call did it)
 # with --pretrain_config on --pretrain_data. Every setting is chosen on the valid speaker of each
 # fold (SVM C, A-LSTM epochs). The control without pretraining is the same stack at its random
@@ -12,7 +13,7 @@
 # weight by more than 1e-10).
 # Usage: ./run_hypercolumns.sh [--pretrain_config conf/pretrain_fop.yaml] [--pretrain_data data/speechocean762]
 #                              [--pretrain_opts "..."] [--classifiers "svm rf alstm blstm"]
-#                              [--feats_conf conf/feats/logmel64.yaml]
+#                              [--feats_conf conf/feats/logmel64.yaml] [--blstm_config conf/train_mpc_blstm.yaml]
 #                              [--reps "F h1 h2 h3 h_add h_concat"] [--seeds 1] [--fold_nj 1] [--nj 2] [--folds all]
 # Example: ./run_hypercolumns.sh --classifiers "svm rf"     # the two classical columns, minutes on a CPU
 #          ./run_hypercolumns.sh --classifiers svm --pretrain_opts "--seed 1"   # another pretraining seed
@@ -26,6 +27,7 @@ pretrain_data=data/speechocean762
 pretrain_opts=
 feats_conf=conf/feats/logmel64.yaml
 classifiers="svm rf alstm"
+blstm_config=conf/train_mpc_blstm.yaml
 reps=
 seeds=1
 fold_nj=1
@@ -59,7 +61,7 @@ for clf in ${classifiers}; do
         esac ;;
       alstm:F|alstm:h[0-9]*|alstm:weighted|blstm:F|blstm:h[0-9]*|blstm:weighted)
         config=conf/train_fop_frozen_alstm.yaml
-        [ "${clf}" = alstm ] || config=conf/train_mpc_blstm.yaml
+        [ "${clf}" = alstm ] || config=${blstm_config}
         l=${rep#h}; [ "${rep}" = F ] && l=0; [ "${rep}" = weighted ] && l=weighted
         opts="--model.encoder_conf.layer ${l}" ;;
       alstm:h_add|alstm:h_concat)
