@@ -14,7 +14,7 @@
 # Usage: ./run_hypercolumns.sh [--pretrain_config conf/pretrain_fop.yaml] [--pretrain_data data/speechocean762]
 #                              [--pretrain_opts "..."] [--classifiers "svm rf alstm blstm"]
 #                              [--feats_conf conf/feats/logmel64.yaml] [--blstm_config conf/train_mpc_blstm.yaml]
-#                              [--reps "F h1 h2 h3 h_add h_concat"] [--seeds 1] [--fold_nj 1] [--nj 2] [--folds all]
+#                              [--reps "F h1 h2 h3 h_add h_concat"] [--seeds 1] [--fold_nj 1] [--nj 2] [--folds all] [--ngpu 0]
 # Example: ./run_hypercolumns.sh --classifiers "svm rf"     # the two classical columns, minutes on a CPU
 #          ./run_hypercolumns.sh --classifiers svm --pretrain_opts "--seed 1"   # another pretraining seed
 #          ./run_hypercolumns.sh --classifiers svm --feats_conf conf/feats/logmel64_sp.yaml \
@@ -33,6 +33,7 @@ seeds=1
 fold_nj=1
 nj=2
 folds=all
+ngpu=0
 . ../../tools/parse_options.sh || exit 1
 . ./path.sh
 
@@ -41,7 +42,7 @@ run() { log "+ $*"; "$@"; }
 
 common=(--feats_conf "${feats_conf}" --pretrain_config "${pretrain_config}" --pretrain_data "${pretrain_data}"
         ${pretrain_opts:+--pretrain_opts "${pretrain_opts}"} --seeds "${seeds}" --fold_nj "${fold_nj}" --nj "${nj}"
-        --folds "${folds}")
+        --folds "${folds}" --ngpu "${ngpu}")
 # the pretraining data's features (stage 1, skipped where dumped) and the pretraining (stage 2)
 run ./run.sh --stage 1 --stop_stage 2 "${common[@]}" --train_config conf/classical_svm_pt.yaml
 if [ -z "${reps}" ]; then   # F, every layer of the stack, and the two hypercolumns
