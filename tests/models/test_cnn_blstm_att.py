@@ -1,5 +1,8 @@
 """CNN-BLSTM with self-attention and local attention pooling (seed 4)."""
+import pytest
 import torch
+
+from serkit.errors import ConfigError
 
 from serkit.models.registry import load_train_config
 from serkit.models.encoders.cnn_blstm_att import CNNBLSTMAttEncoder
@@ -35,6 +38,21 @@ def test_paper_dimensions():
     assert [c.kernel_size[0] for c in enc.convs] == [3, 1, 3]
     assert enc.bottleneck.out_features == 512 and enc.output_dim == 256
     assert enc.attention.num_heads == 16 and enc.dropout.p == 0.35
+
+
+def test_attn_dropout_acts_on_the_attention_weights_only():
+    torch.manual_seed(0)
+    x, lengths = torch.randn(2, 10, 6), torch.tensor([10, 6])
+    kw = dict(filters=(8, 12, 16), kernels=(3, 1, 3), bottleneck=10, lstm_hidden=4, heads=2)
+    assert CNNBLSTMAttEncoder(6, dropout=0.3, **kw).attention.dropout == 0.3   # unset: the paper's one dropout
+    quiet = CNNBLSTMAttEncoder(6, dropout=0.0, attn_dropout=0.0, **kw).train()
+    assert torch.equal(quiet(x, lengths)[0], quiet(x, lengths)[0])
+    noisy = CNNBLSTMAttEncoder(6, dropout=0.0, attn_dropout=0.5, **kw).train()
+    noisy.load_state_dict(quiet.state_dict())
+    assert not torch.allclose(noisy(x, lengths)[0], quiet(x, lengths)[0])
+    assert torch.allclose(noisy.eval()(x, lengths)[0], quiet.eval()(x, lengths)[0])
+    with pytest.raises(ConfigError, match="attn_dropout is 1.0"):
+        CNNBLSTMAttEncoder(6, attn_dropout=1.0, **kw)
 
 
 def test_local_attention_weights_sum_to_one_over_valid_frames():
