@@ -8,8 +8,9 @@ percentiles, the 10-90 range and the linear slope over the utterance (the openSM
 statistics; on features with ``prosody`` columns, the mean of the voicing column is the voiced
 ratio). ``vector_norm: speaker`` z-normalises the vectors of each speaker with that speaker's
 own mean and std (unlabelled, test speakers included: transductive, like speaker CMVN).
-C is chosen on the valid split's UA; predictions are written in the TSV format of
-``serkit-decode`` so ``serkit-score`` scores them like any model.
+``data.augment.speed`` trains on the vectors of the speed-perturbed copies too (each copy of a
+speaker z-normalised as a speaker of its own). C is chosen on the valid split's UA; predictions
+are written in the TSV format of ``serkit-decode`` so ``serkit-score`` scores them like any model.
 
 A frozen stack's vectors are the same in every fold where the input normalisation is (speaker
 CMVN): ``VectorCache`` keeps them by a hash of each utterance's normalised input frames, so the
@@ -30,7 +31,8 @@ import torch
 import yaml
 
 # the config lives in serkit.config, which recipes read without torch
-from serkit.config import ClassicalConfig, is_classical_config, load_classical_config, to_dict  # noqa: F401
+from serkit.config import AugmentConf, ClassicalConfig, is_classical_config, load_classical_config, to_dict  # noqa: F401
+from serkit.data.augment import speed_utt
 from serkit.data.datadir import DataDir
 from serkit.data.dataset import FeatDataset, collate, emotion_targets, label_set
 from serkit.data.sampler import BucketBatchSampler
@@ -174,7 +176,18 @@ def utterance_vectors(ds: FeatDataset, encoder=None, batch_size: int = 32, kind:
     return [ds.utts[i] for i in order], np.stack(rows).astype(np.float64)
 
 
-def _make(cfg: ClassicalConfig, C: Optional[float]):
+def grouped_splits(groups: Sequence[str], y: np.ndarray, k: int = 5) -> List[Tuple[np.ndarray, np.ndarray]]:
+    """k stratified (train, held-out) index splits of the rows in which the rows of one group
+    (an utterance's speed copies) are never on both sides: a held-out copy of a training
+    utterance would make the calibration overconfident."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    return list(StratifiedGroupKFold(k).split(np.zeros(len(y)), y, np.unique(groups, return_inverse=True)[1]))
+
+
+def _make(cfg: ClassicalConfig, C: Optional[float], cv: Any = 5):
+    """``cv``: the SVM's calibration folds (5 stratified folds, or index splits that keep every
+    speed copy of an utterance on the side of the utterance)."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
@@ -185,7 +198,7 @@ def _make(cfg: ClassicalConfig, C: Optional[float]):
     if cfg.classifier == "svm":
         # Platt-scaled probabilities from 5-fold cross-validation on the training split
         svc = SVC(C=C, kernel=cfg.svm_kernel, class_weight="balanced")
-        return make_pipeline(StandardScaler(), CalibratedClassifierCV(svc, ensemble=False))
+        return make_pipeline(StandardScaler(), CalibratedClassifierCV(svc, cv=cv, ensemble=False))
     if cfg.classifier == "logreg":
         return make_pipeline(StandardScaler(), LogisticRegression(C=C, class_weight="balanced", max_iter=5000))
     return RandomForestClassifier(n_estimators=cfg.rf_trees, max_depth=cfg.rf_max_depth, class_weight="balanced",
@@ -209,33 +222,42 @@ def train_classical(cfg: ClassicalConfig, train_data: str, valid_data: str, feat
     encoder = build_representation(cfg, reader.dim)
     disk = VectorCache(vector_cache, cfg) if vector_cache else None
 
-    cache: Dict[Path, Tuple[List[str], np.ndarray, Optional[np.ndarray]]] = {}
+    cache: Dict[Tuple[Path, float], Tuple[List[str], np.ndarray, Optional[np.ndarray]]] = {}
 
-    def vectors(data: DataDir):
-        """(utts, X, y or None); each data dir once (valid is also among the dirs predicted)."""
-        key = Path(data.path).resolve()
+    def vectors(data: DataDir, speed: float = 1.0):
+        """(utts, X, y or None) of a data dir's utterances (``speed``: of their speed copies); each
+        once (valid is also among the dirs predicted). A speed copy of a speaker is a speaker of
+        its own for ``vector_norm``, as in Kaldi's ``sp0.9-<spk>``."""
+        key = (Path(data.path).resolve(), speed)
         if key not in cache:
-            ds = FeatDataset(data, reader, cmvn, emotion_targets(names) if data.has("utt2emo") else None)
+            copies = AugmentConf(speed=[speed]) if speed != 1.0 else None
+            ds = FeatDataset(data, reader, cmvn, emotion_targets(names) if data.has("utt2emo") else None,
+                             augment=copies)
             utts, X = utterance_vectors(ds, encoder, kind=cfg.functionals, cache=disk)
             if cfg.vector_norm == "speaker":
-                X = speaker_normalise(X, [ds.utt2spk[u] for u in utts])
+                X = speaker_normalise(X, [speed_utt(ds.utt2spk[u], speed) for u in utts])
             label = dict(zip(ds.utts, ds.targets["emotion"])) if ds.targets else None
             cache[key] = (utts, X, np.array([label[u] for u in utts]) if label else None)
         return cache[key]
 
-    _, Xtr, ytr = vectors(train)
+    speeds = cfg.data.augment.speed or [1.0]
+    parts = [vectors(train, f) for f in speeds]
+    Xtr, ytr = np.concatenate([X for _, X, _ in parts]), np.concatenate([y for _, _, y in parts])
+    # the SVM's calibration folds keep an utterance and its copies on one side
+    cv = grouped_splits([u for utts, _, _ in parts for u in utts], ytr) if len(speeds) > 1 else 5
     _, Xva, yva = vectors(valid)
     grid = {"svm": cfg.svm_C, "logreg": cfg.logreg_C}.get(cfg.classifier, [None])
     best = None
     for C in grid:
-        clf = _make(cfg, C).fit(Xtr, ytr)
+        clf = _make(cfg, C, cv).fit(Xtr, ytr)
         ua = classification_scores(yva.tolist(), clf.predict(Xva).tolist(), len(names))["ua"]
         log.info("%s%s: valid UA %.4f", cfg.classifier, f" C={C}" if C is not None else "", ua)
         if best is None or ua > best[0]:
             best = (ua, C, clf)
     ua, C, clf = best
-    log.info("selected %s: valid UA %.4f; %d train utts, %d-dim vectors", f"C={C}" if C is not None else cfg.classifier,
-             ua, len(ytr), Xtr.shape[1])
+    log.info("selected %s: valid UA %.4f; %d train vectors (speeds %s), %d dims",
+             f"C={C}" if C is not None else cfg.classifier, ua, len(ytr), ",".join(f"{f:g}" for f in speeds),
+             Xtr.shape[1])
     tmp = exp / "model.pkl.tmp"
     with open(tmp, "wb") as f:
         pickle.dump({"classifier": clf, "classes": classes, "config": to_dict(cfg), "C": C}, f)
@@ -247,4 +269,4 @@ def train_classical(cfg: ClassicalConfig, train_data: str, valid_data: str, feat
         rows = [(u, names[int(y[i])] if y is not None else "-", names[int(probs[i].argmax())],
                  *(f"{v:.5f}" for v in probs[i])) for i, u in enumerate(utts)]
         write_predictions(exp / "predictions" / f"{name}.tsv", names, rows)
-    return {"valid_ua": ua, "C": C, "dim": Xtr.shape[1]}
+    return {"valid_ua": ua, "C": C, "dim": Xtr.shape[1], "train_vectors": len(ytr)}

@@ -342,11 +342,22 @@ class RepresentationConf:
 
 
 @dataclass
+class ClassicalAugmentConf:
+    """A classical system's training set, augmented: ``speed`` adds the vectors of the Kaldi-style
+    speed-perturbed copies ``sp<f>-<utt>`` that stage 1 dumps (1.0 = the originals), each copy a
+    training row of its own; valid and test vectors stay the originals."""
+
+    speed: List[float] = field(default_factory=list)   # e.g. [0.9, 1.0, 1.1] (needs speed_perturb dumps)
+
+
+@dataclass
 class ClassicalDataConf:
-    """The same keys as a neural config's ``data`` section (``DataConf``)."""
+    """The same keys as a neural config's ``data`` section (``DataConf``); of ``augment``, the
+    speed copies alone (a fixed set of vectors has no on-the-fly masks or mixup)."""
 
     cmvn: str = "global"            # global | speaker | none
     emotions: Optional[List[str]] = None   # class order; default: sorted labels of the train split
+    augment: ClassicalAugmentConf = field(default_factory=ClassicalAugmentConf)
 
 
 @dataclass
@@ -376,6 +387,9 @@ def load_classical_config(path: Optional[str], overrides: Sequence[str] = ()) ->
         if key in raw:
             raise ConfigError(f"{path or 'config'}: '{key}' is now 'data.{key}', as in the neural configs")
     cfg = build_dataclass(ClassicalConfig, raw, "")
+    speed = cfg.data.augment.speed
+    if any(f <= 0 for f in speed) or len(set(speed)) != len(speed):
+        raise ConfigError(f"'data.augment.speed' is {speed}; give distinct factors > 0, e.g. [0.9, 1.0, 1.1]")
     for key, choices in _CLASSICAL_CHOICES.items():
         value = cfg
         for part in key.split("."):

@@ -181,3 +181,56 @@ def test_vector_cache_serves_the_next_fold_of_a_frozen_stack(mini_corpus, tmp_pa
     plain = fold(2, tmp_path / "f2_plain", None)
     assert [r[:3] for r in cached] == [r[:3] for r in plain]
     assert np.allclose(np.array([r[3:] for r in cached], float), np.array([r[3:] for r in plain], float), atol=1e-4)
+
+
+def test_grouped_splits_keep_an_utterance_and_its_copies_on_one_side():
+    from serkit.classical import grouped_splits
+
+    utts = [f"u{i}" for i in range(40)]
+    groups = utts + [f"u{i}" for i in range(40)] + [f"u{i}" for i in range(40)]   # 3 speeds
+    y = np.array([i % 4 for i in range(40)] * 3)
+    splits = grouped_splits(groups, y)
+    assert len(splits) == 5
+    held = np.concatenate([h for _, h in splits])
+    assert sorted(held.tolist()) == list(range(120))                  # every row held out once
+    for train, held_out in splits:
+        assert not {groups[i] for i in train} & {groups[i] for i in held_out}
+        assert len(held_out) == 24 and sorted(np.bincount(y[held_out]).tolist()) == [6, 6, 6, 6]
+
+
+def test_speed_factors_are_checked():
+    assert load_classical_config(None, ["--data.augment.speed", "[0.9, 1.0, 1.1]"]).data.augment.speed == [0.9, 1.0, 1.1]
+    for bad in ("[0.9, 0.9]", "[0, 1.0]"):
+        with pytest.raises(ConfigError, match="data.augment.speed"):
+            load_classical_config(None, ["--data.augment.speed", bad])
+    with pytest.raises(ConfigError, match="unknown config key 'data.augment.mixup'"):
+        load_classical_config(None, ["--data.augment.mixup", "0.2"])
+
+
+def test_speed_copies_join_the_training_set_only(mini_corpus, tmp_path):
+    """data.augment.speed: each copy of a training utterance is a training vector of its own;
+    valid and test are predicted from the originals; every copy is read (the cache holds them)."""
+    from serkit.features.dump import dump_features
+    from serkit.features.extract import FeatureConfig
+    from serkit.errors import DataDirError
+
+    dump_features(mini_corpus["data"], tmp_path / "dump", FeatureConfig(type="mfcc", n_mels=40, speed_perturb=[0.9, 1.1]),
+                  nj=1)
+    fold = mini_corpus["folds"] / "fold1"
+    n_train = len(DataDir.load(fold / "train").utts)
+    n_eval = len(DataDir.load(fold / "valid").utts) + len(DataDir.load(fold / "test").utts)
+    cfg = load_classical_config(None, ["--data.cmvn", "none", "--functionals", "full", "--vector_norm", "speaker",
+                                       "--svm_C", "[1.0]", "--data.augment.speed", "[0.9, 1.0, 1.1]"])
+    out = train_classical(cfg, str(fold / "train"), str(fold / "valid"), str(tmp_path / "dump" / "feats.scp"), None,
+                          str(tmp_path / "exp"), [("test", str(fold / "test"))], vector_cache=str(tmp_path / "vc"))
+    assert out["train_vectors"] == 3 * n_train and out["dim"] == 280
+    (npz,) = (tmp_path / "vc").glob("*.npz")
+    with np.load(npz) as z:
+        assert len(z["keys"]) == 3 * n_train + n_eval                    # the copies' frames are other frames
+    classes, rows = read_predictions(tmp_path / "exp" / "predictions" / "test.tsv")
+    assert sorted(r[0] for r in rows) == sorted(DataDir.load(fold / "test").utts)
+    assert classification_scores([classes.index(r[1]) for r in rows], [classes.index(r[2]) for r in rows], 4)["ua"] > 0.4
+    # features dumped without copies: one line naming the feats file and the missing copy
+    with pytest.raises(DataDirError, match=r"feats.scp: no speed-perturbed copy 'sp0.9-.*' \(factor 0.9\)"):
+        train_classical(cfg, str(fold / "train"), str(fold / "valid"), str(mini_corpus["feats"]), None,
+                        str(tmp_path / "exp2"))
