@@ -61,6 +61,17 @@ def test_weights_chosen_on_valid_only(two_systems):
     assert choose_weights(probs, [0], steps=10).tolist() == [0.9, 0.1]   # 0.54 > 0.36 + 0.1
 
 
+def test_grid_1_chooses_one_member_per_fold():
+    """steps=1: the member whose own valid UA is highest; the first one on ties."""
+    assert weight_grid(3, 1).tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    # 3 utterances of classes 0, 1, 0: member A gets 1 of 3 right, B 3 of 3, C 2 of 3
+    a = [[0.4, 0.6], [0.6, 0.4], [0.9, 0.1]]
+    b = [[0.7, 0.3], [0.2, 0.8], [0.6, 0.4]]
+    c = [[0.8, 0.2], [0.1, 0.9], [0.3, 0.7]]
+    assert choose_weights(np.array([a, b, c]), [0, 1, 0], steps=1).tolist() == [0, 1, 0]
+    assert choose_weights(np.array([c, a, c]), [0, 1, 0], steps=1).tolist() == [1, 0, 0]   # a tie: the first
+
+
 def test_members_must_agree(two_systems):
     write_system(two_systems / "C", "fold1", "valid", {"v1": ("ang", [1, 0, 0]), "v9": ("sad", [0, 0, 1])})
     with pytest.raises(SerkitError, match="C/fold1/predictions/valid.tsv: utterance 'v2' is missing"):

@@ -4,9 +4,13 @@
 # functionals systems (SVM and logistic regression on mfcc_prosody and on logmel64) and the
 # ResNet (its seeds fused first, so it counts as one member). The ResNet is trained without
 # augmentation by default: on the valid speakers augmentation did not help it (RESULTS.md).
+# Each functionals system is trained with and without the speed copies of its training
+# utterances (conf/classical_<clf>_sp.yaml); --speed_copies choose (the default) lets each fold's
+# valid speaker pick one of the two for that fold (serkit-fuse --weights valid --grid 1), none
+# or all fixes the choice.
 # Usage: ./run_fusion.sh [--stage N] [--nj J] [--seeds 1,2,3] [--fold_nj K] [--folds all|1,2]
 #                        [--resnet_config conf/train_resnet.yaml] [--resnet_opts "--train.max_epochs 5"]
-#                        (corpus root: EMODB in db.sh)
+#                        [--speed_copies choose|none|all]   (corpus root: EMODB in db.sh)
 # Example: EMODB=/data/emodb ./run_fusion.sh --seeds 1,2,3
 set -euo pipefail
 run_cmd=./run_fusion.sh; [ $# -eq 0 ] || run_cmd+=$(printf ' %q' "$@")  # for RESULTS.md
@@ -17,23 +21,43 @@ fold_nj=1
 folds=all
 resnet_config=conf/train_resnet_noaug.yaml
 resnet_opts=
+speed_copies=choose
 . ../../tools/parse_options.sh || exit 1
 . ./path.sh
 
 log() { echo "$(date '+%F %T') ($(basename "$0")) $*" >&2; }
 run() { log "+ $*"; "$@"; }
 
-# stages 0-1 once per feature set, then stages 3-4 of each system (finished folds are skipped)
+case "${speed_copies}" in
+  choose|none|all) ;;
+  *) log "error: --speed_copies is '${speed_copies}'; choose from choose, none, all"; exit 1 ;;
+esac
+fold_names=()
+[ "${folds}" = all ] || fold_names=(--folds "$(echo "fold${folds}" | sed 's/,/,fold/g')")
+# stages 0-1 once per feature set (both with speed copies; the originals are the plain
+# features), then stages 3-4 of each system (finished folds are skipped)
 if [ "${stage}" -le 1 ]; then
-  run ./run.sh --stop_stage 1 --nj "${nj}" --feats_conf conf/feats/mfcc_prosody.yaml
+  run ./run.sh --stop_stage 1 --nj "${nj}" --feats_conf conf/feats/mfcc_prosody_sp.yaml
   run ./run.sh --stage 1 --stop_stage 1 --nj "${nj}" --feats_conf conf/feats/logmel64_sp.yaml
 fi
 members=()
-for feats in mfcc_prosody logmel64_sp; do   # functionals of two feature sets, two classifiers each
+for feats in mfcc_prosody_sp logmel64_sp; do   # functionals of two feature sets, two classifiers each
   for clf in svm logreg; do
-    run ./run.sh --stage 3 --folds "${folds}" --feats_conf "conf/feats/${feats}.yaml" \
-      --train_config "conf/classical_${clf}.yaml"
-    members+=(--exp_dir "exp/classical_${clf}_${feats}_loso")
+    case "${speed_copies}" in none) variants=${clf} ;; all) variants=${clf}_sp ;; *) variants="${clf} ${clf}_sp" ;; esac
+    for config in ${variants}; do
+      run ./run.sh --stage 3 --folds "${folds}" --feats_conf "conf/feats/${feats}.yaml" \
+        --train_config "conf/classical_${config}.yaml"
+    done
+    if [ "${speed_copies}" = choose ]; then   # per fold, the variant with the higher valid UA
+      chosen=exp/classical_${clf}_${feats}_loso_speed_chosen
+      run serkit-fuse --exp_dir "exp/classical_${clf}_${feats}_loso" --exp_dir "exp/classical_${clf}_sp_${feats}_loso" \
+        --folds_dir data/folds/loso --out_dir "${chosen}" --weights valid --grid 1 "${fold_names[@]}"
+      run serkit-score --exp_dir "${chosen}" --folds_dir data/folds/loso --results_md RESULTS.md "${fold_names[@]}" \
+        --note "command: ${run_cmd}" --note "per fold, conf/classical_${clf}.yaml or conf/classical_${clf}_sp.yaml on ${feats}, whichever scored the higher UA on the fold's valid speaker (${chosen}/fusion.yaml)"
+      members+=(--exp_dir "${chosen}")
+    else
+      members+=(--exp_dir "exp/classical_${variants}_${feats}_loso")
+    fi
   done
 done
 resnet_tag=$(basename "${resnet_config}" .yaml)_logmel64_sp_loso
@@ -45,15 +69,14 @@ if [ "${seeds}" = "${seeds//,/}" ]; then   # one seed
 else
   members+=(--exp_dir "exp/${resnet_tag}_seeds_fused")
 fi
-fold_names=()
-[ "${folds}" = all ] || fold_names=(--folds "$(echo "fold${folds}" | sed 's/,/,fold/g')")
+suffix=; [ "${speed_copies}" = none ] || suffix=_speed_${speed_copies}
 for weights in equal valid; do
-  out=exp/fusion_${weights}_seeds${seeds//,/}
+  out=exp/fusion_${weights}_seeds${seeds//,/}${suffix}
   opts=()
   [ "${weights}" = equal ] || opts=(--weights valid)
   run serkit-fuse "${members[@]}" --folds_dir data/folds/loso --out_dir "${out}" "${opts[@]}" "${fold_names[@]}"
   run serkit-score --exp_dir "${out}" --folds_dir data/folds/loso --results_md RESULTS.md "${fold_names[@]}" \
     --title "$(basename "${out}")" --note "command: ${run_cmd}" \
-    --note "members: SVM and logistic regression on functionals of mfcc_prosody and of logmel64, ResNet $(basename "${resnet_config}" .yaml) (seeds ${seeds} fused); weights: ${weights} (${out}/fusion.yaml)"
+    --note "members: SVM and logistic regression on functionals of mfcc_prosody and of logmel64 (speed copies: ${speed_copies}), ResNet $(basename "${resnet_config}" .yaml) (seeds ${seeds} fused); weights: ${weights} (${out}/fusion.yaml)"
 done
 log "finished"

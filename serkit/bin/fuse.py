@@ -6,7 +6,8 @@ Usage:
 
 Each --exp_dir holds fold<k>/predictions/{valid,test}.tsv (any model, classical, seed or fusion).
 --weights valid chooses each fold's weights on that fold's valid split (a grid in steps of
-1/grid, most even weights on ties); the default is equal weights. Writes
+1/grid, most even weights on ties; --grid 1: the one member that scores best on each fold's
+valid split, the first on ties); the default is equal weights. Writes
 out_dir/fold<k>/predictions/{valid,test}.tsv and out_dir/fusion.yaml (members, weights per
 fold); score with serkit-score --exp_dir out_dir.
 

@@ -6,6 +6,15 @@ import subprocess
 
 import yaml
 
+from serkit.metrics import classification_scores
+from serkit.predictions import read_predictions
+
+
+def valid_ua(path):
+    classes, rows = read_predictions(path)
+    return classification_scores([classes.index(r[1]) for r in rows], [classes.index(r[2]) for r in rows],
+                                 len(classes))["ua"]
+
 
 def test_run_fusion_small(recipe_copy, layout_corpora):
     recipe = recipe_copy("emodb")
@@ -15,24 +24,37 @@ def test_run_fusion_small(recipe_copy, layout_corpora):
                        cwd=recipe, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-4000:]
     exp = recipe / "exp"
-    feats = yaml.safe_load((recipe / "dump" / "mfcc_prosody" / "all" / "feats.yaml").read_text())
+    feats = yaml.safe_load((recipe / "dump" / "mfcc_prosody_sp" / "all" / "feats.yaml").read_text())
     assert feats["prosody"] == ["f0", "energy", "flux", "centroid"] and feats["deltas"] == 2
-    assert (recipe / "dump" / "mfcc_prosody" / "all" / "feat_dim").read_text().strip() == "135"
-    sp = (recipe / "dump" / "logmel64_sp" / "all" / "feats.scp").read_text().split()
-    assert sum(u.startswith("sp0.9-") for u in sp[::2]) == 70 and len(sp) // 2 == 3 * 70
-    for name in ("classical_svm_mfcc_prosody_loso", "classical_logreg_logmel64_sp_loso"):
+    assert (recipe / "dump" / "mfcc_prosody_sp" / "all" / "feat_dim").read_text().strip() == "135"
+    for dump in ("mfcc_prosody_sp", "logmel64_sp"):
+        sp = (recipe / "dump" / dump / "all" / "feats.scp").read_text().split()
+        assert sum(u.startswith("sp0.9-") for u in sp[::2]) == 70 and len(sp) // 2 == 3 * 70
+    for name in ("classical_svm_mfcc_prosody_sp_loso", "classical_logreg_sp_logmel64_sp_loso"):
         scores = json.loads((exp / name / "scores" / "scores.json").read_text())
         assert list(scores["folds"]) == ["fold1"] and scores["pooled"]["num_utts"] == 7
+    # the speed-copy variant trains on 3 vectors an utterance: 8 training speakers x 7 emotions
+    assert "56 train vectors (speeds 1)" in (exp / "classical_svm_mfcc_prosody_sp_loso" / "fold1.log").read_text()
+    assert "168 train vectors (speeds 0.9,1,1.1)" in (exp / "classical_svm_sp_mfcc_prosody_sp_loso" / "fold1.log").read_text()
+    # each functionals member is, per fold, the variant with the higher valid UA (the first on ties)
+    for clf, feats in (("svm", "mfcc_prosody_sp"), ("logreg", "logmel64_sp")):
+        chosen = yaml.safe_load((exp / f"classical_{clf}_{feats}_loso_speed_chosen" / "fusion.yaml").read_text())
+        variants = [exp / f"classical_{clf}_{feats}_loso", exp / f"classical_{clf}_sp_{feats}_loso"]
+        assert chosen["members"] == [str(v.relative_to(recipe)) for v in variants]
+        ua = [valid_ua(v / "fold1" / "predictions" / "valid.tsv") for v in variants]
+        assert chosen["folds"]["fold1"] == ([1.0, 0.0] if ua[0] >= ua[1] else [0.0, 1.0])
     resnet = "train_resnet_noaug_logmel64_sp_loso_train.max_epochs2_train.average_best0_model.encoder_conf.channels[4,8]"
     cfg = yaml.safe_load((exp / f"{resnet}_seed2" / "fold1" / "config.yaml").read_text())
     assert cfg["seed"] == 2 and cfg["data"]["augment"]["speed"] == []   # the recipe's ResNet: no augmentation
     assert cfg["data"]["augment"]["mixup"] == 0 and cfg["data"]["augment"]["spec_augment"]["time_masks"] == 0
-    fusion = yaml.safe_load((exp / "fusion_valid_seeds12" / "fusion.yaml").read_text())
+    fusion = yaml.safe_load((exp / "fusion_valid_seeds12_speed_choose" / "fusion.yaml").read_text())
     assert len(fusion["members"]) == 5 and fusion["members"][-1].endswith(f"{resnet}_seeds_fused")
+    assert fusion["members"][0] == "exp/classical_svm_mfcc_prosody_sp_loso_speed_chosen"
     assert all(abs(sum(w) - 1) < 1e-6 for w in fusion["folds"].values())
-    equal = yaml.safe_load((exp / "fusion_equal_seeds12" / "fusion.yaml").read_text())
+    equal = yaml.safe_load((exp / "fusion_equal_seeds12_speed_choose" / "fusion.yaml").read_text())
     assert equal["folds"]["fold1"] == [0.2] * 5
     results = (recipe / "RESULTS.md").read_text()
-    for title in ("fusion_equal_seeds12", "fusion_valid_seeds12", f"{resnet} (seeds 1,2)", f"{resnet}_seeds_fused"):
+    for title in ("fusion_equal_seeds12_speed_choose", "fusion_valid_seeds12_speed_choose", f"{resnet} (seeds 1,2)",
+                  f"{resnet}_seeds_fused", "classical_logreg_logmel64_sp_loso_speed_chosen"):
         assert f"## {title}" in results, title
     assert "- command: ./run_fusion.sh --folds 1 --seeds 1\\,2" in results   # as typed (printf %q)
