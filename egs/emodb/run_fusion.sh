@@ -4,13 +4,13 @@
 # functionals systems (SVM and logistic regression on mfcc_prosody and on logmel64) and the
 # ResNet (its seeds fused first, so it counts as one member). The ResNet is trained without
 # augmentation by default: on the valid speakers augmentation did not help it (RESULTS.md).
-# Each functionals system is trained with and without the speed copies of its training
-# utterances (conf/classical_<clf>_sp.yaml); --speed_copies choose (the default) lets each fold's
-# valid speaker pick one of the two for that fold (serkit-fuse --weights valid --grid 1), none
-# or all fixes the choice.
+# The functionals systems train on the speed copies of their training utterances too
+# (--speed_copies all, the default: conf/classical_<clf>_sp.yaml), chosen on the valid speakers
+# (RESULTS.md); none trains them without, and choose trains both and lets each fold's valid
+# speaker pick one of the two for that fold (serkit-fuse --weights valid --grid 1).
 # Usage: ./run_fusion.sh [--stage N] [--nj J] [--seeds 1,2,3] [--fold_nj K] [--folds all|1,2]
 #                        [--resnet_config conf/train_resnet.yaml] [--resnet_opts "--train.max_epochs 5"]
-#                        [--speed_copies choose|none|all]   (corpus root: EMODB in db.sh)
+#                        [--speed_copies all|none|choose]   (corpus root: EMODB in db.sh)
 # Example: EMODB=/data/emodb ./run_fusion.sh --seeds 1,2,3
 set -euo pipefail
 run_cmd=./run_fusion.sh; [ $# -eq 0 ] || run_cmd+=$(printf ' %q' "$@")  # for RESULTS.md
@@ -21,7 +21,7 @@ fold_nj=1
 folds=all
 resnet_config=conf/train_resnet_noaug.yaml
 resnet_opts=
-speed_copies=choose
+speed_copies=all
 . ../../tools/parse_options.sh || exit 1
 . ./path.sh
 

@@ -19,7 +19,9 @@ def valid_ua(path):
 def test_run_fusion_small(recipe_copy, layout_corpora):
     recipe = recipe_copy("emodb")
     env = dict(os.environ, EMODB=str(layout_corpora / "emodb"))
-    r = subprocess.run(["./run_fusion.sh", "--folds", "1", "--seeds", "1,2", "--fold_nj", "2", "--resnet_opts",
+    # --speed_copies choose: the plain and the speed-copy variant of each functionals system
+    r = subprocess.run(["./run_fusion.sh", "--folds", "1", "--seeds", "1,2", "--fold_nj", "2", "--speed_copies", "choose",
+                        "--resnet_opts",
                         "--train.max_epochs 2 --train.average_best 0 --model.encoder_conf.channels [4,8]"],
                        cwd=recipe, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-4000:]
@@ -57,4 +59,4 @@ def test_run_fusion_small(recipe_copy, layout_corpora):
     for title in ("fusion_equal_seeds12_speed_choose", "fusion_valid_seeds12_speed_choose", f"{resnet} (seeds 1,2)",
                   f"{resnet}_seeds_fused", "classical_logreg_logmel64_sp_loso_speed_chosen"):
         assert f"## {title}" in results, title
-    assert "- command: ./run_fusion.sh --folds 1 --seeds 1\\,2" in results   # as typed (printf %q)
+    assert "- command: ./run_fusion.sh --folds 1 --seeds 1\\,2 --fold_nj 2 --speed_copies choose" in results   # as typed
