@@ -255,7 +255,7 @@ def train_classical(cfg: ClassicalConfig, train_data: str, valid_data: str, feat
         if best is None or ua > best[0]:
             best = (ua, C, clf)
     ua, C, clf = best
-    log.info("selected %s: valid UA %.4f; %d train vectors (speeds %s), %d dims",
+    log.info("selected %s: valid UA %.4f; %d train vectors (speeds %s), %d-dim vectors",
              f"C={C}" if C is not None else cfg.classifier, ua, len(ytr), ",".join(f"{f:g}" for f in speeds),
              Xtr.shape[1])
     tmp = exp / "model.pkl.tmp"
