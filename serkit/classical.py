@@ -182,7 +182,7 @@ def grouped_splits(groups: Sequence[str], y: np.ndarray, k: int = 5) -> List[Tup
     utterance would make the calibration overconfident."""
     from sklearn.model_selection import StratifiedGroupKFold
 
-    return list(StratifiedGroupKFold(k).split(np.zeros(len(y)), y, np.unique(groups, return_inverse=True)[1]))
+    return list(StratifiedGroupKFold(k).split(np.zeros(len(y)), y, groups))
 
 
 def _make(cfg: ClassicalConfig, C: Optional[float], cv: Any = 5):
