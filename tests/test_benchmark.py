@@ -31,3 +31,10 @@ def test_peak_table():
     assert benchmark.peak_tflops("NVIDIA A100-SXM4-80GB") == 312.0
     assert benchmark.peak_tflops("NVIDIA H200") == 989.4
     assert benchmark.peak_tflops("Some Future GPU") == 0.0
+
+
+def test_padded_share():
+    lengths = [10, 8, 5, 5, 2]
+    # batches {10, 8}: 20 frames, 2 padded; {5, 5, 2}: 15 frames, 3 padded
+    assert benchmark.padded_share([[0, 1], [2, 3, 4]], lengths) == 1 - 30 / 35
+    assert benchmark.padded_share([[2, 3]], lengths) == 0.0

@@ -9,6 +9,8 @@ Usage:
     python tools/benchmark.py infer --data DATA_DIR [--files 100] [--long_minutes 10]
     python tools/benchmark.py pretrain --config egs/iemocap/conf/tuning/pretrain_fop.yaml [--frames 1000]
         [--steps 10] [--device cpu|cuda] [--a.b VALUE ...]
+    python tools/benchmark.py padding --config egs/emodb/conf/train_resnet.yaml --data DATA_DIR
+        --feats FEATS_SCP [--epochs 30] [--a.b VALUE ...]
 
 feats: stage 1 on one core, step by step (read, resample, MFCC / log-mel, shard write) in times
        real time, librosa's features beside, and the whole serkit-dump-feats job, on the first
@@ -25,6 +27,10 @@ w2v2: training steps/s and audio seconds/s of wav2vec2 (tiny / base / large) wit
 pretrain: optimizer steps/s and frames/s of a pretraining config (FOP or MPC) on batches of the
        config's batch size and mixed lengths up to --frames; bf16 autocast on CUDA when the config
        sets train.amp; peak GPU memory.
+padding: the share of padded frames in the training batches of a config (its batch size or
+       max_frames, crop and speed copies) on DATA_DIR's utterances, epoch by epoch as the trainer
+       draws them: batches cut by each epoch's drawn lengths (what serkit-train does) and, for the
+       comparison, by the originals' lengths.
 
 Example:
     python tools/benchmark.py feats --data egs/mini_emo/data/all
@@ -224,6 +230,42 @@ def bench_pretrain(args, overrides) -> None:
           f"{torch.get_num_threads()} threads: {1 / dt:.2f} steps/s, {frames / dt:,.0f} frames/s{mem}")
 
 
+def padded_share(batches, lengths) -> float:
+    """Padded frames / all frames of ``batches`` (lists of indices) whose items have ``lengths``."""
+    lengths = np.asarray(lengths)
+    frames = sum(len(b) * lengths[b].max() for b in batches)
+    return 1.0 - sum(lengths[b].sum() for b in batches) / frames
+
+
+def bench_padding(args, overrides) -> None:
+    from serkit.config import load_config
+    from serkit.data.datadir import DataDir
+    from serkit.data.dataset import FeatDataset
+    from serkit.data.sampler import BucketBatchSampler
+    from serkit.features.cmvn import CMVN
+    from serkit.features.storage import FeatReader
+    from serkit.train.trainer import epoch_seed
+
+    cfg = load_config(args.config, overrides)
+    data = DataDir.load(args.data)
+    # the lengths do not depend on the normalisation or the targets
+    ds = FeatDataset(data, FeatReader(args.feats), CMVN(None, "none"), crop_frames=cfg.data.crop_frames,
+                     augment=cfg.data.augment)
+    sampler = BucketBatchSampler(ds.lengths, cfg.data.batch_size, cfg.data.max_frames)
+    by_originals = sampler.batches
+    drawn, stale = [], []
+    for epoch in range(1, args.epochs + 1):
+        ds.epoch_seed = epoch_seed(cfg.seed, epoch)
+        lengths = ds.epoch_lengths() or ds.lengths
+        sampler.set_epoch(epoch, lengths)
+        drawn.append(padded_share(sampler.batches, lengths))
+        stale.append(padded_share(by_originals, lengths))
+    size = f"max_frames {cfg.data.max_frames}" if cfg.data.max_frames > 0 else f"batch_size {cfg.data.batch_size}"
+    print(f"{len(ds)} utterances, {len(sampler)} batches ({size}), speed copies {cfg.data.augment.speed or 'none'}, "
+          f"{args.epochs} epochs: padding {100 * np.mean(drawn):.1f}% of frames (epochs {100 * min(drawn):.1f}-"
+          f"{100 * max(drawn):.1f}%) cut by the drawn lengths, {100 * np.mean(stale):.1f}% cut by the originals'")
+
+
 # dense (no sparsity) bf16 peaks in TFLOP/s, by a substring of torch.cuda.get_device_name()
 PEAK_BF16_TFLOPS = [("H100 PCIe", 756.0), ("H100", 989.4), ("H200", 989.4), ("A100", 312.0),
                     ("L40S", 362.1), ("L40", 181.0), ("L4", 121.0), ("A10G", 70.0), ("RTX 4090", 165.2)]
@@ -370,6 +412,11 @@ def main() -> None:
     i.add_argument("--data", required=True)
     i.add_argument("--files", type=int, default=100)
     i.add_argument("--long_minutes", type=float, default=10.0)
+    d = sub.add_parser("padding")
+    d.add_argument("--config", required=True)
+    d.add_argument("--data", required=True, help="a data dir: the training split")
+    d.add_argument("--feats", required=True, help="feats.scp of its dump (speed copies included)")
+    d.add_argument("--epochs", type=int, default=30)
     w = sub.add_parser("w2v2")
     w.add_argument("--size", default="base")
     w.add_argument("--batch", type=int, default=2)
@@ -385,6 +432,8 @@ def main() -> None:
         bench_w2v2(args)
     elif args.what == "pretrain":
         bench_pretrain(args, overrides)
+    elif args.what == "padding":
+        bench_padding(args, overrides)
     elif overrides:
         p.error(f"unrecognized arguments: {' '.join(overrides)}")
     else:

@@ -138,12 +138,28 @@ class FeatDataset(Dataset):
     def __len__(self) -> int:
         return len(self.utts)
 
+    def _draw(self, i: int):
+        """-> item i's random generator this epoch (None without augmentation) and the key it
+        reads: the utterance, or the speed copy drawn for it."""
+        a = self.augment
+        if a is None:
+            return None, self.utts[i]
+        # deterministic per (epoch, utterance) so resumed runs see the same draws
+        rng = np.random.default_rng([self.epoch_seed, i, 1])
+        return rng, aug.speed_utt(self.utts[i], float(rng.choice(a.speed))) if a.speed else self.utts[i]
+
+    def epoch_lengths(self) -> Optional[List[int]]:
+        """The items' frame counts this epoch (``epoch_seed``) where the drawn speed copies make them
+        differ from ``lengths``, so batches can be cut by what is read; None where they do not."""
+        if self.augment is None or not self.augment.speed:
+            return None
+        n = [self.reader.num_frames(self._draw(i)[1]) for i in range(len(self.utts))]
+        return [min(k, self.crop_frames) for k in n] if self.crop_frames else n
+
     def __getitem__(self, i: int) -> dict:
         utt = self.utts[i]
         a = self.augment
-        # deterministic per (epoch, utterance) so resumed runs see the same draws
-        rng = np.random.default_rng([self.epoch_seed, i, 1]) if a is not None else None
-        key = aug.speed_utt(utt, float(rng.choice(a.speed))) if a is not None and a.speed else utt
+        rng, key = self._draw(i)
         x = self.reader[key]
         if a is not None and (a.gain_db > 0 or a.noise_prob > 0):
             x = self._wave_augment(x[:, 0], a, rng)[:, None]

@@ -50,6 +50,12 @@ class ConcatFeats(ConcatDataset):
         # unlabelled: features and lengths only; CTC: the transcripts' character ids too
         self.collate_fn = partial(collate, targets=targets) if targets else collate
 
+    def epoch_lengths(self) -> Optional[List[int]]:
+        drawn = [p.epoch_lengths() for p in self.datasets]
+        if all(d is None for d in drawn):
+            return None
+        return [n for p, d in zip(self.datasets, drawn) for n in (p.lengths if d is None else d)]
+
     @property
     def epoch_seed(self) -> int:
         return self.datasets[0].epoch_seed

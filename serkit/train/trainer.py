@@ -88,6 +88,11 @@ def build_optimizer(cfg: Config, params) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of a training epoch's augmentation draws (a dataset's ``epoch_seed``)."""
+    return seed * 100003 + epoch
+
+
 def build_scheduler(cfg: Config, optim: torch.optim.Optimizer, total_steps: int):
     s = cfg.scheduler
     warm = int(round(s.warmup_ratio * total_steps))
@@ -173,12 +178,14 @@ class Trainer:
         self.valid_sampler = BucketBatchSampler(
             self.valid_set.lengths, cfg.data.batch_size, cfg.data.max_frames, shuffle=False,
             rank=d.rank, world_size=d.world_size)
-        loader_kw = dict(num_workers=cfg.data.num_workers,
-                         pin_memory=use_cuda, persistent_workers=cfg.data.num_workers > 0)
+        loader_kw = dict(num_workers=cfg.data.num_workers, pin_memory=use_cuda)
+        # the training workers start afresh every epoch: persistent ones would keep the copy of
+        # the dataset, so the epoch_seed, of the epoch they started in (the same draws every epoch)
         self.train_loader = DataLoader(self.train_set, batch_sampler=self.train_sampler,
                                        collate_fn=self.train_set.collate_fn, **loader_kw)
         self.valid_loader = DataLoader(self.valid_set, batch_sampler=self.valid_sampler,
-                                       collate_fn=self.valid_set.collate_fn, **loader_kw)
+                                       collate_fn=self.valid_set.collate_fn,
+                                       persistent_workers=cfg.data.num_workers > 0, **loader_kw)
 
         self.model = self._build_model().to(self.device)
         self.ddp_model = (DistributedDataParallel(self.model, device_ids=[self.device.index] if use_cuda else None)
@@ -311,11 +318,16 @@ class Trainer:
                  va[self.cfg.train.select_metric])
 
     # ------------------------------------------------------------------ loops
+    def start_epoch(self, epoch: int) -> None:
+        """The training set's draws and batches of ``epoch``, the same in every run and rank."""
+        self.train_set.epoch_seed = epoch_seed(self.cfg.seed, epoch)
+        # batches cut by this epoch's drawn lengths (speed copies), else by the constructor's
+        self.train_sampler.set_epoch(epoch, self.train_set.epoch_lengths())
+
     def train_epoch(self, epoch: int) -> Dict[str, float]:
         cfg = self.cfg
         self.ddp_model.train()
-        self.train_sampler.set_epoch(epoch)
-        self.train_set.epoch_seed = cfg.seed * 100003 + epoch
+        self.start_epoch(epoch)
         sums: Dict[str, float] = {}
         n_units = 0.0
         accum = cfg.train.accum_grad

@@ -150,6 +150,14 @@ def test_dump_writes_speed_copies_and_the_dataset_draws_them(mini_corpus, sp_dum
         again.epoch_seed = epoch
         assert torch.equal(again[0]["feats"], ds[0]["feats"])        # the same draw in another run
     assert seen == {n, reader.num_frames(f"sp0.9-{u}"), reader.num_frames(f"sp1.1-{u}")}
+    # the lengths the sampler cuts batches by: those of the copies drawn this epoch
+    for epoch in (3, 4):
+        ds.epoch_seed = epoch
+        drawn = ds.epoch_lengths()
+        assert drawn == [ds[i]["feats"].shape[0] for i in range(len(ds))] and drawn != ds.lengths
+    assert FeatDataset(data, reader, CMVN(None, "none"), classes).epoch_lengths() is None
+    cropped = FeatDataset(data, reader, CMVN(None, "none"), classes, augment=a, crop_frames=50)
+    assert max(cropped.epoch_lengths()) == 50
     with pytest.raises(Exception, match="speed-perturbed copy"):
         FeatDataset(data, FeatReader(mini_corpus["feats"]), CMVN(None, "none"), classes, augment=a)
     with pytest.raises(ConfigError, match="work on waves"):

@@ -1,5 +1,6 @@
 """Length-bucketed batches and their DDP slices."""
 import numpy as np
+import pytest
 import torch
 
 from serkit.data.dataset import collate
@@ -59,3 +60,26 @@ def test_collate_pads_and_keeps_lengths():
     assert b["lengths"].tolist() == [3, 5]
     assert b["feats"][0, 3:].abs().sum() == 0
     assert b["targets"]["emotion"].tolist() == [1, 0]
+
+
+def test_epoch_lengths_recut_the_batches():
+    """Speed copies drawn per epoch change the lengths: batches cut from the drawn lengths pad
+    less than the batches of the originals' lengths, and cover every utterance once."""
+    rng = np.random.default_rng(0)
+    original = rng.integers(100, 600, size=200)
+    drawn = np.round(original / rng.choice([0.9, 1.0, 1.1], size=200)).astype(int)
+
+    def padding(batches):
+        return sum(len(b) * drawn[b].max() - drawn[b].sum() for b in batches) / sum(len(b) * drawn[b].max() for b in batches)
+
+    s = BucketBatchSampler(original, batch_size=16, seed=2)
+    s.set_epoch(3)
+    stale = list(s)
+    s.set_epoch(3, drawn)
+    recut = list(s)
+    assert sorted(i for b in recut for i in b) == list(range(200)) and len(recut) == len(stale)
+    assert padding(recut) < 0.5 * padding(stale)
+    # the batches are those of a sampler built on the drawn lengths
+    assert sorted(map(sorted, recut)) == sorted(map(sorted, BucketBatchSampler(drawn, batch_size=16).batches))
+    with pytest.raises(ValueError, match="199 lengths for a sampler of 200"):
+        s.set_epoch(4, drawn[:199])

@@ -183,12 +183,20 @@ def test_pretraining_augmentation_speed_copies_and_specaugment(mini_corpus, stat
                 match = [f for f in (0.9, 1.0, 1.1) if reader.num_frames(u if f == 1.0 else speed_utt(u, f)) == n]
                 assert match, (u, n)
                 drawn.update(match)
+            assert ds.epoch_lengths() == [ds[i]["feats"].shape[0] for i in range(len(utts))]
         assert drawn == {0.9, 1.0, 1.1}
         valid = t.valid_set
         for i, u in enumerate(u for part in valid.datasets for u in part.utts):
             assert valid[i]["feats"].shape[0] == reader.num_frames(u)          # held-out: originals only
         hist = t.run()["history"]
         assert len(hist) == 1 and hist[0]["train"]["loss"] > 0
+        # epoch 1's batches were cut by its drawn lengths: the padding logged is theirs
+        n = ds.epoch_lengths()
+        frames = [len(b) * max(n[i] for i in b) for b in t.train_sampler]
+        real = [sum(n[i] for i in b) for b in t.train_sampler]
+        assert hist[0]["train"]["padding"] == pytest.approx(1 - sum(real) / sum(frames))
+        spans = sorted((min(n[i] for i in b), max(n[i] for i in b)) for b in t.train_sampler)
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))    # no two batches' lengths interleave
     finally:
         t.close()
     with pytest.raises(DataDirError, match="no speed-perturbed copy"):

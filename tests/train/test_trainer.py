@@ -255,3 +255,20 @@ def test_compiled_forward_trains_like_the_plain_one(fold, tmp_path):
 def test_compile_backend_is_checked():
     with pytest.raises(Exception, match="train.compile"):
         load_train_config(None, SMALL + ["--train.compile", "tensorrt"])
+
+
+def test_loader_workers_draw_each_epochs_augmentation(fold, tmp_path):
+    """With worker processes, every epoch's batches carry that epoch's SpecAugment draws (the ones
+    the training set gives in this process), not those of the epoch the workers started in."""
+    cfg = load_train_config(None, SMALL + ["--data.num_workers", "1", "--data.augment.spec_augment.time_masks", "2",
+                                           "--data.augment.spec_augment.time_width", "20"])
+    trainer = Trainer(cfg, RunPaths(fold["train"], fold["valid"], fold["feats"], fold["cmvn"], str(tmp_path / "e")))
+    first = {}
+    for epoch in (1, 2):
+        trainer.start_epoch(epoch)
+        batch = next(iter(trainer.train_loader))
+        i = trainer.train_set.utts.index(batch["utts"][0])
+        expected = trainer.train_set[i]["feats"]
+        assert torch.equal(batch["feats"][0, :expected.shape[0]], expected)
+        first[epoch] = trainer.train_set[0]["feats"]
+    assert not torch.equal(first[1], first[2])
