@@ -234,3 +234,44 @@ def test_speed_copies_join_the_training_set_only(mini_corpus, tmp_path):
     with pytest.raises(DataDirError, match=r"feats.scp: no speed-perturbed copy 'sp0.9-.*' \(factor 0.9\)"):
         train_classical(cfg, str(fold / "train"), str(fold / "valid"), str(mini_corpus["feats"]), None,
                         str(tmp_path / "exp2"))
+
+
+def test_speed_copies_go_through_a_frozen_stack(mini_corpus, tmp_path):
+    """A frozen FOP stack's layer 1 with data.augment.speed (conf/classical_logreg_pt_sp.yaml):
+    every copy of a training utterance passes through the stack and becomes a training vector,
+    the cache holds the copies' vectors beside the originals', and a second fold reads them all."""
+    from serkit.checkpoint import save_atomic
+    from serkit.config import to_dict
+    from serkit.features.dump import dump_features
+    from serkit.features.extract import FeatureConfig
+    from serkit.models.pretrain import PretrainModel
+    from serkit.models.registry import load_train_config
+
+    dump_features(mini_corpus["data"], tmp_path / "dump", FeatureConfig(type="mfcc", n_mels=40, speed_perturb=[0.9, 1.1]),
+                  nj=1)
+    pcfg = load_train_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop",
+                                    "--model.encoder_conf", "{d_model: 16, heads: 2, ffn: 32, layers: 2}"])
+    torch.manual_seed(0)
+    save_atomic({"model": PretrainModel(40, pcfg.model, pcfg.pretrain).state_dict(), "config": to_dict(pcfg),
+                 "classes": {}, "input_dim": 40}, tmp_path / "fop.pt")
+    cfg = load_classical_config(None, ["--classifier", "logreg", "--data.cmvn", "none", "--functionals", "full",
+                                       "--vector_norm", "speaker", "--logreg_C", "[0.1]",
+                                       "--data.augment.speed", "[0.9, 1.0, 1.1]",
+                                       "--representation.layer", "1", "--representation.checkpoint",
+                                       str(tmp_path / "fop.pt")])
+    feats = str(tmp_path / "dump" / "feats.scp")
+    folds = mini_corpus["folds"]
+    for k in (1, 2):
+        d = folds / f"fold{k}"
+        out = train_classical(cfg, str(d / "train"), str(d / "valid"), feats, None, str(tmp_path / f"exp{k}"),
+                              [("test", str(d / "test"))], vector_cache=str(tmp_path / "vc"))
+        assert out["train_vectors"] == 3 * len(DataDir.load(d / "train").utts)
+        assert out["dim"] == 7 * 16 and out["C"] == 0.1                   # 7 full functionals of 16 dims
+    n_all = len(DataDir.load(mini_corpus["data"]).utts)
+    trained = set(DataDir.load(folds / "fold1" / "train").utts) | set(DataDir.load(folds / "fold2" / "train").utts)
+    assert 0 < len(trained) < n_all
+    (npz,) = (tmp_path / "vc").glob("*.npz")
+    with np.load(npz) as z:                                               # every original, and both copies
+        assert len(z["keys"]) == n_all + 2 * len(trained)                 # of each utterance trained on
+    classes, rows = read_predictions(tmp_path / "exp2" / "predictions" / "test.tsv")
+    assert sorted(r[0] for r in rows) == sorted(DataDir.load(folds / "fold2" / "test").utts)

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The FOP paper's Table 2 on EMO-DB LOSO-10: representations of a frozen pretrained stack
 # (F = the log-mel input, h_1 ... h_L = each layer, h_add = E(F) + sum_l h_l, h_concat =
-# [F, h_1, ..., h_L]) into an SVM and a random forest on utterance functionals
-# (conf/classical_{svm,rf}_pt.yaml) and into the attention-LSTM (conf/train_fop_{frozen,hc}_alstm.yaml);
+# [F, h_1, ..., h_L]) into an SVM, a random forest or a logistic regression on utterance
+# functionals (conf/classical_{svm,rf,logreg}_pt.yaml; --speed_copies true trains the SVM and the
+# logistic regression on the speed-perturbed copies too, conf/classical_{svm,logreg}_pt_sp.yaml,
+# with a feature config that dumps them: conf/feats/logmel64_sp.yaml) and into the attention-LSTM
+# (conf/train_fop_{frozen,hc}_alstm.yaml);
 # and the MPC study's rows: a layer, or weighted = a learned softmax-weighted sum of the layers, of a
 # frozen MPC stack into the BLSTM with a gender head (blstm: --blstm_config, the paper's 2 x 256
 # conf/train_mpc_blstm.yaml or the CPU width conf/train_mpc_blstm_cpu.yaml).
@@ -12,7 +15,7 @@
 # init: --pretrain_opts "--optim.lr 1e-12 --train.max_epochs 1" (one epoch whose updates move no
 # weight by more than 1e-10).
 # Usage: ./run_hypercolumns.sh [--pretrain_config conf/pretrain_fop.yaml] [--pretrain_data data/speechocean762]
-#                              [--pretrain_opts "..."] [--classifiers "svm rf alstm blstm"]
+#                              [--pretrain_opts "..."] [--classifiers "svm rf logreg alstm blstm"] [--speed_copies false]
 #                              [--feats_conf conf/feats/logmel64.yaml] [--blstm_config conf/train_mpc_blstm.yaml]
 #                              [--reps "F h1 h2 h3 h_add h_concat"] [--seeds 1] [--fold_nj 1] [--nj 2] [--folds all] [--ngpu 0]
 # Example: ./run_hypercolumns.sh --classifiers "svm rf"     # the two classical columns, minutes on a CPU
@@ -28,6 +31,7 @@ pretrain_opts=
 feats_conf=conf/feats/logmel64.yaml
 classifiers="svm rf alstm"
 blstm_config=conf/train_mpc_blstm.yaml
+speed_copies=false
 reps=
 seeds=1
 fold_nj=1
@@ -52,8 +56,12 @@ fi
 for clf in ${classifiers}; do
   for rep in ${reps}; do
     case "${clf}:${rep}" in
-      svm:*|rf:*)
+      svm:*|rf:*|logreg:*)
         config=conf/classical_${clf}_pt.yaml
+        if [ "${speed_copies}" = true ]; then
+          [ "${clf}" != rf ] || { log "error: --speed_copies true has no random-forest config"; exit 1; }
+          config=conf/classical_${clf}_pt_sp.yaml
+        fi
         case "${rep}" in
           F) opts="--representation.layer 0" ;;
           h[0-9]*) opts="--representation.layer ${rep#h}" ;;
@@ -68,7 +76,7 @@ for clf in ${classifiers}; do
       alstm:h_add|alstm:h_concat)
         config=conf/train_fop_hc_alstm.yaml
         opts="--model.encoder_conf.combine ${rep#h_}" ;;
-      *) log "error: unknown classifier '${clf}' or representation '${rep}'; classifiers: svm rf alstm blstm;"\
+      *) log "error: unknown classifier '${clf}' or representation '${rep}'; classifiers: svm rf logreg alstm blstm;"\
            "'weighted' (a learned weighted sum of the layers) goes with alstm and blstm only"; exit 1 ;;
     esac
     run ./run.sh --stage 3 "${common[@]}" --train_config "${config}" --train_opts "${opts}"
