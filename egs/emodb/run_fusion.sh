@@ -8,9 +8,16 @@
 # (--speed_copies all, the default: conf/classical_<clf>_sp.yaml), chosen on the valid speakers
 # (RESULTS.md); none trains them without, and choose trains both and lets each fold's valid
 # speaker pick one of the two for that fold (serkit-fuse --weights valid --grid 1).
+# --frozen_stack true adds a sixth member: the logistic regression on utterance functionals of
+# layer h1 of a frozen FOP stack pretrained on --pretrain_data (speechocean762 by default: prepare
+# it first, see RESULTS.md), stack and classifier both on speed copies (conf/pretrain_fop_sp.yaml,
+# conf/classical_logreg_pt_sp.yaml; chosen on the valid speakers, RESULTS.md). The pretraining
+# adds about 25 min on 2 CPU cores.
 # Usage: ./run_fusion.sh [--stage N] [--nj J] [--seeds 1,2,3] [--fold_nj K] [--folds all|1,2]
 #                        [--resnet_config conf/train_resnet.yaml] [--resnet_opts "--train.max_epochs 5"]
-#                        [--speed_copies all|none|choose]   (corpus root: EMODB in db.sh)
+#                        [--speed_copies all|none|choose] [--frozen_stack false|true]
+#                        [--pretrain_data data/speechocean762] [--pretrain_opts "..."]
+#                        (corpus root: EMODB in db.sh)
 # Example: EMODB=/data/emodb ./run_fusion.sh --seeds 1,2,3
 set -euo pipefail
 run_cmd=./run_fusion.sh; [ $# -eq 0 ] || run_cmd+=$(printf ' %q' "$@")  # for RESULTS.md
@@ -22,6 +29,9 @@ folds=all
 resnet_config=conf/train_resnet_noaug.yaml
 resnet_opts=
 speed_copies=all
+frozen_stack=false
+pretrain_data=data/speechocean762
+pretrain_opts=
 . ../../tools/parse_options.sh || exit 1
 . ./path.sh
 
@@ -31,6 +41,10 @@ run() { log "+ $*"; "$@"; }
 case "${speed_copies}" in
   choose|none|all) ;;
   *) log "error: --speed_copies is '${speed_copies}'; choose from choose, none, all"; exit 1 ;;
+esac
+case "${frozen_stack}" in
+  true|false) ;;
+  *) log "error: --frozen_stack is '${frozen_stack}'; give true or false"; exit 1 ;;
 esac
 fold_names=()
 [ "${folds}" = all ] || fold_names=(--folds "$(echo "fold${folds}" | sed 's/,/,fold/g')")
@@ -69,7 +83,16 @@ if [ "${seeds}" = "${seeds//,/}" ]; then   # one seed
 else
   members+=(--exp_dir "exp/${resnet_tag}_seeds_fused")
 fi
+if [ "${frozen_stack}" = true ]; then   # pretraining (stage 2, skipped where done), then the member
+  run ./run_hypercolumns.sh --classifiers logreg --speed_copies true --reps h1 --folds "${folds}" --nj "${nj}" \
+    --feats_conf conf/feats/logmel64_sp.yaml --pretrain_config conf/pretrain_fop_sp.yaml --pretrain_data "${pretrain_data}" \
+    ${pretrain_opts:+--pretrain_opts "${pretrain_opts}"}
+  stack_tag=pretrain_fop_sp_logmel64_sp; [ "${pretrain_data}" = data/all ] || stack_tag+=_on$(for d in ${pretrain_data}; do printf '_%s' "$(basename "${d}")"; done)
+  [ -z "${pretrain_opts}" ] || stack_tag+=$(echo "${pretrain_opts}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')   # as ser.sh
+  members+=(--exp_dir "exp/classical_logreg_pt_sp_logmel64_sp_loso_representation.layer1_pt_${stack_tag}_seed1")
+fi
 suffix=; [ "${speed_copies}" = none ] || suffix=_speed_${speed_copies}
+[ "${frozen_stack}" = false ] || suffix+=_frozen_stack
 for weights in equal valid; do
   out=exp/fusion_${weights}_seeds${seeds//,/}${suffix}
   opts=()
@@ -77,6 +100,6 @@ for weights in equal valid; do
   run serkit-fuse "${members[@]}" --folds_dir data/folds/loso --out_dir "${out}" "${opts[@]}" "${fold_names[@]}"
   run serkit-score --exp_dir "${out}" --folds_dir data/folds/loso --results_md RESULTS.md "${fold_names[@]}" \
     --title "$(basename "${out}")" --note "command: ${run_cmd}" \
-    --note "members: SVM and logistic regression on functionals of mfcc_prosody and of logmel64 (speed copies: ${speed_copies}), ResNet $(basename "${resnet_config}" .yaml) (seeds ${seeds} fused); weights: ${weights} (${out}/fusion.yaml)"
+    --note "members: SVM and logistic regression on functionals of mfcc_prosody and of logmel64 (speed copies: ${speed_copies}), ResNet $(basename "${resnet_config}" .yaml) (seeds ${seeds} fused)$([ "${frozen_stack}" = false ] || echo ", logistic regression on h1 of a frozen FOP stack (${pretrain_data})"); weights: ${weights} (${out}/fusion.yaml)"
 done
 log "finished"

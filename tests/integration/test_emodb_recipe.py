@@ -19,10 +19,13 @@ def valid_ua(path):
 def test_run_fusion_small(recipe_copy, layout_corpora):
     recipe = recipe_copy("emodb")
     env = dict(os.environ, EMODB=str(layout_corpora / "emodb"))
-    # --speed_copies choose: the plain and the speed-copy variant of each functionals system
+    # --speed_copies choose: the plain and the speed-copy variant of each functionals system;
+    # --frozen_stack true: a tiny FOP stack pretrained on the corpus itself, one epoch
+    stack_opts = "--train.max_epochs 1 --model.encoder_conf.d_model 16 --model.encoder_conf.ffn 32"
     r = subprocess.run(["./run_fusion.sh", "--folds", "1", "--seeds", "1,2", "--fold_nj", "2", "--speed_copies", "choose",
                         "--resnet_opts",
-                        "--train.max_epochs 2 --train.average_best 0 --model.encoder_conf.channels [4,8]"],
+                        "--train.max_epochs 2 --train.average_best 0 --model.encoder_conf.channels [4,8]",
+                        "--frozen_stack", "true", "--pretrain_data", "data/all", "--pretrain_opts", stack_opts],
                        cwd=recipe, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-4000:]
     exp = recipe / "exp"
@@ -49,14 +52,22 @@ def test_run_fusion_small(recipe_copy, layout_corpora):
     cfg = yaml.safe_load((exp / f"{resnet}_seed2" / "fold1" / "config.yaml").read_text())
     assert cfg["seed"] == 2 and cfg["data"]["augment"]["speed"] == []   # the recipe's ResNet: no augmentation
     assert cfg["data"]["augment"]["mixup"] == 0 and cfg["data"]["augment"]["spec_augment"]["time_masks"] == 0
-    fusion = yaml.safe_load((exp / "fusion_valid_seeds12_speed_choose" / "fusion.yaml").read_text())
-    assert len(fusion["members"]) == 5 and fusion["members"][-1].endswith(f"{resnet}_seeds_fused")
+    # the sixth member: a logistic regression on h1 of the frozen stack, trained on the speed copies
+    stack = ("classical_logreg_pt_sp_logmel64_sp_loso_representation.layer1_pt_pretrain_fop_sp_logmel64_sp"
+             "_train.max_epochs1_model.encoder_conf.d_model16_model.encoder_conf.ffn32_seed1")
+    pcfg = yaml.safe_load((exp / "pretrain" / stack.rsplit("_pt_", 1)[1][:-len("_seed1")] / "config.yaml").read_text())
+    assert pcfg["model"]["encoder_conf"]["d_model"] == 16 and pcfg["data"]["augment"]["speed"] == [0.9, 1.0, 1.1]
+    assert "168 train vectors (speeds 0.9,1,1.1), 112-dim vectors" in (exp / stack / "fold1.log").read_text()
+    fusion = yaml.safe_load((exp / "fusion_valid_seeds12_speed_choose_frozen_stack" / "fusion.yaml").read_text())
+    assert len(fusion["members"]) == 6 and fusion["members"][4].endswith(f"{resnet}_seeds_fused")
     assert fusion["members"][0] == "exp/classical_svm_mfcc_prosody_sp_loso_speed_chosen"
+    assert fusion["members"][5] == f"exp/{stack}"
     assert all(abs(sum(w) - 1) < 1e-6 for w in fusion["folds"].values())
-    equal = yaml.safe_load((exp / "fusion_equal_seeds12_speed_choose" / "fusion.yaml").read_text())
-    assert equal["folds"]["fold1"] == [0.2] * 5
+    equal = yaml.safe_load((exp / "fusion_equal_seeds12_speed_choose_frozen_stack" / "fusion.yaml").read_text())
+    assert len(equal["folds"]["fold1"]) == 6 and all(abs(w - 1 / 6) < 1e-6 for w in equal["folds"]["fold1"])
     results = (recipe / "RESULTS.md").read_text()
-    for title in ("fusion_equal_seeds12_speed_choose", "fusion_valid_seeds12_speed_choose", f"{resnet} (seeds 1,2)",
+    for title in ("fusion_equal_seeds12_speed_choose_frozen_stack", "fusion_valid_seeds12_speed_choose_frozen_stack",
+                  f"{resnet} (seeds 1,2)",
                   f"{resnet}_seeds_fused", "classical_logreg_logmel64_sp_loso_speed_chosen"):
         assert f"## {title}" in results, title
     assert "- command: ./run_fusion.sh --folds 1 --seeds 1\\,2 --fold_nj 2 --speed_copies choose" in results   # as typed
