@@ -26,6 +26,20 @@ class _Frames:
         return {"utt": f"u{i}", "feats": torch.tensor(self.feats[i], dtype=torch.float32), "targets": {}}
 
 
+def _fop_checkpoint(path):
+    """A random-init FOP stack of 2 layers of 16 dims over 40-dim input, saved as stage 2 saves one."""
+    from serkit.checkpoint import save_atomic
+    from serkit.config import to_dict
+    from serkit.models.pretrain import PretrainModel
+    from serkit.models.registry import load_train_config
+
+    pcfg = load_train_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop",
+                                    "--model.encoder_conf", "{d_model: 16, heads: 2, ffn: 32, layers: 2}"])
+    torch.manual_seed(0)
+    save_atomic({"model": PretrainModel(40, pcfg.model, pcfg.pretrain).state_dict(), "config": to_dict(pcfg),
+                 "classes": {}, "input_dim": 40}, path)
+
+
 def test_utterance_vectors_are_mean_and_std_over_valid_frames():
     a = np.array([[1.0, 2.0], [3.0, 6.0]])
     b = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 1.0], [6.0, 1.0]])
@@ -148,16 +162,7 @@ def test_vector_cache_serves_the_next_fold_of_a_frozen_stack(mini_corpus, tmp_pa
     vector, and its predictions are those of a run without the cache."""
     import logging
 
-    from serkit.checkpoint import save_atomic
-    from serkit.config import to_dict
-    from serkit.models.registry import load_train_config
-    from serkit.models.pretrain import PretrainModel
-
-    pcfg = load_train_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop",
-                                    "--model.encoder_conf", "{d_model: 16, heads: 2, ffn: 32, layers: 2}"])
-    torch.manual_seed(0)
-    save_atomic({"model": PretrainModel(40, pcfg.model, pcfg.pretrain).state_dict(), "config": to_dict(pcfg),
-                 "classes": {}, "input_dim": 40}, tmp_path / "fop.pt")
+    _fop_checkpoint(tmp_path / "fop.pt")
     cfg = load_classical_config(None, ["--data.cmvn", "none", "--svm_C", "[1.0]", "--representation.mode",
                                        "hypercolumns", "--representation.checkpoint", str(tmp_path / "fop.pt")])
     folds = mini_corpus["folds"]
@@ -240,20 +245,12 @@ def test_speed_copies_go_through_a_frozen_stack(mini_corpus, tmp_path):
     """A frozen FOP stack's layer 1 with data.augment.speed (conf/classical_logreg_pt_sp.yaml):
     every copy of a training utterance passes through the stack and becomes a training vector,
     the cache holds the copies' vectors beside the originals', and a second fold reads them all."""
-    from serkit.checkpoint import save_atomic
-    from serkit.config import to_dict
     from serkit.features.dump import dump_features
     from serkit.features.extract import FeatureConfig
-    from serkit.models.pretrain import PretrainModel
-    from serkit.models.registry import load_train_config
 
     dump_features(mini_corpus["data"], tmp_path / "dump", FeatureConfig(type="mfcc", n_mels=40, speed_perturb=[0.9, 1.1]),
                   nj=1)
-    pcfg = load_train_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop",
-                                    "--model.encoder_conf", "{d_model: 16, heads: 2, ffn: 32, layers: 2}"])
-    torch.manual_seed(0)
-    save_atomic({"model": PretrainModel(40, pcfg.model, pcfg.pretrain).state_dict(), "config": to_dict(pcfg),
-                 "classes": {}, "input_dim": 40}, tmp_path / "fop.pt")
+    _fop_checkpoint(tmp_path / "fop.pt")
     cfg = load_classical_config(None, ["--classifier", "logreg", "--data.cmvn", "none", "--functionals", "full",
                                        "--vector_norm", "speaker", "--logreg_C", "[0.1]",
                                        "--data.augment.speed", "[0.9, 1.0, 1.1]",
