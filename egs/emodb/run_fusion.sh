@@ -42,10 +42,6 @@ case "${speed_copies}" in
   choose|none|all) ;;
   *) log "error: --speed_copies is '${speed_copies}'; choose from choose, none, all"; exit 1 ;;
 esac
-case "${frozen_stack}" in
-  true|false) ;;
-  *) log "error: --frozen_stack is '${frozen_stack}'; give true or false"; exit 1 ;;
-esac
 fold_names=()
 [ "${folds}" = all ] || fold_names=(--folds "$(echo "fold${folds}" | sed 's/,/,fold/g')")
 # stages 0-1 once per feature set (both with speed copies; the originals are the plain
