@@ -83,12 +83,16 @@ if [ "${frozen_stack}" = true ]; then   # pretraining (stage 2, skipped where do
   run ./run_hypercolumns.sh --classifiers logreg --speed_copies true --reps h1 --folds "${folds}" --nj "${nj}" \
     --feats_conf conf/feats/logmel64_sp.yaml --pretrain_config conf/pretrain_fop_sp.yaml --pretrain_data "${pretrain_data}" \
     ${pretrain_opts:+--pretrain_opts "${pretrain_opts}"}
-  stack_tag=pretrain_fop_sp_logmel64_sp; [ "${pretrain_data}" = data/all ] || stack_tag+=_on$(for d in ${pretrain_data}; do printf '_%s' "$(basename "${d}")"; done)
-  [ -z "${pretrain_opts}" ] || stack_tag+=$(echo "${pretrain_opts}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')   # as ser.sh
-  members+=(--exp_dir "exp/classical_logreg_pt_sp_logmel64_sp_loso_representation.layer1_pt_${stack_tag}_seed1")
+  on_data=_on$(for d in ${pretrain_data}; do printf '_%s' "$(basename "${d}")"; done)
+  opts_tag=; [ -z "${pretrain_opts}" ] || opts_tag=$(echo "${pretrain_opts}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')   # as ser.sh
+  stack_tag=pretrain_fop_sp_logmel64_sp; [ "${pretrain_data}" = data/all ] || stack_tag+=${on_data}
+  members+=(--exp_dir "exp/classical_logreg_pt_sp_logmel64_sp_loso_representation.layer1_pt_${stack_tag}${opts_tag}_seed1")
 fi
 suffix=; [ "${speed_copies}" = none ] || suffix=_speed_${speed_copies}
-[ "${frozen_stack}" = false ] || suffix+=_frozen_stack
+if [ "${frozen_stack}" = true ]; then   # another stack (data, pretraining seed) is another fusion
+  suffix+=_frozen_stack; [ "${pretrain_data}" = data/speechocean762 ] || suffix+=${on_data}
+  suffix+=${opts_tag}
+fi
 for weights in equal valid; do
   out=exp/fusion_${weights}_seeds${seeds//,/}${suffix}
   opts=()
@@ -96,6 +100,6 @@ for weights in equal valid; do
   run serkit-fuse "${members[@]}" --folds_dir data/folds/loso --out_dir "${out}" "${opts[@]}" "${fold_names[@]}"
   run serkit-score --exp_dir "${out}" --folds_dir data/folds/loso --results_md RESULTS.md "${fold_names[@]}" \
     --title "$(basename "${out}")" --note "command: ${run_cmd}" \
-    --note "members: SVM and logistic regression on functionals of mfcc_prosody and of logmel64 (speed copies: ${speed_copies}), ResNet $(basename "${resnet_config}" .yaml) (seeds ${seeds} fused)$([ "${frozen_stack}" = false ] || echo ", logistic regression on h1 of a frozen FOP stack (${pretrain_data})"); weights: ${weights} (${out}/fusion.yaml)"
+    --note "members: SVM and logistic regression on functionals of mfcc_prosody and of logmel64 (speed copies: ${speed_copies}), ResNet $(basename "${resnet_config}" .yaml) (seeds ${seeds} fused)$([ "${frozen_stack}" = false ] || echo ", logistic regression on h1 of a frozen FOP stack (${pretrain_data}${pretrain_opts:+; pretrained with ${pretrain_opts}})"); weights: ${weights} (${out}/fusion.yaml)"
 done
 log "finished"

@@ -58,15 +58,17 @@ def test_run_fusion_small(recipe_copy, layout_corpora):
     pcfg = yaml.safe_load((exp / "pretrain" / stack.rsplit("_pt_", 1)[1][:-len("_seed1")] / "config.yaml").read_text())
     assert pcfg["model"]["encoder_conf"]["d_model"] == 16 and pcfg["data"]["augment"]["speed"] == [0.9, 1.0, 1.1]
     assert "168 train vectors (speeds 0.9,1,1.1), 112-dim vectors" in (exp / stack / "fold1.log").read_text()
-    fusion = yaml.safe_load((exp / "fusion_valid_seeds12_speed_choose_frozen_stack" / "fusion.yaml").read_text())
+    # the fusion's name tells the stack apart from the default one (speechocean762, the config's seed)
+    fused = "seeds12_speed_choose_frozen_stack_on_all" + stack_opts.replace("--", "_").replace(" ", "")
+    fusion = yaml.safe_load((exp / f"fusion_valid_{fused}" / "fusion.yaml").read_text())
     assert len(fusion["members"]) == 6 and fusion["members"][4].endswith(f"{resnet}_seeds_fused")
     assert fusion["members"][0] == "exp/classical_svm_mfcc_prosody_sp_loso_speed_chosen"
     assert fusion["members"][5] == f"exp/{stack}"
     assert all(abs(sum(w) - 1) < 1e-6 for w in fusion["folds"].values())
-    equal = yaml.safe_load((exp / "fusion_equal_seeds12_speed_choose_frozen_stack" / "fusion.yaml").read_text())
+    equal = yaml.safe_load((exp / f"fusion_equal_{fused}" / "fusion.yaml").read_text())
     assert len(equal["folds"]["fold1"]) == 6 and all(abs(w - 1 / 6) < 1e-6 for w in equal["folds"]["fold1"])
     results = (recipe / "RESULTS.md").read_text()
-    for title in ("fusion_equal_seeds12_speed_choose_frozen_stack", "fusion_valid_seeds12_speed_choose_frozen_stack",
+    for title in (f"fusion_equal_{fused}", f"fusion_valid_{fused}",
                   f"{resnet} (seeds 1,2)",
                   f"{resnet}_seeds_fused", "classical_logreg_logmel64_sp_loso_speed_chosen"):
         assert f"## {title}" in results, title
