@@ -9,18 +9,20 @@
 # (RESULTS.md); none trains them without, and choose trains both and lets each fold's valid
 # speaker pick one of the two for that fold (serkit-fuse --weights valid --grid 1).
 # --frozen_stack true adds a sixth member: the logistic regression on utterance functionals of
-# layer h1 of a frozen FOP stack pretrained on --pretrain_data (speechocean762 by default: prepare
-# it first, see RESULTS.md), stack and classifier both on speed copies (conf/pretrain_fop_sp.yaml,
-# conf/classical_logreg_pt_sp.yaml; chosen on the valid speakers, RESULTS.md). The pretraining
-# adds about 25 min on 2 CPU cores.
+# layer h1 of a frozen FOP stack pretrained on --pretrain_data (speechocean762 by default, prepared
+# by stage 0 from --speechocean_root or SPEECHOCEAN762 in db.sh), stack and classifier both on
+# speed copies (conf/pretrain_fop_sp.yaml, conf/classical_logreg_pt_sp.yaml; chosen on the valid
+# speakers, RESULTS.md). The pretraining adds 5-25 min on 2 CPU cores. Another stack (another
+# --pretrain_data or --pretrain_opts, e.g. "--seed 1") gets fusions of its own name.
 # Usage: ./run_fusion.sh [--stage N] [--nj J] [--seeds 1,2,3] [--fold_nj K] [--folds all|1,2]
 #                        [--resnet_config conf/train_resnet.yaml] [--resnet_opts "--train.max_epochs 5"]
 #                        [--speed_copies all|none|choose] [--frozen_stack false|true]
-#                        [--pretrain_data data/speechocean762] [--pretrain_opts "..."]
-#                        (corpus root: EMODB in db.sh)
+#                        [--pretrain_data data/speechocean762] [--pretrain_opts "..."] [--speechocean_root DIR]
+#                        (corpus roots: EMODB and SPEECHOCEAN762 in db.sh)
 # Example: EMODB=/data/emodb ./run_fusion.sh --seeds 1,2,3
 set -euo pipefail
 run_cmd=./run_fusion.sh; [ $# -eq 0 ] || run_cmd+=$(printf ' %q' "$@")  # for RESULTS.md
+. ./db.sh
 stage=0
 nj=2
 seeds=1,2,3
@@ -32,6 +34,7 @@ speed_copies=all
 frozen_stack=false
 pretrain_data=data/speechocean762
 pretrain_opts=
+speechocean_root=${SPEECHOCEAN762:-}
 . ../../tools/parse_options.sh || exit 1
 . ./path.sh
 
@@ -44,6 +47,12 @@ case "${speed_copies}" in
 esac
 fold_names=()
 [ "${folds}" = all ] || fold_names=(--folds "$(echo "fold${folds}" | sed 's/,/,fold/g')")
+if [ "${frozen_stack}" = true ] && [ "${pretrain_data}" = data/speechocean762 ] \
+   && [ ! -f data/speechocean762/.done ]; then   # the default stack's unlabelled speech, first
+  [ -n "${speechocean_root}" ] || { log "error: --frozen_stack true needs data/speechocean762: give --speechocean_root DIR or set SPEECHOCEAN762 in db.sh"; exit 1; }
+  run local/speechocean762.sh "${speechocean_root}" data/speechocean762
+  touch data/speechocean762/.done
+fi
 # stages 0-1 once per feature set (both with speed copies; the originals are the plain
 # features), then stages 3-4 of each system (finished folds are skipped)
 if [ "${stage}" -le 1 ]; then

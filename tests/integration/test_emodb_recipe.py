@@ -4,10 +4,14 @@ import json
 import os
 import subprocess
 
+import pytest
 import yaml
+from conftest import SHARED_CORPORA
 
 from serkit.metrics import classification_scores
 from serkit.predictions import read_predictions
+
+SPEECHOCEAN = SHARED_CORPORA / "speechocean762"
 
 
 def valid_ua(path):
@@ -73,3 +77,25 @@ def test_run_fusion_small(recipe_copy, layout_corpora):
                   f"{resnet}_seeds_fused", "classical_logreg_logmel64_sp_loso_speed_chosen"):
         assert f"## {title}" in results, title
     assert "- command: ./run_fusion.sh --folds 1 --seeds 1\\,2 --fold_nj 2 --speed_copies choose" in results   # as typed
+
+
+def test_frozen_stack_prepares_its_unlabelled_speech_first(recipe_copy, tmp_path):
+    """--frozen_stack true with the default --pretrain_data: data/speechocean762 is prepared before any
+    other work, from --speechocean_root (or SPEECHOCEAN762 in db.sh); without either, one error line."""
+    recipe = recipe_copy("emodb")
+    env = {k: v for k, v in os.environ.items() if k not in ("EMODB", "SPEECHOCEAN762")}
+    r = subprocess.run(["./run_fusion.sh", "--frozen_stack", "true"], cwd=recipe, env=env, capture_output=True, text=True)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1].endswith(
+        "error: --frozen_stack true needs data/speechocean762: give --speechocean_root DIR or set SPEECHOCEAN762 in db.sh")
+    assert not (recipe / "data").exists() and not (recipe / "exp").exists()   # failed before any work
+    if not SPEECHOCEAN.exists():
+        pytest.skip("real speechocean762 subset not available")
+    # with the root given, the prep runs first; stage 0 of EMO-DB then stops the run (no EMODB here)
+    r = subprocess.run(["./run_fusion.sh", "--frozen_stack", "true", "--speechocean_root", str(SPEECHOCEAN)],
+                       cwd=recipe, env=env, capture_output=True, text=True)
+    assert r.returncode != 0 and "local/speechocean762.sh" in r.stderr
+    so = recipe / "data" / "speechocean762"
+    assert (so / ".done").exists() and len((so / "wav.scp").read_text().splitlines()) == 1750
+    assert len((so / "spk2utt").read_text().splitlines()) == 250 and not (so / "utt2emo").exists()
+    assert not (recipe / "exp").exists()
