@@ -10,7 +10,7 @@
 # speaker pick one of the two for that fold (serkit-fuse --weights valid --grid 1).
 # --frozen_stack true adds a sixth member: the logistic regression on utterance functionals of
 # layer h1 of a frozen FOP stack pretrained on --pretrain_data (speechocean762 by default, prepared
-# by stage 0 from --speechocean_root or SPEECHOCEAN762 in db.sh), stack and classifier both on
+# first, at any --stage, from --speechocean_root or SPEECHOCEAN762 in db.sh), stack and classifier both on
 # speed copies (conf/pretrain_fop_sp.yaml, conf/classical_logreg_pt_sp.yaml; chosen on the valid
 # speakers, RESULTS.md). The pretraining adds 5-25 min on 2 CPU cores. Another stack (another
 # --pretrain_data or --pretrain_opts, e.g. "--seed 1") gets fusions of its own name.

@@ -79,7 +79,7 @@ def test_run_fusion_small(recipe_copy, layout_corpora):
     assert "- command: ./run_fusion.sh --folds 1 --seeds 1\\,2 --fold_nj 2 --speed_copies choose" in results   # as typed
 
 
-def test_frozen_stack_prepares_its_unlabelled_speech_first(recipe_copy, tmp_path):
+def test_frozen_stack_prepares_its_unlabelled_speech_first(recipe_copy):
     """--frozen_stack true with the default --pretrain_data: data/speechocean762 is prepared before any
     other work, from --speechocean_root (or SPEECHOCEAN762 in db.sh); without either, one error line."""
     recipe = recipe_copy("emodb")
