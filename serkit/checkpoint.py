@@ -17,18 +17,13 @@ import numpy as np
 import torch
 
 from serkit.errors import SerkitError
+from serkit.fileio import atomic_write
 
 
 def save_atomic(obj: Dict[str, Any], path: str | os.PathLike) -> None:
     """Write to a temp file in the same dir, fsync, then rename: a crash never leaves a torn file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
+    with atomic_write(path, "wb", fsync=True) as f:
         torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> Dict[str, Any]:

@@ -39,6 +39,7 @@ from serkit.data.sampler import BucketBatchSampler
 from serkit.errors import ConfigError
 from serkit.features.cmvn import CMVN
 from serkit.features.storage import FeatReader
+from serkit.fileio import atomic_write
 from serkit.metrics import classification_scores
 from serkit.models.pooling import valid_mask
 from serkit.predictions import write_predictions
@@ -138,10 +139,8 @@ class VectorCache:
         rows.update(self.rows)
         rows.update(zip(keys, X))
         self.rows = rows
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"{self.path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, keys=np.array(list(rows)), X=np.stack(list(rows.values())))
-        os.replace(tmp, self.path)
+        with atomic_write(self.path, "wb") as f:
+            np.savez(f, keys=np.array(list(rows)), X=np.stack(list(rows.values())))
 
 
 @torch.no_grad()
@@ -258,10 +257,8 @@ def train_classical(cfg: ClassicalConfig, train_data: str, valid_data: str, feat
     log.info("selected %s: valid UA %.4f; %d train vectors (speeds %s), %d-dim vectors",
              f"C={C}" if C is not None else cfg.classifier, ua, len(ytr), ",".join(f"{f:g}" for f in speeds),
              Xtr.shape[1])
-    tmp = exp / "model.pkl.tmp"
-    with open(tmp, "wb") as f:
+    with atomic_write(exp / "model.pkl", "wb") as f:
         pickle.dump({"classifier": clf, "classes": classes, "config": to_dict(cfg), "C": C}, f)
-    os.replace(tmp, exp / "model.pkl")
     for name, data_dir in decode:
         utts, X, y = vectors(DataDir.load(data_dir))
         probs = np.zeros((len(utts), len(names)))

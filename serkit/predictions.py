@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from serkit.errors import SerkitError
+from serkit.fileio import atomic_write
 
 TSV_HEADER = ("utt", "gold", "pred")
 TEXT_COLUMNS = ("ref", "hyp")   # models with a CTC head: normalised transcript and greedy CTC output
@@ -29,13 +30,10 @@ def write_predictions(out_tsv: str | os.PathLike, names, rows, extra_columns: Se
     ``extra_columns`` names the values a model's heads add (``ref hyp`` for a ctc head)."""
     rows = sorted(rows, key=lambda r: r[0].encode())
     out_tsv = Path(out_tsv)
-    out_tsv.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_tsv.with_name(out_tsv.name + ".tmp")
-    with open(tmp, "w") as f:
+    with atomic_write(out_tsv) as f:
         f.write("\t".join(TSV_HEADER + tuple(f"p_{c}" for c in names) + tuple(extra_columns)) + "\n")
         for r in rows:
             f.write("\t".join(r) + "\n")
-    os.replace(tmp, out_tsv)
 
 
 def read_predictions(path: str | os.PathLike, with_text: bool = False):

@@ -28,6 +28,7 @@ import yaml
 from serkit.checkpoint import load_checkpoint, save_atomic
 from serkit.config import config_from_dict
 from serkit.errors import ConfigError, DataDirError, SerkitError
+from serkit.fileio import atomic_write
 
 PACKAGE_FORMAT = "serkit-model/1"
 ONNX_META_KEY = "serkit"   # metadata of an exported ONNX model: features, CMVN, classes (JSON)
@@ -305,9 +306,8 @@ class Recognizer:
                          "inv_std": None if inv_std is None else inv_std.tolist()}}
         onnx.helper.set_model_props(proto, {ONNX_META_KEY: json.dumps(meta)})
         out = Path(out)
-        tmp = out.with_name(out.name + ".tmp")
-        onnx.save(proto, str(tmp))
-        os.replace(tmp, out)
+        with atomic_write(out, "wb") as f:
+            onnx.save(proto, f)
         if check:
             other = Recognizer._load_onnx(out)
             x, lengths = torch.randn(3, n_check, self.input_dim), torch.tensor([n_check, 2 * n_check // 5, 3 * n_check // 4])

@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from serkit.errors import SerkitError
+from serkit.fileio import write_text_atomic
 from serkit.metrics import (confusion_matrix, error_rate, mean_std, normalise_rows, regression_scores,
                             scores_from_confusion)
 from serkit.predictions import read_dimensions, read_predictions
@@ -270,9 +271,7 @@ def update_results_md(path: str | os.PathLike, section: str, title: str) -> None
             text = pattern.sub(lambda _: section + "\n", text)
         else:
             text = text.rstrip("\n") + "\n\n" + section
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        write_text_atomic(path, text)
 
 
 def publish(markdown: str, title: str, results_md: Optional[str]) -> None:

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence
 import yaml
 
 from serkit.errors import ConfigError, SerkitError
+from serkit.fileio import atomic_write
 from serkit.scoring import score_folds
 
 
@@ -100,10 +101,11 @@ def plot_sweep(result: Dict, out_png: str | os.PathLike, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = Path(out_png).with_name(Path(out_png).name + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, out_png)
+    try:
+        with atomic_write(out_png, "wb") as f:
+            fig.savefig(f, format="png")
+    finally:
+        plt.close(fig)
 
 
 def write_sweep(result: Dict, exp_dir: str | os.PathLike, markdown: str, title: str) -> None:

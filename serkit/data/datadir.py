@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 from serkit.errors import DataDirError
+from serkit.fileio import atomic_write, write_text_atomic
 
 # Per-utterance files a data dir may hold (spk2utt is per speaker and derived).
 # Dimensional emotion ratings, one file per dimension (utt2valence, ...): a number per utterance.
@@ -100,12 +101,9 @@ def read_kv(path: str | os.PathLike, allow_empty_value: bool = False) -> Dict[st
 
 def write_kv(path: str | os.PathLike, mapping: Mapping[str, str]) -> None:
     """Write a mapping sorted by key in C locale (byte order), atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_write(path, "w", encoding="utf-8") as f:
         for key in sorted(mapping, key=_c_key):
             f.write(f"{key} {mapping[key]}\n")
-    os.replace(tmp, path)
 
 
 def _c_key(s: str) -> bytes:
@@ -169,9 +167,7 @@ class DataDir:
         spk2utt = spk2utt_from_utt2spk(self.fields["utt2spk"])
         write_kv(path / "spk2utt", {s: " ".join(u) for s, u in spk2utt.items()})
         if self.emotions is not None:
-            tmp = path / (EMOTIONS_FILE + ".tmp")
-            tmp.write_text("".join(f"{e}\n" for e in self.emotions), encoding="utf-8")
-            os.replace(tmp, path / EMOTIONS_FILE)
+            write_text_atomic(path / EMOTIONS_FILE, "".join(f"{e}\n" for e in self.emotions))
         self.path = path
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from serkit.errors import ConfigError, DataDirError
 from serkit.features.storage import FeatReader
+from serkit.fileio import atomic_write
 
 CMVN_MODES = ("global", "speaker", "none")
 STD_FLOOR = 1e-5
@@ -72,11 +73,8 @@ def compute_speaker_cmvn(reader: FeatReader, utt2spk: Mapping[str, str], out: st
 
 
 def _save(out, **arrays) -> None:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, out)
+    with atomic_write(out, "wb") as f:
+        np.savez(f, **arrays)
 
 
 class CMVN:

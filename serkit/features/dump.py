@@ -22,6 +22,7 @@ from serkit.data.datadir import DataDir, read_kv, write_kv
 from serkit.errors import DataDirError
 from serkit.features.extract import FeatureConfig, FeatureExtractor, read_scp_audio
 from serkit.features.storage import write_shard
+from serkit.fileio import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +105,8 @@ def plan_dump(data_dir: str | os.PathLike, dump_dir: str | os.PathLike, cfg: Fea
     if (dump_dir / ".done").exists():
         return [], {}, []
     if not conf_path.exists():   # written once, atomically: shard jobs running at once read it
-        tmp = conf_path.with_name(f".{conf_path.name}.{os.getpid()}")
-        with open(tmp, "w") as f:
+        with atomic_write(conf_path) as f:
             yaml.safe_dump(cfg.to_dict(), f)
-        os.replace(tmp, conf_path)
     wav_scp = DataDir.load(data_dir).get("wav.scp")
     utts = list(wav_scp)
     plan_path = dump_dir / "shards.plan"

@@ -14,6 +14,7 @@ from typing import Dict, Iterable, List, Tuple
 import numpy as np
 
 from serkit.errors import DataDirError
+from serkit.fileio import atomic_write, write_text_atomic
 
 
 def write_shard(dump_dir: str | os.PathLike, shard: str, items: Iterable[Tuple[str, np.ndarray]]) -> List[str]:
@@ -33,14 +34,10 @@ def write_shard(dump_dir: str | os.PathLike, shard: str, items: Iterable[Tuple[s
     for utt, m in zip(utts, mats):
         lines.append(f"{utt} {name}:{offset}:{m.shape[0]}")
         offset += m.shape[0]
-    tmp = dump_dir / (name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_write(dump_dir / name, "wb") as f:
         np.save(f, np.concatenate(mats, axis=0))
-    os.replace(tmp, dump_dir / name)
-    idx_tmp = dump_dir / f"feats.{shard}.scp.tmp"
-    with open(idx_tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(idx_tmp, dump_dir / f"feats.{shard}.scp")  # written last: marks the shard complete
+    # written last: marks the shard complete
+    write_text_atomic(dump_dir / f"feats.{shard}.scp", "\n".join(lines) + "\n")
     return lines
 
 
