@@ -16,7 +16,7 @@ import io
 import shlex
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from serkit.data.datadir import DIMENSIONS, DataDir, audio_duration, is_rating, validate_datadir
 from serkit.errors import DataDirError
