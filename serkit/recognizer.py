@@ -36,10 +36,11 @@ ONNX_META_KEY = "serkit"   # metadata of an exported ONNX model: features, CMVN,
 # the exporter used: the TorchScript one traces the recurrent and convolutional encoders in
 # seconds (the dynamo one takes minutes on the BLSTM's time loop), the dynamo one keeps the
 # transformers' attention reshapes dynamic (and wav2vec2's, whose masks the TorchScript graph
-# broadcasts wrongly at other lengths: measured). The CNN-BLSTM-attention's attention reshape is
-# fixed to the example's length by both.
-ONNX_ENCODERS = {"blstm": "torchscript", "resnet": "torchscript", "fop_transformer": "dynamo",
-                 "mpc_transformer": "dynamo", "pretrained": "dynamo", "wav2vec2": "dynamo"}
+# broadcasts wrongly at other lengths: measured). The CNN-BLSTM-attention writes its attention
+# out (nn.MultiheadAttention's reshapes are fixed to the example's length by both exporters).
+ONNX_ENCODERS = {"blstm": "torchscript", "resnet": "torchscript", "cnn_blstm_att": "torchscript",
+                 "fop_transformer": "dynamo", "mpc_transformer": "dynamo", "pretrained": "dynamo",
+                 "wav2vec2": "dynamo"}
 
 
 class _Posteriors(torch.nn.Module):

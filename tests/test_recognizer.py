@@ -205,6 +205,7 @@ def test_a_file_that_is_not_a_package_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("encoder, pooling", [("blstm", "mean"), ("resnet", "attentive_stats"),
+                                               ("cnn_blstm_att", "local_attention"),
                                                ("pretrained", "mean"), ("mpc_transformer", "mean")])
 def test_onnx_export_matches_pytorch(encoder, pooling, tmp_path):
     """'pretrained': a FOP transformer's hypercolumns (its pretraining checkpoint made here)."""
@@ -221,6 +222,8 @@ def test_onnx_export_matches_pytorch(encoder, pooling, tmp_path):
         save_atomic({"model": PretrainModel(40, pcfg.model, pcfg.pretrain).state_dict(), "config": to_dict(pcfg),
                      "classes": {}, "input_dim": 40}, tmp_path / "fop.pt")
         opts += ["--model.encoder_conf", f"{{checkpoint: {tmp_path / 'fop.pt'}, mode: hypercolumns}}"]
+    if encoder == "cnn_blstm_att":   # small widths; the attention's head reshapes must follow the length
+        opts += ["--model.encoder_conf", "{filters: [16, 32, 64], bottleneck: 32, lstm_hidden: 16, heads: 4}"]
     cfg = load_train_config(None, opts)
     torch.manual_seed(0)
     model = MultiTaskModel(40, cfg.model, {"emotion": ["a", "b", "c"]}).eval()

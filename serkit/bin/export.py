@@ -9,8 +9,8 @@ encoder architecture, the feature config and the CMVN statistics, as tensors and
 (read with ``torch.load(weights_only=True)``); nothing of the recipe tree is needed to use it.
 --onnx also writes the network (features -> emotion posteriors, dynamic batch and time axes) as
 ONNX with the feature config, CMVN statistics and classes in its metadata, checked against PyTorch
-(max difference 1e-4); serkit-infer --model MODEL.onnx runs it with onnxruntime. Encoders:
-blstm, resnet, fop_transformer, mpc_transformer (not cnn_blstm_att, wav2vec2, pretrained).
+(max difference 1e-4); serkit-infer --model MODEL.onnx runs it with onnxruntime. Every encoder
+exports (blstm, resnet, cnn_blstm_att, fop_transformer, mpc_transformer, pretrained, wav2vec2).
 
 Example:
     serkit-export --exp_dir exp/train_resnet_logmel64_sp_loso_seed1/fold1 --out resnet_fold1.pt

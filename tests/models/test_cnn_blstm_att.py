@@ -55,6 +55,23 @@ def test_attn_dropout_acts_on_the_attention_weights_only():
         CNNBLSTMAttEncoder(6, attn_dropout=1.0, **kw)
 
 
+@pytest.mark.parametrize("attn_dropout", [0.0, 0.4])
+def test_written_out_attention_is_the_modules_own(attn_dropout):
+    """Same numbers as nn.MultiheadAttention with its weights, its dropout draws included: trained
+    models keep their outputs."""
+    torch.manual_seed(0)
+    enc = CNNBLSTMAttEncoder(6, filters=(8, 12, 16), kernels=(3, 1, 3), bottleneck=10, lstm_hidden=4, heads=2,
+                             attn_dropout=attn_dropout)
+    h, mask = torch.randn(3, 15, 8), torch.arange(15)[None, :] < torch.tensor([15, 6, 11])[:, None]
+    for training in (False, True):
+        enc.train(training)
+        torch.manual_seed(1)
+        ours = enc._self_attention(h, mask)
+        torch.manual_seed(1)
+        ref, _ = enc.attention(h, h, h, key_padding_mask=~mask, need_weights=False)
+        assert torch.allclose(ours[mask], ref[mask], atol=1e-6)
+
+
 def test_local_attention_weights_sum_to_one_over_valid_frames():
     torch.manual_seed(0)
     pool = LocalAttentionPooling(5)

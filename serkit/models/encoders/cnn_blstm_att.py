@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from serkit.errors import ConfigError
@@ -55,5 +56,17 @@ class CNNBLSTMAttEncoder(nn.Module):
             x = torch.relu(conv(x * mask[:, None, :].to(x.dtype)))
         x = self.dropout(torch.relu(self.bottleneck(x.transpose(1, 2))))    # (B, T, 512)
         h, _ = self.blstm(x, lengths)                                       # (B, T, 256)
-        att, _ = self.attention(h, h, h, key_padding_mask=~mask, need_weights=False)
+        att = self._self_attention(h, mask)
         return att * mask[..., None].to(att.dtype), lengths
+
+    def _self_attention(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """What ``self.attention(h, h, h, key_padding_mask=~mask)`` computes, with its weights, written
+        out so that the head reshapes keep the time axis symbolic: an ONNX export of
+        ``nn.MultiheadAttention`` fixes it to the example's length. h: (B, T, E), mask: (B, T)."""
+        att = self.attention
+        B, T, E = h.shape
+        q, k, v = F.linear(h, att.in_proj_weight, att.in_proj_bias).chunk(3, dim=-1)
+        q, k, v = (x.reshape(B, -1, att.num_heads, E // att.num_heads).transpose(1, 2) for x in (q, k, v))
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :],
+                                           dropout_p=att.dropout if self.training else 0.0)
+        return att.out_proj(o.transpose(1, 2).reshape(B, -1, E))
