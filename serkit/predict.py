@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -13,7 +14,7 @@ from serkit.config import Config, config_from_dict
 from serkit.data.datadir import DataDir
 from serkit.data.dataset import FeatDataset, emotion_targets
 from serkit.data.sampler import BucketBatchSampler
-from serkit.errors import SerkitError
+from serkit.errors import ConfigError, SerkitError
 from serkit.features.cmvn import CMVN
 from serkit.features.storage import FeatReader
 from serkit.models.model import MultiTaskModel
@@ -21,8 +22,22 @@ from serkit.predictions import write_predictions
 
 
 def load_model(exp_dir: str | os.PathLike, which: str = "best"):
-    """Model, config and classes from ``exp_dir/checkpoints/<which>.pt`` (self-describing)."""
-    return model_from_checkpoint(load_checkpoint(Path(exp_dir) / "checkpoints" / f"{which}.pt"))
+    """Model, config and classes of a trained run. ``which``: ``best`` (the selected model: with
+    ``train.average_best`` the average of the k best valid epochs), ``last`` (the last epoch),
+    ``top1`` (the best valid epoch alone, among those kept for the average) or ``epoch<N>`` (a kept
+    epoch); an epoch's file holds its weights only, the rest comes from ``last.pt``."""
+    ckpt_dir = Path(exp_dir) / "checkpoints"
+    if which in ("best", "last"):
+        return model_from_checkpoint(load_checkpoint(ckpt_dir / f"{which}.pt"))
+    if which != "top1" and not re.fullmatch(r"epoch[0-9]+", which):
+        raise ConfigError(f"checkpoint '{which}': give best, last, top1 or epoch<N>")
+    last = load_checkpoint(ckpt_dir / "last.pt")
+    if which == "top1":
+        top = last["state"].get("top")
+        if not top:
+            raise ConfigError(f"{ckpt_dir}: no epoch weights were kept (train.average_best was not above 1)")
+        which = f"epoch{top[0][1]}"   # the kept list is sorted best first
+    return model_from_checkpoint(dict(last, model=load_checkpoint(ckpt_dir / f"{which}.pt")["model"]))
 
 
 def model_from_checkpoint(ck: dict):

@@ -2,10 +2,14 @@
 
 Usage:
     serkit-decode --exp_dir DIR --data DIR [--data DIR ...] --feats FEATS_SCP [--cmvn_dir DIR | --cmvn_stats STATS.npz]
-        [--name test [--name ...]]
+        [--name test [--name ...]] [--checkpoint best|last|top1|epoch<N>] [--out_dir DIR]
 
 Each TSV line: utt, gold label (or -), predicted label, one probability per class. Several
 data dirs (each with its --name) are decoded in one run, loading the model once.
+--checkpoint decodes with other weights than the selected model: top1 is the best valid epoch
+alone where the model is the average of the k best (train.average_best). --out_dir writes
+<out_dir>/predictions/ instead of the exp dir's, e.g. exp/<tag>_top1/fold<k>, which serkit-score
+then scores like any system.
 
 Example:
     serkit-decode --exp_dir exp/blstm/fold1 --data data/folds/loso/fold1/test \
@@ -32,15 +36,17 @@ def main() -> None:
     p.add_argument("--cmvn_stats", default=None, help="a statistics file instead of --cmvn_dir")
     p.add_argument("--name", action="append", default=None, help="predictions/<name>.tsv, one per --data")
     p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--checkpoint", default="best", help="best (default), last, top1 or epoch<N>")
+    p.add_argument("--out_dir", default=None, help="write <out_dir>/predictions/ (default: the exp dir's)")
     args = p.parse_args()
     setup_logging()
     names = args.name or ["test"]
     if len(names) != len(args.data):
         raise ConfigError(f"{len(args.data)} --data but {len(names)} --name")
-    model = load_model(args.exp_dir)
+    model = load_model(args.exp_dir, args.checkpoint)
     stats = stats_file(args.cmvn_dir, model[1].data.cmvn, args.cmvn_stats)
     for data, name in zip(args.data, names):
-        out = Path(args.exp_dir) / "predictions" / f"{name}.tsv"
+        out = Path(args.out_dir or args.exp_dir) / "predictions" / f"{name}.tsv"
         n = predict(args.exp_dir, data, args.feats, stats, out, batch_size=args.batch_size, model=model)
         logging.info("wrote %d predictions to %s", n, out)
 

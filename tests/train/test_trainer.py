@@ -192,6 +192,24 @@ def test_balanced_class_weights_and_average_of_best_epochs(fold, tmp_path):
         if v.is_floating_point():
             assert torch.allclose(v, (snaps[0][k] + snaps[1][k]) / 2, atol=1e-6), k
     assert 0 <= best["valid"]["ua"] <= 1                     # the averaged model was scored on valid
+    # the best valid epoch alone, decoded as a system of its own
+    from serkit.errors import ConfigError
+    from serkit.predict import load_model
+
+    top = state["top"][0][1]
+    assert uas[top] == max(uas.values())
+    model, _, _ = load_model(exp, "top1")
+    assert all(torch.equal(v, snaps[kept.index(top)][k]) for k, v in model.state_dict().items())
+    with pytest.raises(ConfigError, match="give best, last, top1 or epoch<N>"):
+        load_model(exp, "epoch")
+    r = subprocess.run([sys.executable, "-m", "serkit.bin.decode", "--exp_dir", str(exp), "--checkpoint", "top1",
+                        "--out_dir", str(tmp_path / "top1"), "--feats", fold["feats"], "--cmvn_stats", fold["cmvn"],
+                        "--data", fold["valid"], "--name", "valid"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rows = (tmp_path / "top1" / "predictions" / "valid.tsv").read_text().splitlines()[1:]
+    assert len(rows) == len(DataDir.load(fold["valid"]).utts) and not (exp / "predictions").exists()
+    gold_pred = [r.split("\t")[1:3] for r in rows]
+    assert abs(sum(g == p for g, p in gold_pred) / len(rows) - state["history"][top - 1]["valid"]["wa"]) < 1e-6
 
 
 def test_input_pipeline_figures(fold, tmp_path):
