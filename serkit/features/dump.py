@@ -22,7 +22,7 @@ from serkit.data.datadir import DataDir, read_kv, write_kv
 from serkit.errors import DataDirError
 from serkit.features.extract import FeatureConfig, FeatureExtractor, read_scp_audio
 from serkit.features.storage import write_shard
-from serkit.fileio import atomic_write
+from serkit.fileio import atomic_write, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def dump_features(data_dir: str | os.PathLike, dump_dir: str | os.PathLike, cfg:
     write_kv(dump_dir / "utt2num_frames", {u: loc.rsplit(":", 1)[1] for u, loc in lines.items()})
     first = lines[utts[0]].split(":")[0]
     dim = np.load(dump_dir / first, mmap_mode="r").shape[1]
-    (dump_dir / "feat_dim").write_text(f"{dim}\n")
+    write_text_atomic(dump_dir / "feat_dim", f"{dim}\n")
     done.write_text("")
     stats = {"audio_sec": audio_sec, "wall_sec": wall, "cpu_sec": cpu_sec,
              "rtf_per_core": cpu_sec / audio_sec if audio_sec else 0.0}
