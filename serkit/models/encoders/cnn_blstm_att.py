@@ -64,7 +64,7 @@ class CNNBLSTMAttEncoder(nn.Module):
         out so that the head reshapes keep the time axis symbolic: an ONNX export of
         ``nn.MultiheadAttention`` fixes it to the example's length. h: (B, T, E), mask: (B, T)."""
         att = self.attention
-        B, T, E = h.shape
+        B, _, E = h.shape
         q, k, v = F.linear(h, att.in_proj_weight, att.in_proj_bias).chunk(3, dim=-1)
         q, k, v = (x.reshape(B, -1, att.num_heads, E // att.num_heads).transpose(1, 2) for x in (q, k, v))
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :],
