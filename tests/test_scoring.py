@@ -1,7 +1,10 @@
 """Scoring across folds: pooled vs mean ± std on hand-made predictions; RESULTS.md sections."""
+import shutil
+import subprocess
+
 import pytest
 
-from serkit.scoring import format_markdown, score_folds, update_results_md
+from serkit.scoring import environment_info, format_markdown, score_folds, update_results_md
 from serkit.errors import SerkitError
 
 
@@ -71,3 +74,23 @@ def test_results_md_concurrent_writers_lose_no_section(tmp_path):
     assert sum(line.startswith("## w") for line in text.splitlines()) == 60
     assert all(f"## w{w}-{k}\n\nfrom {w}\n" in text for w in range(6) for k in range(10))
     assert sorted(f.name for f in tmp_path.iterdir()) == [".RESULTS.md.lock", "RESULTS.md"]   # no temp file left
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_commit_is_dirty_for_code_changes_not_for_results_md(tmp_path, monkeypatch):
+    # stage 4 appends to the recipe's RESULTS.md: its own output must not mark the next section "-dirty"
+    recipe = tmp_path / "egs" / "x"
+    recipe.mkdir(parents=True)
+    (tmp_path / "model.py").write_text("a = 1\n")
+    (recipe / "RESULTS.md").write_text("# RESULTS\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(git + ["init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(git + ["add", "."], cwd=tmp_path, check=True)
+    subprocess.run(git + ["commit", "-qm", "init"], cwd=tmp_path, check=True)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    monkeypatch.chdir(recipe)
+    update_results_md(recipe / "RESULTS.md", "## a\n\nfirst\n", "a")
+    assert environment_info()["git commit"] == head
+    (tmp_path / "model.py").write_text("a = 2\n")
+    assert environment_info()["git commit"] == head + "-dirty"
