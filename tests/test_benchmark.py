@@ -38,3 +38,21 @@ def test_padded_share():
     # batches {10, 8}: 20 frames, 2 padded; {5, 5, 2}: 15 frames, 3 padded
     assert benchmark.padded_share([[0, 1], [2, 3, 4]], lengths) == 1 - 30 / 35
     assert benchmark.padded_share([[2, 3]], lengths) == 0.0
+
+
+def test_gpu_figures_without_a_gpu_is_a_clear_error(tmp_path):
+    import subprocess
+    import sys
+
+    import pytest
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is here: the script would run its figures")
+    script = Path(__file__).parents[1] / "tools" / "gpu_figures.sh"
+    r = subprocess.run([str(script), "--out", str(tmp_path / "out"), "--python", sys.executable],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        f"{script}: error: {sys.executable} sees no CUDA device (torch.cuda.device_count() is 0); these figures need one"]
+    bad = subprocess.run([str(script), "--device", "cuda"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown option '--device'" in bad.stderr
