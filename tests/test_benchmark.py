@@ -1,7 +1,11 @@
-"""tools/benchmark.py's arithmetic: the FLOP count behind its MFU figure, and the peak table."""
+"""tools/benchmark.py's arithmetic (the FLOP count behind its MFU figure, the peak table) and
+tools/gpu_figures.sh's refusal without a GPU."""
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 spec = importlib.util.spec_from_file_location("benchmark", Path(__file__).parents[1] / "tools" / "benchmark.py")
@@ -41,11 +45,6 @@ def test_padded_share():
 
 
 def test_gpu_figures_without_a_gpu_is_a_clear_error(tmp_path):
-    import subprocess
-    import sys
-
-    import pytest
-
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is here: the script would run its figures")
     script = Path(__file__).parents[1] / "tools" / "gpu_figures.sh"
