@@ -1,9 +1,11 @@
-"""Tabulate a sweep of one config key over a grid of values, across folds: WA/UA per value.
+"""Tabulate a sweep of one config key over a grid of values, across folds and seeds: WA/UA per value.
 
-Each (value, fold) is an ordinary run of stage 3 (``egs/TEMPLATE/ser.sh --sweep_key``) in
-``<exp_dir>/<key>_<value>/<fold>/``, trained and decoded like any other; the table holds pooled
-and mean ± std WA/UA per value, and a PNG plots the metrics against the value (symmetric-log
-axis, so 0 and 5e3 fit on one plot).
+Each (value, seed, fold) is an ordinary run of stage 3 (``egs/TEMPLATE/ser.sh --sweep_key``) in
+``<exp_dir>/<key>_<value>[_seed<S>]/<fold>/``, trained and decoded like any other. The table holds,
+per value, the pooled test WA/UA (mean ± std over seeds where several ran), the UA over folds and
+the pooled UA of the valid speakers, and marks the value the valid speakers choose: the setting to
+report is chosen there, never on the test folds. A PNG plots the metrics against the value
+(symmetric-log axis, so 0 and 5e3 fit on one plot).
 """
 from __future__ import annotations
 
@@ -11,14 +13,16 @@ import json
 import os
 import textwrap
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
 from serkit.errors import ConfigError, SerkitError
 from serkit.fileio import atomic_write
-from serkit.scoring import score_folds
+from serkit.metrics import mean_std
+from serkit.scoring import METRICS, score_folds
 
+Expected = Dict[str, Tuple[str, Sequence[str]]]   # fold -> (data dir, its utterances)
 
 
 def parse_values(text: str) -> List[str]:
@@ -31,10 +35,23 @@ def parse_values(text: str) -> List[str]:
     return values
 
 
-def value_dir(exp_dir: str | os.PathLike, key: str, value: str) -> Path:
-    """``<exp_dir>/<full key>_<value>``: the whole key, so that sweeps of two keys ending alike
-    (``model.heads.gender.weight``, ``model.heads.emotion.weight``) never share a dir."""
-    return Path(exp_dir) / f"{key}_{value}"
+def value_dir(exp_dir: str | os.PathLike, key: str, value: str, seed: Optional[int] = None) -> Path:
+    """``<exp_dir>/<full key>_<value>[_seed<S>]``: the whole key, so that sweeps of two keys ending
+    alike (``model.heads.gender.weight``, ``model.heads.emotion.weight``) never share a dir."""
+    return Path(exp_dir) / (f"{key}_{value}" if seed is None else f"{key}_{value}_seed{seed}")
+
+
+def parse_seeds(text: Optional[str]) -> List[Optional[int]]:
+    """``"1,2,3"`` -> ``[1, 2, 3]``; none given -> ``[None]`` (one run per value, the config's seed)."""
+    if not text:
+        return [None]
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds must be comma-separated integers, got '{text}'") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds must name distinct seeds, got '{text}'")
+    return seeds
 
 
 def _as_number(value: str) -> Optional[float]:
@@ -44,31 +61,85 @@ def _as_number(value: str) -> Optional[float]:
         return None
 
 
-def score_sweep(key: str, values: Sequence[str], folds: Sequence[str], exp_dir: str) -> Dict:
+def _predictions(run_dir: Path, folds: Sequence[str], split: str) -> Dict[str, Path]:
+    return {f: run_dir / f / "predictions" / f"{split}.tsv" for f in folds}
+
+
+def score_sweep(key: str, values: Sequence[str], folds: Sequence[str], exp_dir: str,
+                seeds: Sequence[Optional[int]] = (None,), expected: Optional[Expected] = None,
+                expected_valid: Optional[Expected] = None) -> Dict:
+    """Score every (value, seed) run on test and, where every fold decoded them, on valid.
+
+    A row per value: ``pooled`` = the mean over seeds of the pooled test WA / UA / F1,
+    ``pooled_std`` their population std, ``mean_std`` = UA/WA mean ± std over the folds of every
+    seed, ``valid_ua`` = the mean over seeds of the pooled valid UA (None where a run lacks valid
+    predictions). ``chosen``: the value of the highest valid UA (the first of a tie), None where
+    any value lacks it.
+    """
     rows = []
     for value in values:
-        preds = {f: value_dir(exp_dir, key, value) / f / "predictions" / "test.tsv" for f in folds}
-        missing = [str(p) for p in preds.values() if not p.exists()]
-        if missing:
-            raise SerkitError(f"{key}={value}: missing predictions {', '.join(missing)}")
-        r = score_folds(preds)
-        rows.append({"value": value, "pooled": {m: r["pooled"][m] for m in ("wa", "ua", "macro_f1")},
-                     "mean_std": r["mean_std"]})
-    return {"key": key, "folds": list(folds), "rows": rows}
+        runs = []
+        for seed in seeds:
+            run_dir = value_dir(exp_dir, key, value, seed)
+            test = _predictions(run_dir, folds, "test")
+            missing = [str(p) for p in test.values() if not p.exists()]
+            if missing:
+                raise SerkitError(f"{key}={value}{'' if seed is None else f' seed {seed}'}: missing predictions "
+                                  f"{', '.join(missing)}")
+            r = score_folds(test, expected)
+            valid = _predictions(run_dir, folds, "valid")
+            valid_ua = None
+            if all(p.exists() for p in valid.values()):
+                valid_ua = score_folds(valid, expected_valid)["pooled"]["ua"]
+            runs.append({"seed": seed, "pooled": {m: r["pooled"][m] for m in METRICS}, "valid_ua": valid_ua,
+                         "fold_scores": {m: [r["folds"][f][m] for f in folds] for m in ("wa", "ua")}})
+        pooled, pooled_std = {}, {}
+        for m in METRICS:
+            pooled[m], pooled_std[m] = mean_std([run["pooled"][m] for run in runs])
+        fold_ms = {}
+        for m in ("wa", "ua"):
+            mu, sd = mean_std([x for run in runs for x in run["fold_scores"].pop(m)])
+            fold_ms[m] = {"mean": mu, "std": sd}
+        for run in runs:
+            del run["fold_scores"]
+        valid_uas = [run["valid_ua"] for run in runs]
+        rows.append({"value": value, "pooled": pooled, "pooled_std": pooled_std, "mean_std": fold_ms,
+                     "valid_ua": None if None in valid_uas else mean_std(valid_uas)[0], "runs": runs})
+    chosen = None
+    if all(r["valid_ua"] is not None for r in rows):
+        chosen = max(rows, key=lambda r: r["valid_ua"])["value"]   # max keeps the first of a tie
+    return {"key": key, "folds": list(folds), "seeds": list(seeds), "rows": rows, "chosen": chosen}
 
 
 def format_sweep_markdown(result: Dict, title: str, protocol: str, notes: Dict[str, str]) -> str:
+    seeds = [s for s in result.get("seeds", [None]) if s is not None]
     lines = [f"## {title}", "", f"- protocol: {protocol}", f"- swept: `{result['key']}` over "
-             f"{len(result['rows'])} values, {len(result['folds'])} folds each"]
+             f"{len(result['rows'])} values, {len(result['folds'])} folds each"
+             + (f", training seeds {', '.join(map(str, seeds))}" if seeds else "")]
+    if result.get("chosen") is not None:
+        lines.append(f"- chosen on the valid speakers: {result['key']} = {result['chosen']} (in bold)")
     lines += [f"- {k}: {v}" for k, v in notes.items()]
-    lines += ["", "WA = overall accuracy, UA = mean per-class recall; in %.", "",
-              f"| {result['key']} | pooled WA | pooled UA | mean ± std WA | mean ± std UA |",
+    over = f" (mean ± std over {len(seeds)} seeds, population std)" if len(seeds) > 1 else ""
+    lines += ["", f"WA = overall accuracy, UA = mean per-class recall; in %. Pooled over the test folds{over}; "
+              "UA over folds: mean ± std over the folds" + (" of every seed" if len(seeds) > 1 else "")
+              + "; valid UA: pooled over the valid speakers" + (", mean over seeds" if len(seeds) > 1 else "") + ".", "",
+              f"| {result['key']} | pooled WA | pooled UA | UA over folds | valid UA |",
               "|---:|---:|---:|---:|---:|"]
     for r in result["rows"]:
-        ms = r["mean_std"]
-        lines.append(f"| {r['value']} | {100 * r['pooled']['wa']:.2f} | {100 * r['pooled']['ua']:.2f} | "
-                     f"{100 * ms['wa']['mean']:.2f} ± {100 * ms['wa']['std']:.2f} | "
-                     f"{100 * ms['ua']['mean']:.2f} ± {100 * ms['ua']['std']:.2f} |")
+        def cell(m):
+            text = f"{100 * r['pooled'][m]:.2f}"
+            return text + (f" ± {100 * r['pooled_std'][m]:.2f}" if len(seeds) > 1 else "")
+        ua = r["mean_std"]["ua"]
+        valid = "-" if r.get("valid_ua") is None else f"{100 * r['valid_ua']:.2f}"
+        value = f"**{r['value']}**" if r["value"] == result.get("chosen") else r["value"]
+        lines.append(f"| {value} | {cell('wa')} | {cell('ua')} | {100 * ua['mean']:.2f} ± {100 * ua['std']:.2f} | "
+                     f"{valid} |")
+    if len(seeds) > 1:   # the seeds behind each mean, to judge a gap against the seed spread
+        lines += ["", "Per seed, pooled test UA / valid UA:", ""]
+        for r in result["rows"]:
+            cells = [f"seed {run['seed']} {100 * run['pooled']['ua']:.2f} / "
+                     + ("-" if run["valid_ua"] is None else f"{100 * run['valid_ua']:.2f}") for run in r["runs"]]
+            lines.append(f"- {result['key']} = {r['value']}: " + "; ".join(cells))
     return "\n".join(lines) + "\n"
 
 
@@ -87,9 +158,14 @@ def plot_sweep(result: Dict, out_png: str | os.PathLike, title: str) -> None:
         mean = [100 * r["mean_std"][metric]["mean"] for r in rows]
         std = [100 * r["mean_std"][metric]["std"] for r in rows]
         pooled = [100 * r["pooled"][metric] for r in rows]
-        line = ax.plot(pos, pooled, marker="o", label=f"{label} pooled")[0]
+        spread = [100 * r.get("pooled_std", {}).get(metric, 0.0) for r in rows]
+        line = ax.errorbar(pos, pooled, yerr=spread if any(spread) else None, marker="o", capsize=3,
+                           label=f"{label} pooled" + (" (± std over seeds)" if any(spread) else ""))[0]
         ax.errorbar(pos, mean, yerr=std, fmt="--", capsize=3, color=line.get_color(), alpha=0.6,
                     label=f"{label} mean ± std over folds")
+    if all(r.get("valid_ua") is not None for r in rows):
+        ax.plot(pos, [100 * r["valid_ua"] for r in rows], marker="s", linestyle=":", color="black",
+                label="UA valid speakers (chooses the value)")
     if numeric:
         nonzero = [abs(x) for x in xs if x]
         ax.set_xscale("symlog", linthresh=min(nonzero) if nonzero else 1.0)
@@ -111,7 +187,8 @@ def plot_sweep(result: Dict, out_png: str | os.PathLike, title: str) -> None:
 def write_sweep(result: Dict, exp_dir: str | os.PathLike, markdown: str, title: str) -> None:
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
-    with open(exp_dir / "sweep.json", "w") as f:
+    with atomic_write(exp_dir / "sweep.json", "w") as f:
         json.dump(result, f, indent=1)
-    (exp_dir / "sweep.md").write_text(markdown)
+    with atomic_write(exp_dir / "sweep.md", "w") as f:
+        f.write(markdown)
     plot_sweep(result, exp_dir / "sweep.png", title)

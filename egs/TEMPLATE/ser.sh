@@ -35,7 +35,9 @@ Usage: ./run.sh [options]
                                scores each, reports mean ± std over seeds and scores their fusion
                                (exp/<tag>_seeds_fused: posteriors averaged)
   --sweep_key KEY            stages 3-4 sweep this config key (e.g. model.heads.gender.weight) ...
-  --sweep_values V1,V2,...   ... over these values with serkit-sweep: one table + plot
+  --sweep_values V1,V2,...   ... over these values with serkit-sweep: one table + plot, valid
+                               speakers' choice marked; with --seeds every value trains every seed
+                               (exp/<tag>/<key>_<value>_seed<S>) and the table gives mean ± std
   --run_cmd CMD              the command line RESULTS.md records (run.sh passes its own)
   --pretrain_config FILE     stage 2 pretrains with serkit-pretrain (FOP / MPC); stage 3 then loads
                                exp/pretrain/<name>/checkpoints/best.pt into a 'pretrained' encoder
@@ -99,7 +101,6 @@ if [ -z "${tag}" ]; then
   [ -z "${train_opts}" ] || tag+=$(echo "${train_opts}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')
   [ -z "${sweep_key}" ] || tag+=_sweep_${sweep_key}   # the full key: two keys may end alike
 fi
-[ -z "${seeds}" ] || [ -z "${sweep_key}" ] || { log "error: --seeds and --sweep_key do not go together"; exit 1; }
 folds_dir=data/folds/${folds_name}
 dump_dir=dump/${feats}
 exp_dir=exp/${tag}
@@ -227,7 +228,13 @@ fi
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   # one stage 3 for every kind of run: the runs are (exp dir, extra options) pairs
   runs=()
-  if [ -n "${sweep_key}" ]; then   # one run per value: exp/<tag>/<key>_<value>/fold<k>
+  if [ -n "${sweep_key}" ] && [ -n "${seeds}" ]; then   # exp/<tag>/<key>_<value>_seed<S>/fold<k>
+    for value in ${sweep_values//,/ }; do
+      for seed in ${seeds//,/ }; do
+        runs+=("${exp_dir}/${sweep_key}_${value}_seed${seed}|--${sweep_key} ${value} --seed ${seed}")
+      done
+    done
+  elif [ -n "${sweep_key}" ]; then   # one run per value: exp/<tag>/<key>_<value>/fold<k>
     for value in ${sweep_values//,/ }; do runs+=("${exp_dir}/${sweep_key}_${value}|--${sweep_key} ${value}"); done
   elif [ -n "${seeds}" ]; then     # one run per seed: exp/<tag>_seed<S>/fold<k>
     for seed in ${seeds//,/ }; do runs+=("${exp_dir}_seed${seed}|--seed ${seed}"); done
@@ -278,7 +285,7 @@ if [ -n "${sweep_key}" ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; t
   # shellcheck disable=SC2086
   run serkit-sweep --config "${train_config}" --key "${sweep_key}" --values "${sweep_values}" \
     --folds_dir "${folds_dir}" --folds "$(fold_list)" --exp_dir "${exp_dir}" --results_md "${results_md}" \
-    --title "${tag}" -- ${train_opts}
+    ${seeds:+--seeds "${seeds}"} --title "${tag}" -- ${train_opts}
 elif [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   cmvn_mode=$(config_value data.cmvn)   # for RESULTS.md: the binaries read it from the config themselves
   notes=(--note "command: ${run_cmd:-./run.sh --train_config ${train_config} --protocol ${protocol}${extra_train:+ --extra_train ${extra_train}}${train_opts:+ --train_opts \"${train_opts}\"}}"

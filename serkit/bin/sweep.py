@@ -2,13 +2,15 @@
 
 Usage:
     serkit-sweep --key model.heads.gender.weight --values 0,1e-3,0.1,1 --folds_dir data/folds/loso
-        --exp_dir exp/<tag> [--config conf/x.yaml] [--folds fold1,fold2] [--results_md RESULTS.md]
-        [--title T] [-- --train.max_epochs 5]
+        --exp_dir exp/<tag> [--seeds 1,2,3] [--config conf/x.yaml] [--folds fold1,fold2]
+        [--results_md RESULTS.md] [--title T] [-- --train.max_epochs 5]
 
-The runs themselves are stage 3 of a recipe (``./run.sh --sweep_key K --sweep_values V``), which
-trains and decodes ``<exp_dir>/<key>_<value>/<fold>/`` like any other run. Options after ``--``
-(the runs' overrides) are recorded in the notes. Writes <exp_dir>/sweep.{md,json,png}; with
---results_md also a section of RESULTS.md.
+The runs themselves are stage 3 of a recipe (``./run.sh --sweep_key K --sweep_values V [--seeds
+1,2,3]``), which trains and decodes ``<exp_dir>/<key>_<value>[_seed<S>]/<fold>/`` like any other
+run. The table gives, per value, the pooled test WA / UA (mean ± std over seeds with --seeds),
+the UA over folds and the pooled valid UA, and marks the value the valid speakers choose.
+Options after ``--`` (the runs' overrides) are recorded in the notes. Writes
+<exp_dir>/sweep.{md,json,png}; with --results_md also a section of RESULTS.md.
 
 Example (from a recipe dir, after stage 3 of the sweep):
     serkit-sweep --config conf/tuning/train_blstm2l_gender.yaml --key model.heads.gender.weight \
@@ -22,9 +24,10 @@ import sys
 from pathlib import Path
 
 from serkit.bin.common import run_main, setup_logging
+from serkit.data.datadir import read_kv
 from serkit.data.folds import read_protocol, select_folds
 from serkit.scoring import environment_info, publish
-from serkit.sweep import format_sweep_markdown, parse_values, score_sweep, write_sweep
+from serkit.sweep import format_sweep_markdown, parse_seeds, parse_values, score_sweep, write_sweep
 
 
 def main() -> None:
@@ -40,6 +43,7 @@ def main() -> None:
     p.add_argument("--folds_dir", required=True)
     p.add_argument("--exp_dir", required=True)
     p.add_argument("--folds", default=None, help="comma list (default: every fold of the protocol)")
+    p.add_argument("--seeds", default=None, help="comma list of training seeds: runs <key>_<value>_seed<S>")
     p.add_argument("--results_md", default=None)
     p.add_argument("--title", default=None)
     args = p.parse_args(argv)
@@ -47,7 +51,14 @@ def main() -> None:
     values = parse_values(args.values)
     info = read_protocol(args.folds_dir)
     folds = select_folds(info, args.folds, args.folds_dir)
-    result = score_sweep(args.key, values, folds, args.exp_dir)
+    seeds = parse_seeds(args.seeds)
+    expected = {}
+    for split in ("test", "valid"):   # the utterances each fold's predictions must cover
+        expected[split] = {}
+        for fold in folds:
+            where = Path(args.folds_dir) / fold / split
+            expected[split][fold] = (str(where), list(read_kv(where / "utt2spk")))
+    result = score_sweep(args.key, values, folds, args.exp_dir, seeds, expected["test"], expected["valid"])
     title = args.title or Path(args.exp_dir).name
     protocol = info["protocol"] + (" (SPEAKER-DEPENDENT)" if info.get("speaker_dependent") else "")
     notes = {"config": args.config or "(not given)", "extra options": " ".join(extra) or "none",

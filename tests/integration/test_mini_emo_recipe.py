@@ -72,19 +72,31 @@ def test_seeds_are_trained_scored_and_fused(recipe):
 
 
 def test_one_stage_3_sweeps_a_classical_config_folds_at_once(recipe):
-    """Sweeps run through the same stage 3 as plain runs: classical configs, --fold_nj, valid decodes."""
+    """Sweeps run through the same stage 3 as plain runs: classical configs, --fold_nj, --seeds,
+    valid decodes; the table marks the value the valid speakers choose."""
     out = run_recipe(recipe, "--stage", "3", "--folds", "1,2", "--train_config", "conf/classical_rf.yaml",
-                     "--sweep_key", "rf_trees", "--sweep_values", "10,30", "--fold_nj", "2")
+                     "--sweep_key", "rf_trees", "--sweep_values", "10,30", "--seeds", "1,2", "--fold_nj", "2")
     base = recipe / "exp" / "classical_rf_mfcc_loso_session_sweep_rf_trees"
     for value in (10, 30):
-        for fold in ("fold1", "fold2"):
-            run = base / f"rf_trees_{value}" / fold
-            assert f"rf_trees: {value}" in (run / "config.yaml").read_text()
-            assert (run / "predictions" / "valid.tsv").exists() and (run / ".done").exists()
-    assert "4 fold job(s), 2 at once" in out
+        for seed in (1, 2):
+            for fold in ("fold1", "fold2"):
+                run = base / f"rf_trees_{value}_seed{seed}" / fold
+                config = (run / "config.yaml").read_text()
+                assert f"rf_trees: {value}" in config and f"seed: {seed}" in config
+                assert (run / "predictions" / "valid.tsv").exists() and (run / ".done").exists()
+    assert "8 fold job(s), 2 at once" in out
     result = json.loads((base / "sweep.json").read_text())
-    assert [r["value"] for r in result["rows"]] == ["10", "30"]
-    assert "| rf_trees | pooled WA | pooled UA |" in (recipe / "RESULTS.md").read_text()
+    assert [r["value"] for r in result["rows"]] == ["10", "30"] and result["seeds"] == [1, 2]
+    for row in result["rows"]:
+        uas = [run["pooled"]["ua"] for run in row["runs"]]
+        assert [run["seed"] for run in row["runs"]] == [1, 2]
+        assert row["pooled"]["ua"] == pytest.approx(sum(uas) / 2)
+        assert row["pooled_std"]["ua"] == pytest.approx(abs(uas[0] - uas[1]) / 2)
+        assert 0 < row["valid_ua"] <= 1
+    assert result["chosen"] == max(result["rows"], key=lambda r: r["valid_ua"])["value"]
+    results_md = (recipe / "RESULTS.md").read_text()
+    assert "| rf_trees | pooled WA | pooled UA | UA over folds | valid UA |" in results_md
+    assert f"- chosen on the valid speakers: rf_trees = {result['chosen']} (in bold)" in results_md
 
 
 def test_recipe_rejects_unknown_option(recipe):
