@@ -285,7 +285,7 @@ if [ -n "${sweep_key}" ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; t
   # shellcheck disable=SC2086
   run serkit-sweep --config "${train_config}" --key "${sweep_key}" --values "${sweep_values}" \
     --folds_dir "${folds_dir}" --folds "$(fold_list)" --exp_dir "${exp_dir}" --results_md "${results_md}" \
-    ${seeds:+--seeds "${seeds}"} --title "${tag}" -- ${train_opts}
+    ${seeds:+--seeds "${seeds}"} --title "${tag}${seeds:+ (seeds ${seeds})}" -- ${train_opts}
 elif [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   cmvn_mode=$(config_value data.cmvn)   # for RESULTS.md: the binaries read it from the config themselves
   notes=(--note "command: ${run_cmd:-./run.sh --train_config ${train_config} --protocol ${protocol}${extra_train:+ --extra_train ${extra_train}}${train_opts:+ --train_opts \"${train_opts}\"}}"

@@ -97,6 +97,8 @@ def test_one_stage_3_sweeps_a_classical_config_folds_at_once(recipe):
     results_md = (recipe / "RESULTS.md").read_text()
     assert "| rf_trees | pooled WA | pooled UA | UA over folds | valid UA |" in results_md
     assert f"- chosen on the valid speakers: rf_trees = {result['chosen']} (in bold)" in results_md
+    # its own section, beside (not over) a sweep of the same tag without seeds
+    assert "## classical_rf_mfcc_loso_session_sweep_rf_trees (seeds 1,2)\n" in results_md
 
 
 def test_recipe_rejects_unknown_option(recipe):
