@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from serkit.data.datadir import read_kv
 from serkit.errors import SerkitError
 from serkit.fileio import write_text_atomic
 from serkit.metrics import (confusion_matrix, error_rate, mean_std, normalise_rows, regression_scores,
@@ -45,6 +46,17 @@ def check_coverage(path: str | os.PathLike, utts: Sequence[str], expected: Seque
                           f"e.g. {', '.join(missing[:3])} (rerun the decode)")
     if extra:
         raise SerkitError(f"{path}: {len(extra)} predicted utterance(s) are not in {where}, e.g. {', '.join(extra[:3])}")
+
+
+def expected_utterances(folds_dir: str | os.PathLike, folds: Sequence[str],
+                        split: str = "test") -> Dict[str, Tuple[str, List[str]]]:
+    """``{fold: (<folds_dir>/<fold>/<split>, its utterances)}``: what each fold's predictions of
+    that split must cover, for :func:`score_folds`."""
+    out = {}
+    for fold in folds:
+        where = Path(folds_dir) / fold / split
+        out[fold] = (str(where), list(read_kv(where / "utt2spk")))
+    return out
 
 
 def score_folds(pred_files: Dict[str, str | os.PathLike],

@@ -79,6 +79,7 @@ def score_sweep(key: str, values: Sequence[str], folds: Sequence[str], exp_dir: 
     rows = []
     for value in values:
         runs = []
+        fold_scores = {"wa": [], "ua": []}   # of every (seed, fold)
         for seed in seeds:
             run_dir = value_dir(exp_dir, key, value, seed)
             test = _predictions(run_dir, folds, "test")
@@ -91,17 +92,13 @@ def score_sweep(key: str, values: Sequence[str], folds: Sequence[str], exp_dir: 
             valid_ua = None
             if all(p.exists() for p in valid.values()):
                 valid_ua = score_folds(valid, expected_valid)["pooled"]["ua"]
-            runs.append({"seed": seed, "pooled": {m: r["pooled"][m] for m in METRICS}, "valid_ua": valid_ua,
-                         "fold_scores": {m: [r["folds"][f][m] for f in folds] for m in ("wa", "ua")}})
+            runs.append({"seed": seed, "pooled": {m: r["pooled"][m] for m in METRICS}, "valid_ua": valid_ua})
+            for m in fold_scores:
+                fold_scores[m] += [r["folds"][f][m] for f in folds]
         pooled, pooled_std = {}, {}
         for m in METRICS:
             pooled[m], pooled_std[m] = mean_std([run["pooled"][m] for run in runs])
-        fold_ms = {}
-        for m in ("wa", "ua"):
-            mu, sd = mean_std([x for run in runs for x in run["fold_scores"].pop(m)])
-            fold_ms[m] = {"mean": mu, "std": sd}
-        for run in runs:
-            del run["fold_scores"]
+        fold_ms = {m: dict(zip(("mean", "std"), mean_std(x))) for m, x in fold_scores.items()}
         valid_uas = [run["valid_ua"] for run in runs]
         rows.append({"value": value, "pooled": pooled, "pooled_std": pooled_std, "mean_std": fold_ms,
                      "valid_ua": None if None in valid_uas else mean_std(valid_uas)[0], "runs": runs})

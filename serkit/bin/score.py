@@ -20,10 +20,9 @@ import argparse
 from pathlib import Path
 
 from serkit.bin.common import run_main, setup_logging
-from serkit.data.datadir import read_kv
 from serkit.data.folds import read_protocol, select_folds
-from serkit.scoring import environment_info, find_fold_predictions, format_markdown, format_seeds_markdown, \
-    publish, score_folds, write_scores
+from serkit.scoring import environment_info, expected_utterances, find_fold_predictions, format_markdown, \
+    format_seeds_markdown, publish, score_folds, write_scores
 
 
 def main() -> None:
@@ -45,10 +44,7 @@ def main() -> None:
     extra = dict(n.split(": ", 1) if ": " in n else (n, "") for n in args.note)
     extra.update(environment_info())
     dependent = info.get("speaker_dependent", False)
-    expected = {}
-    for fold in folds:   # the utterances each fold's predictions must cover
-        where = Path(args.folds_dir) / fold / args.split
-        expected[fold] = (str(where), list(read_kv(where / "utt2spk")))
+    expected = expected_utterances(args.folds_dir, folds, args.split)
     results = {}
     for exp_dir in args.exp_dir:
         result = score_folds(find_fold_predictions(exp_dir, args.split, folds), expected)

@@ -24,9 +24,8 @@ import sys
 from pathlib import Path
 
 from serkit.bin.common import run_main, setup_logging
-from serkit.data.datadir import read_kv
 from serkit.data.folds import read_protocol, select_folds
-from serkit.scoring import environment_info, publish
+from serkit.scoring import environment_info, expected_utterances, publish
 from serkit.sweep import format_sweep_markdown, parse_seeds, parse_values, score_sweep, write_sweep
 
 
@@ -52,13 +51,9 @@ def main() -> None:
     info = read_protocol(args.folds_dir)
     folds = select_folds(info, args.folds, args.folds_dir)
     seeds = parse_seeds(args.seeds)
-    expected = {}
-    for split in ("test", "valid"):   # the utterances each fold's predictions must cover
-        expected[split] = {}
-        for fold in folds:
-            where = Path(args.folds_dir) / fold / split
-            expected[split][fold] = (str(where), list(read_kv(where / "utt2spk")))
-    result = score_sweep(args.key, values, folds, args.exp_dir, seeds, expected["test"], expected["valid"])
+    result = score_sweep(args.key, values, folds, args.exp_dir, seeds,
+                         expected_utterances(args.folds_dir, folds, "test"),
+                         expected_utterances(args.folds_dir, folds, "valid"))
     title = args.title or Path(args.exp_dir).name
     protocol = info["protocol"] + (" (SPEAKER-DEPENDENT)" if info.get("speaker_dependent") else "")
     notes = {"config": args.config or "(not given)", "extra options": " ".join(extra) or "none",
