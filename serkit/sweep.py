@@ -18,9 +18,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import yaml
 
 from serkit.errors import ConfigError, SerkitError
-from serkit.fileio import atomic_write
+from serkit.fileio import atomic_write, write_text_atomic
 from serkit.metrics import mean_std
-from serkit.scoring import METRICS, score_folds
+from serkit.scoring import METRICS, find_fold_predictions, score_folds
 
 Expected = Dict[str, Tuple[str, Sequence[str]]]   # fold -> (data dir, its utterances)
 
@@ -61,10 +61,6 @@ def _as_number(value: str) -> Optional[float]:
         return None
 
 
-def _predictions(run_dir: Path, folds: Sequence[str], split: str) -> Dict[str, Path]:
-    return {f: run_dir / f / "predictions" / f"{split}.tsv" for f in folds}
-
-
 def score_sweep(key: str, values: Sequence[str], folds: Sequence[str], exp_dir: str,
                 seeds: Sequence[Optional[int]] = (None,), expected: Optional[Expected] = None,
                 expected_valid: Optional[Expected] = None) -> Dict:
@@ -82,16 +78,15 @@ def score_sweep(key: str, values: Sequence[str], folds: Sequence[str], exp_dir: 
         fold_scores = {"wa": [], "ua": []}   # of every (seed, fold)
         for seed in seeds:
             run_dir = value_dir(exp_dir, key, value, seed)
-            test = _predictions(run_dir, folds, "test")
-            missing = [str(p) for p in test.values() if not p.exists()]
-            if missing:
-                raise SerkitError(f"{key}={value}{'' if seed is None else f' seed {seed}'}: missing predictions "
-                                  f"{', '.join(missing)}")
+            try:
+                test = find_fold_predictions(run_dir, "test", folds)
+            except SerkitError as e:   # which run of the sweep lacks them
+                raise SerkitError(f"{key}={value}{'' if seed is None else f' seed {seed}'}: {e}") from None
             r = score_folds(test, expected)
-            valid = _predictions(run_dir, folds, "valid")
-            valid_ua = None
-            if all(p.exists() for p in valid.values()):
-                valid_ua = score_folds(valid, expected_valid)["pooled"]["ua"]
+            try:
+                valid_ua = score_folds(find_fold_predictions(run_dir, "valid", folds), expected_valid)["pooled"]["ua"]
+            except SerkitError:   # a run without valid decodes: no choice can be made on it
+                valid_ua = None
             runs.append({"seed": seed, "pooled": {m: r["pooled"][m] for m in METRICS}, "valid_ua": valid_ua})
             for m in fold_scores:
                 fold_scores[m] += [r["folds"][f][m] for f in folds]
@@ -122,14 +117,15 @@ def format_sweep_markdown(result: Dict, title: str, protocol: str, notes: Dict[s
               + "; valid UA: pooled over the valid speakers" + (", mean over seeds" if len(seeds) > 1 else "") + ".", "",
               f"| {result['key']} | pooled WA | pooled UA | UA over folds | valid UA |",
               "|---:|---:|---:|---:|---:|"]
+    def cell(r, m):
+        text = f"{100 * r['pooled'][m]:.2f}"
+        return text + (f" ± {100 * r['pooled_std'][m]:.2f}" if len(seeds) > 1 else "")
+
     for r in result["rows"]:
-        def cell(m):
-            text = f"{100 * r['pooled'][m]:.2f}"
-            return text + (f" ± {100 * r['pooled_std'][m]:.2f}" if len(seeds) > 1 else "")
         ua = r["mean_std"]["ua"]
         valid = "-" if r.get("valid_ua") is None else f"{100 * r['valid_ua']:.2f}"
         value = f"**{r['value']}**" if r["value"] == result.get("chosen") else r["value"]
-        lines.append(f"| {value} | {cell('wa')} | {cell('ua')} | {100 * ua['mean']:.2f} ± {100 * ua['std']:.2f} | "
+        lines.append(f"| {value} | {cell(r, 'wa')} | {cell(r, 'ua')} | {100 * ua['mean']:.2f} ± {100 * ua['std']:.2f} | "
                      f"{valid} |")
     if len(seeds) > 1:   # the seeds behind each mean, to judge a gap against the seed spread
         lines += ["", "Per seed, pooled test UA / valid UA:", ""]
@@ -186,6 +182,5 @@ def write_sweep(result: Dict, exp_dir: str | os.PathLike, markdown: str, title: 
     exp_dir.mkdir(parents=True, exist_ok=True)
     with atomic_write(exp_dir / "sweep.json", "w") as f:
         json.dump(result, f, indent=1)
-    with atomic_write(exp_dir / "sweep.md", "w") as f:
-        f.write(markdown)
+    write_text_atomic(exp_dir / "sweep.md", markdown)
     plot_sweep(result, exp_dir / "sweep.png", title)
