@@ -84,9 +84,11 @@ def score_sweep(key: str, values: Sequence[str], folds: Sequence[str], exp_dir: 
                 raise SerkitError(f"{key}={value}{'' if seed is None else f' seed {seed}'}: {e}") from None
             r = score_folds(test, expected)
             try:
-                valid_ua = score_folds(find_fold_predictions(run_dir, "valid", folds), expected_valid)["pooled"]["ua"]
+                valid = find_fold_predictions(run_dir, "valid", folds)
             except SerkitError:   # a run without valid decodes: no choice can be made on it
-                valid_ua = None
+                valid = None
+            # a valid file that is there but wrong still fails, as a test file does
+            valid_ua = None if valid is None else score_folds(valid, expected_valid)["pooled"]["ua"]
             runs.append({"seed": seed, "pooled": {m: r["pooled"][m] for m in METRICS}, "valid_ua": valid_ua})
             for m in fold_scores:
                 fold_scores[m] += [r["folds"][f][m] for f in folds]

@@ -83,6 +83,15 @@ def test_sweep_without_valid_predictions_chooses_nothing(seeded_sweep):
     assert "| 1 | 50.00 ± 0.00 | 50.00 ± 0.00 | 50.00 ± 0.00 | - |" in format_sweep_markdown(result, "t", "loso", {})
 
 
+def test_sweep_fails_on_valid_predictions_that_miss_utterances(seeded_sweep):
+    """Only absent valid decodes mean "no choice"; a valid file that lacks utterances is an error."""
+    exp, key = seeded_sweep
+    utts = [f"{c}{i}" for c in ("ang", "neu") for i in range(2)]
+    expected_valid = {f: (f"folds/{f}/valid", [f"{f}_{u}" for u in utts] + [f"{f}_sad0"]) for f in ("fold1", "fold2")}
+    with pytest.raises(SerkitError, match="sad0"):
+        score_sweep(key, ["0", "1"], ["fold1", "fold2"], str(exp), [1, 2], expected_valid=expected_valid)
+
+
 def test_sweep_names_the_seed_whose_predictions_are_missing(seeded_sweep):
     exp, key = seeded_sweep
     (value_dir(exp, key, "0", 2) / "fold1" / "predictions" / "test.tsv").unlink()
