@@ -14,6 +14,11 @@ such a file or a trained fold's exp dir::
 
 A model trained with per-speaker CMVN meets an unknown speaker at inference: each utterance (or
 segment) is normalised with its own statistics.
+
+A fused system's fold (``exp/<fusion>/fold1``, written by ``serkit-fuse``) exports the same way:
+the file holds one package per member and the fold's fusion weights, and ``Recognizer.load``
+gives an :class:`Ensemble` that averages the members' emotion posteriors with those weights,
+as ``serkit-fuse`` averages their decodes.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ from serkit.errors import ConfigError, DataDirError, SerkitError
 from serkit.fileio import atomic_write
 
 PACKAGE_FORMAT = "serkit-model/1"
+ENSEMBLE_FORMAT = "serkit-ensemble/1"   # a fused system: member packages and their weights
 ONNX_META_KEY = "serkit"   # metadata of an exported ONNX model: features, CMVN, classes (JSON)
 # encoders whose ONNX graph keeps the batch and time axes dynamic (checked in the tests), with
 # the exporter used: the TorchScript one traces the recurrent and convolutional encoders in
@@ -66,13 +72,19 @@ def _training_inputs(exp: Path, feat_conf: Optional[str], cmvn_stats: Optional[s
     return features, cmvn_stats or run.get("cmvn_stats")
 
 
-def export_package(exp_dir: str | os.PathLike, out: str | os.PathLike, feat_conf: Optional[str] = None,
-                   cmvn_stats: Optional[str] = None, which: str = "best") -> Path:
-    """Write the self-contained model file ``out`` from a trained fold ``exp_dir``."""
+def _refuse_classical(exp: Path) -> None:
+    if (exp / "model.pkl").exists():   # a pickle: loading it could run code, so serkit never does
+        raise ConfigError(f"{exp}: a scikit-learn model (model.pkl, a pickle); only neural models are "
+                          f"packed and run")
+
+
+def _package(exp: Path, feat_conf: Optional[str] = None, cmvn_stats: Optional[str] = None,
+             which: str = "best") -> dict:
+    """The package of one trained fold (plain data: what ``export_package`` writes)."""
     from serkit.features.cmvn import CMVN
     from serkit.features.extract import FeatureConfig
 
-    exp = Path(exp_dir)
+    _refuse_classical(exp)
     ck = load_checkpoint(exp / "checkpoints" / f"{which}.pt")
     cfg = config_from_dict(ck["config"])
     features, stats = _training_inputs(exp, feat_conf, cmvn_stats)
@@ -81,11 +93,89 @@ def export_package(exp_dir: str | os.PathLike, out: str | os.PathLike, feat_conf
     if cfg.data.cmvn == "global":
         mean, inv_std = CMVN(stats, "global").table["global"]
         cmvn.update(mean=torch.from_numpy(mean), inv_std=torch.from_numpy(inv_std))
-    pkg = {"format": PACKAGE_FORMAT, "model": ck["model"], "config": ck["config"], "classes": ck["classes"],
-           "input_dim": ck["input_dim"], "architecture": ck.get("architecture"), "features": features,
-           "cmvn": cmvn, "source": str(exp)}
+    return {"format": PACKAGE_FORMAT, "model": ck["model"], "config": ck["config"], "classes": ck["classes"],
+            "input_dim": ck["input_dim"], "architecture": ck.get("architecture"), "features": features,
+            "cmvn": cmvn, "source": str(exp)}
+
+
+def is_fusion_fold(path: str | os.PathLike) -> bool:
+    """A fold of a fused system: ``<fusion>/<fold>`` with ``<fusion>/fusion.yaml`` beside it."""
+    path = Path(path)
+    return (path.parent / "fusion.yaml").is_file() and not (path / "checkpoints").exists()
+
+
+def _resolve_member(member: str, fusion_dir: Path) -> Path:
+    """A member as ``serkit-fuse`` recorded it: relative to where it ran (the recipe dir), so
+    found from here or from a dir above the fusion."""
+    p = Path(member)
+    if p.is_absolute() or p.exists():
+        return p
+    for base in fusion_dir.resolve().parents:
+        if (base / p).exists():
+            return base / p
+    raise ConfigError(f"{fusion_dir / 'fusion.yaml'}: member '{member}' is not found here or above {fusion_dir}")
+
+
+def fusion_members(fold_dir: str | os.PathLike, _seen: Tuple[Path, ...] = ()) -> List[Tuple[Path, float]]:
+    """A fused system's fold -> (member fold dir, weight) pairs: the fold's weights of
+    ``fusion.yaml``, nested fusions flattened (weights multiplied, a system met twice added up),
+    members of weight 0 left out; the weights sum to 1."""
+    fold_dir = Path(fold_dir)
+    record_file = fold_dir.parent / "fusion.yaml"
+    if fold_dir.resolve() in _seen:
+        raise ConfigError(f"{record_file}: the fusion contains itself")
+    record = yaml.safe_load(record_file.read_text())
+    fold = fold_dir.name
+    try:
+        members, weights = [str(m) for m in record["members"]], [float(w) for w in record["folds"][fold]]
+    except (TypeError, KeyError, ValueError):
+        raise ConfigError(f"{record_file}: no members and weights for fold '{fold}'") from None
+    if len(weights) != len(members) or min(weights) < 0 or sum(weights) <= 0:
+        raise ConfigError(f"{record_file}: fold '{fold}' has weights {weights} for {len(members)} members")
+    out: Dict[Path, Tuple[Path, float]] = {}   # by resolved path: a system in two places runs once
+    for member, w in zip(members, weights):
+        if w == 0:
+            continue
+        member_fold = _resolve_member(member, fold_dir.parent) / fold
+        if is_fusion_fold(member_fold):
+            parts = [(m, w * v) for m, v in fusion_members(member_fold, _seen + (fold_dir.resolve(),))]
+        else:
+            parts = [(member_fold, w)]
+        for m, v in parts:
+            key = m.resolve()
+            out[key] = (out[key][0], out[key][1] + v) if key in out else (m, v)
+    total = sum(w for _, w in out.values())
+    return [(m, w / total) for m, w in out.values()]
+
+
+def export_package(exp_dir: str | os.PathLike, out: str | os.PathLike, feat_conf: Optional[str] = None,
+                   cmvn_stats: Optional[str] = None, which: str = "best") -> Path:
+    """Write the self-contained model file ``out`` from a trained fold ``exp_dir``, or from a fold
+    of a fused system (every member's package and the fold's fusion weights)."""
+    exp = Path(exp_dir)
+    if is_fusion_fold(exp):
+        if feat_conf or cmvn_stats:
+            raise ConfigError(f"{exp}: a fused system's members each use their own features and CMVN "
+                              f"(their run.yaml); --feat_conf / --cmvn_stats name one model's")
+        members = fusion_members(exp)
+        pkg = {"format": ENSEMBLE_FORMAT, "members": [_package(m, which=which) for m, _ in members],
+               "weights": [w for _, w in members], "source": str(exp)}
+        _check_members([m["classes"]["emotion"] for m in pkg["members"]],
+                       [m["features"]["sample_rate"] for m in pkg["members"]], [str(m) for m, _ in members])
+    else:
+        pkg = _package(exp, feat_conf, cmvn_stats, which)
     save_atomic(pkg, out)
     return Path(out)
+
+
+def _check_members(names: Sequence[List[str]], rates: Sequence[int], sources: Sequence[str]) -> None:
+    """Members of one ensemble share the class list (in order) and the sample rate."""
+    for k in range(1, len(names)):
+        if list(names[k]) != list(names[0]):
+            raise ConfigError(f"{sources[k]}: classes {list(names[k])}, but {sources[0]} has {list(names[0])}: "
+                              f"a fusion averages posteriors over one class list")
+        if rates[k] != rates[0]:
+            raise ConfigError(f"{sources[k]}: features at {rates[k]} Hz, but {sources[0]} at {rates[0]} Hz")
 
 
 def energy_segments(wave: np.ndarray, sr: int, min_speech: float = 0.25, min_gap: float = 0.3,
@@ -179,7 +269,79 @@ def window_segments(duration: float, window: float, hop: float) -> List[Tuple[fl
     return [(float(s), float(s) + window) for s in starts]
 
 
-class Recognizer:
+class _Recognition:
+    """What every recognizer does with its normalised features: records, files and long
+    recordings. A subclass gives ``names``, ``sample_rate``, ``min_samples`` (the shortest
+    segment it can take), ``features`` and ``_posteriors``."""
+
+    names: List[str]
+    sample_rate: int
+    min_samples: int
+
+    def features(self, wave: np.ndarray, sr: Optional[int] = None):
+        raise NotImplementedError
+
+    def _posteriors(self, feats: Sequence, batch_size: int = 16) -> Tuple[np.ndarray, List[dict]]:
+        """-> emotion posteriors (N, classes) and what the other heads add, one dict each."""
+        raise NotImplementedError
+
+    def predict_features(self, feats: Sequence, top_k: Optional[int] = None, batch_size: int = 16) -> List[dict]:
+        """Normalised features of several utterances (``features``' results) -> one record each."""
+        probs, extra = self._posteriors(feats, batch_size)
+        return [self._record(p, top_k) | e for p, e in zip(probs, extra)]
+
+    def _record(self, p: np.ndarray, top_k: Optional[int]) -> dict:
+        ranked = np.argsort(-p, kind="stable")[: top_k or len(p)]
+        return {"emotion": self.names[int(ranked[0])],
+                "probs": {c: round(float(v), 5) for c, v in zip(self.names, p)},
+                "scores": [{"label": self.names[int(j)], "score": round(float(p[j]), 5)} for j in ranked]}
+
+    def predict(self, wave: np.ndarray, sr: Optional[int] = None, top_k: Optional[int] = None) -> dict:
+        """One utterance (mono wave at ``sr``) -> {"emotion", "probs", "scores", head fields}."""
+        return self.predict_features([self.features(wave, sr)], top_k)[0]
+
+    def read(self, path: str | os.PathLike) -> np.ndarray:
+        """An audio file as a mono wave at the model's rate (always a file, never a command)."""
+        from serkit.features.extract import read_audio
+
+        if not Path(path).is_file():
+            raise DataDirError(f"{path}: no such file")
+        return read_audio(path, self.sample_rate)
+
+    def predict_file(self, path: str | os.PathLike, top_k: Optional[int] = None) -> dict:
+        return self.predict(self.read(path), None, top_k)
+
+    def segments(self, audio, window: Optional[float] = None, hop: Optional[float] = None,
+                 top_k: Optional[int] = None, batch_size: int = 16, vad: str = "energy") -> Tuple[List[dict], dict]:
+        """A long recording (file path or wave at the model's rate) -> (one record per segment with
+        ``start`` / ``end`` in seconds, the file's record). Segments are fixed windows (``window``,
+        ``hop``) or, without ``window``, the speech stretches of ``vad``: ``energy``
+        (:func:`energy_segments`, no dependency) or ``silero`` (:func:`silero_segments`); the
+        file's posteriors are the segments' averaged, weighted by duration."""
+        wave = self.read(audio) if isinstance(audio, (str, os.PathLike)) else np.asarray(audio, np.float32)
+        sr = self.sample_rate
+        duration = len(wave) / sr
+        if window:
+            spans = window_segments(duration, window, hop or window)
+        elif vad in VADS:
+            spans = VADS[vad](wave, sr)
+        else:
+            raise ConfigError(f"vad '{vad}': choose one of {', '.join(VADS)}")
+        spans = [(s, e) for s, e in spans if int(round((e - s) * sr)) >= self.min_samples]
+        if not spans:
+            raise DataDirError(f"no segment to recognise in {duration:.2f} s of audio (silent or too short)")
+        feats = [self.features(wave[int(round(s * sr)): int(round(e * sr))]) for s, e in spans]
+        probs, extra = self._posteriors(feats, batch_size)
+        records = [self._record(p, top_k) | e for p, e in zip(probs, extra)]
+        last = np.floor(duration * 1000) / 1000   # times in ms, never past the end of the file
+        segs = [{"start": min(round(s, 3), last), "end": min(round(e, 3), last), **r}
+                for (s, e), r in zip(spans, records)]
+        weights = np.array([e - s for s, e in spans])
+        p = weights @ probs / weights.sum()
+        return segs, self._record(p, top_k) | {"segments": len(segs)}
+
+
+class Recognizer(_Recognition):
     """A trained model with its feature extraction and normalisation (``Recognizer.load``).
 
     ``model`` is the PyTorch model, or an ``onnxruntime`` session of an ONNX export (emotion
@@ -204,6 +366,7 @@ class Recognizer:
         on_device = self.feature_config.type in ("mfcc", "logmel")
         self.extract = FeatureExtractor(self.feature_config, self.device if on_device else "cpu")
         self.sample_rate = self.feature_config.sample_rate
+        self.min_samples = self.feature_config.win_length
         self.cmvn_mode, self.cmvn_stats = cmvn_mode, cmvn_stats
         if cmvn_mode != "global":
             from serkit.features.cmvn import CMVN
@@ -217,25 +380,45 @@ class Recognizer:
 
     @classmethod
     def load(cls, path: str | os.PathLike, feat_conf: Optional[str] = None,
-             cmvn_stats: Optional[str] = None, device: str | torch.device = "cpu") -> "Recognizer":
+             cmvn_stats: Optional[str] = None, device: str | torch.device = "cpu") -> "Recognizer | Ensemble":
         """From a model file written by ``export_package`` / ``serkit-export``, or a trained fold's
         exp dir (with the recipe's dumps in place, or ``feat_conf`` / ``cmvn_stats`` given); the
-        model and its log-mel / MFCC run on ``device``."""
+        model and its log-mel / MFCC run on ``device``. A fused system (its exported file, or a
+        fold of its exp dir) gives an :class:`Ensemble`."""
         from serkit.features.cmvn import CMVN
 
         path = Path(path)
         if path.suffix == ".onnx":
             return cls._load_onnx(path, device)
+        if path.is_dir() and is_fusion_fold(path):
+            if feat_conf or cmvn_stats:
+                raise ConfigError(f"{path}: a fused system's members each use their own features and CMVN "
+                                  f"(their run.yaml); feat_conf / cmvn_stats name one model's")
+            members = fusion_members(path)
+            return Ensemble([cls.load(m, device=device) for m, _ in members], [w for _, w in members],
+                            [str(m) for m, _ in members])
         if path.is_dir():
             from serkit.predict import load_model
+
+            _refuse_classical(path)
 
             model, cfg, classes = load_model(path)
             features, stats = _training_inputs(path, feat_conf, cmvn_stats)
             table = CMVN(stats, "global").table["global"] if cfg.data.cmvn == "global" else None
             return cls(model, cfg, classes, features, cfg.data.cmvn, table, device=device)
         pkg = load_checkpoint(path)
+        if isinstance(pkg, dict) and pkg.get("format") == ENSEMBLE_FORMAT:
+            members, weights = pkg.get("members"), pkg.get("weights")
+            if not isinstance(members, list) or not isinstance(weights, list) or len(members) != len(weights):
+                raise SerkitError(f"{path}: a fused model file without as many weights as members")
+            return Ensemble([cls._from_package(m, f"{path} (member {k + 1})", device) for k, m in enumerate(members)],
+                            weights, [str(m.get("source", f"member {k + 1}")) for k, m in enumerate(members)])
+        return cls._from_package(pkg, str(path), device)
+
+    @classmethod
+    def _from_package(cls, pkg, where: str, device: str | torch.device = "cpu") -> "Recognizer":
         if not isinstance(pkg, dict) or pkg.get("format") != PACKAGE_FORMAT:
-            raise SerkitError(f"{path}: not a serkit model file (write one with serkit-export)")
+            raise SerkitError(f"{where}: not a serkit model file (write one with serkit-export)")
         from serkit.predict import model_from_checkpoint
 
         model, cfg, _ = model_from_checkpoint(pkg)
@@ -342,18 +525,16 @@ class Recognizer:
 
     # ------------------------------------------------------------------ recognition
     @torch.no_grad()
-    def predict_features(self, feats: Sequence[np.ndarray], top_k: Optional[int] = None,
-                         batch_size: int = 16) -> List[dict]:
-        """Normalised features of several utterances -> one record each; batched by length."""
-        order = sorted(range(len(feats)), key=lambda i: len(feats[i]))
-        out: List[Optional[dict]] = [None] * len(feats)
+    def _posteriors(self, feats: Sequence[np.ndarray], batch_size: int = 16) -> Tuple[np.ndarray, List[dict]]:
+        order = sorted(range(len(feats)), key=lambda i: len(feats[i]))   # batched by length
+        probs_out = np.zeros((len(feats), len(self.names)), np.float32)
+        extra: List[dict] = [{} for _ in feats]
         for k in range(0, len(order), batch_size):
             idx = order[k:k + batch_size]
             lengths = torch.tensor([len(feats[i]) for i in idx])
             x = torch.zeros(len(idx), int(lengths.max()), feats[idx[0]].shape[1])
             for b, i in enumerate(idx):
                 x[b, : len(feats[i])] = torch.from_numpy(np.ascontiguousarray(feats[i], dtype=np.float32))
-            extra = [{} for _ in idx]
             if self.onnx:
                 probs = torch.from_numpy(self._run_onnx(x.numpy(), lengths.numpy()))
             else:
@@ -362,58 +543,61 @@ class Recognizer:
                 for name, t in self.model.head_types.items():   # transcripts, ratings, ...
                     if name != "emotion":
                         for b, fields in enumerate(t.describe(outputs[name], enc_lengths, self.classes[name])):
-                            extra[b].update(fields)
+                            extra[idx[b]].update(fields)
             if not torch.isfinite(probs).all():
                 raise SerkitError("the model's outputs are not finite (NaN / inf)")
-            for b, i in enumerate(idx):
-                out[i] = self._record(probs[b].numpy(), top_k) | extra[b]
-        return out
+            probs_out[idx] = probs.numpy()
+        return probs_out, extra
 
-    def _record(self, p: np.ndarray, top_k: Optional[int]) -> dict:
-        ranked = np.argsort(-p, kind="stable")[: top_k or len(p)]
-        return {"emotion": self.names[int(ranked[0])],
-                "probs": {c: round(float(v), 5) for c, v in zip(self.names, p)},
-                "scores": [{"label": self.names[int(j)], "score": round(float(p[j]), 5)} for j in ranked]}
 
-    def predict(self, wave: np.ndarray, sr: Optional[int] = None, top_k: Optional[int] = None) -> dict:
-        """One utterance (mono wave at ``sr``) -> {"emotion", "probs", "scores", head fields}."""
-        return self.predict_features([self.features(wave, sr)], top_k)[0]
+class Ensemble(_Recognition):
+    """A fused system: several recognizers whose emotion posteriors are averaged with the fusion's
+    weights, as ``serkit-fuse`` averages their decodes (``Recognizer.load`` of an exported fusion,
+    or of a fusion's fold dir). Records hold the emotion: other heads' outputs are not fused.
+    Members with the same features and normalisation share one extraction."""
 
-    def read(self, path: str | os.PathLike) -> np.ndarray:
-        """An audio file as a mono wave at the model's rate (always a file, never a command)."""
-        from serkit.features.extract import read_audio
+    def __init__(self, members: Sequence[Recognizer], weights: Sequence[float], sources: Optional[Sequence[str]] = None):
+        sources = list(sources or [f"member {k + 1}" for k in range(len(members))])
+        w = np.asarray(weights, dtype=np.float64)
+        if not members or len(w) != len(members) or (w < 0).any() or w.sum() <= 0:
+            raise ConfigError(f"an ensemble needs members and as many weights >= 0 with a positive sum; got "
+                              f"{len(members)} members, weights {list(weights)}")
+        _check_members([m.names for m in members], [m.sample_rate for m in members], sources)
+        self.members, self.weights, self.sources = list(members), w / w.sum(), sources
+        self.names, self.sample_rate = members[0].names, members[0].sample_rate
+        self.min_samples = max(m.min_samples for m in members)
+        self._extractor: List[int] = []   # member -> the first member whose features it shares
+        for k, m in enumerate(members):
+            same = (j for j in range(k) if self._extractor[j] == j and _same_inputs(members[j], m))
+            self._extractor.append(next(same, k))
 
-        if not Path(path).is_file():
-            raise DataDirError(f"{path}: no such file")
-        return read_audio(path, self.sample_rate)
+    def features(self, wave: np.ndarray, sr: Optional[int] = None) -> Tuple[np.ndarray, ...]:
+        """Mono wave -> each member's normalised features (shared ones computed once)."""
+        wave = np.asarray(wave, dtype=np.float32)
+        if sr is not None and sr != self.sample_rate:   # resampled once for every member
+            from serkit.features.extract import resample
 
-    def predict_file(self, path: str | os.PathLike, top_k: Optional[int] = None) -> dict:
-        return self.predict(self.read(path), None, top_k)
+            wave = resample(wave, int(sr), self.sample_rate)
+        out: List[Optional[np.ndarray]] = [None] * len(self.members)
+        for k, m in enumerate(self.members):
+            j = self._extractor[k]
+            out[k] = m.features(wave) if j == k else out[j]
+        return tuple(out)
 
-    def segments(self, audio, window: Optional[float] = None, hop: Optional[float] = None,
-                 top_k: Optional[int] = None, batch_size: int = 16, vad: str = "energy") -> Tuple[List[dict], dict]:
-        """A long recording (file path or wave at the model's rate) -> (one record per segment with
-        ``start`` / ``end`` in seconds, the file's record). Segments are fixed windows (``window``,
-        ``hop``) or, without ``window``, the speech stretches of ``vad``: ``energy``
-        (:func:`energy_segments`, no dependency) or ``silero`` (:func:`silero_segments`); the
-        file's posteriors are the segments' averaged, weighted by duration."""
-        wave = self.read(audio) if isinstance(audio, (str, os.PathLike)) else np.asarray(audio, np.float32)
-        sr = self.sample_rate
-        duration = len(wave) / sr
-        if window:
-            spans = window_segments(duration, window, hop or window)
-        elif vad in VADS:
-            spans = VADS[vad](wave, sr)
-        else:
-            raise ConfigError(f"vad '{vad}': choose one of {', '.join(VADS)}")
-        spans = [(s, e) for s, e in spans if int(round((e - s) * sr)) >= self.feature_config.win_length]
-        if not spans:
-            raise DataDirError(f"no segment to recognise in {duration:.2f} s of audio (silent or too short)")
-        feats = [self.features(wave[int(round(s * sr)): int(round(e * sr))]) for s, e in spans]
-        records = self.predict_features(feats, top_k, batch_size)
-        last = np.floor(duration * 1000) / 1000   # times in ms, never past the end of the file
-        segs = [{"start": min(round(s, 3), last), "end": min(round(e, 3), last), **r}
-                for (s, e), r in zip(spans, records)]
-        weights = np.array([e - s for s, e in spans])
-        p = sum(w * np.array([r["probs"][c] for c in self.names]) for w, r in zip(weights, records)) / weights.sum()
-        return segs, self._record(p, top_k) | {"segments": len(segs)}
+    def _posteriors(self, feats: Sequence[Tuple[np.ndarray, ...]], batch_size: int = 16) -> Tuple[np.ndarray, List[dict]]:
+        probs = sum(w * m._posteriors([f[k] for f in feats], batch_size)[0]
+                    for k, (m, w) in enumerate(zip(self.members, self.weights)))
+        return probs, [{} for _ in feats]
+
+    def export_onnx(self, out: str | os.PathLike, check: bool = True) -> Path:
+        raise ConfigError("a fused system is several networks: export each member's fold to ONNX "
+                          "(serkit-export --exp_dir <member>/<fold> --out m.pt --onnx m.onnx)")
+
+
+def _same_inputs(a: Recognizer, b: Recognizer) -> bool:
+    """The same features and the same normalisation: one extraction serves both."""
+    if a.feature_config.to_dict() != b.feature_config.to_dict() or a.cmvn_mode != b.cmvn_mode:
+        return False
+    if a.cmvn_stats is None or b.cmvn_stats is None:
+        return a.cmvn_stats is b.cmvn_stats
+    return all(np.array_equal(x, y) for x, y in zip(a.cmvn_stats, b.cmvn_stats))

@@ -279,3 +279,82 @@ def test_infer_never_runs_a_file_name_that_looks_like_a_wav_scp_pipe(package, tm
     marker = tmp_path / "ran"
     r = infer("--model", package["pkg"], f"scp:touch {marker} |", cwd=tmp_path)
     assert not marker.exists() and r.returncode == 1 and "no such file" in json.loads(r.stdout)["error"]
+
+
+def _member(mini_corpus, stats, out, opts):
+    """A tiny BLSTM trained 1 epoch on fold1 as a member system's fold1, decoded on valid and test."""
+    fold = mini_corpus["folds"] / "fold1"
+    cfg = load_train_config(None, ["--model.encoder_conf.hidden", "8", "--model.pooling", "mean",
+                                   "--train.max_epochs", "1", *opts])
+    stats = str(stats) if cfg.data.cmvn == "global" else None
+    Trainer(cfg, RunPaths(str(fold / "train"), str(fold / "valid"), str(mini_corpus["feats"]), stats, str(out))).run()
+    for split in ("valid", "test"):
+        predict(out, fold / split, str(mini_corpus["feats"]), stats, out / "predictions" / f"{split}.tsv")
+
+
+def test_fused_system_exports_as_one_file_and_gives_the_fused_posteriors(package, mini_corpus, tmp_path,
+                                                                         monkeypatch):
+    """Members: the fixture's BLSTM (a), another seed (b), one without CMVN (c); fusion f1 = (a, b)
+    at 1:3, f2 = (f1, a, c) at 2:1:1, i.e. a 3/8, b 3/8, c 1/4 once flattened."""
+    import shutil
+
+    from serkit import Recognizer
+    from serkit.errors import ConfigError
+    from serkit.fusion import fuse
+    from serkit.recognizer import Ensemble
+
+    monkeypatch.chdir(tmp_path)   # a recipe dir: serkit-fuse records members relative to it
+    fold = mini_corpus["folds"] / "fold1"
+    stats = package["base"] / "cmvn.npz"
+    shutil.copytree(package["exp"], "exp/a/fold1")
+    predict("exp/a/fold1", fold / "valid", str(mini_corpus["feats"]), str(stats), "exp/a/fold1/predictions/valid.tsv")
+    _member(mini_corpus, stats, tmp_path / "exp/b/fold1", ["--seed", "2", "--data.cmvn", "global"])
+    _member(mini_corpus, stats, tmp_path / "exp/c/fold1", ["--data.cmvn", "none"])
+    fuse(["exp/a", "exp/b"], ["fold1"], "exp/f1", weights=[1, 3])
+    fuse(["exp/f1", "exp/a", "exp/c"], ["fold1"], "exp/f2", weights=[2, 1, 1])
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = subprocess.run([sys.executable, "-m", "serkit.bin.export", "--exp_dir", str(tmp_path / "exp/f2/fold1"),
+                        "--out", "f2.pt"], capture_output=True, text=True, cwd=elsewhere)   # members found above
+    assert r.returncode == 0, r.stderr
+    pkg = torch.load(elsewhere / "f2.pt", weights_only=True)                # tensors and plain values only
+    assert pkg["format"] == "serkit-ensemble/1"
+    assert [m["source"].split("/")[-2] for m in pkg["members"]] == ["a", "b", "c"]
+    assert np.allclose(pkg["weights"], [3 / 8, 3 / 8, 1 / 4])
+
+    ens = Recognizer.load(elsewhere / "f2.pt")
+    assert isinstance(ens, Ensemble) and ens._extractor == [0, 0, 2]   # a and b share one extraction
+    classes, utts, _, fused = read_posteriors("exp/f2/fold1/predictions/test.tsv")
+    assert ens.names == classes
+    wav = package["test"].get("wav.scp")
+    for i, utt in enumerate(utts[:6]):
+        rec = ens.predict_file(wav[utt])
+        got = np.array([rec["probs"][c] for c in classes])
+        assert np.abs(got - fused[i]).max() <= 3e-5, utt   # serkit-fuse averages 5-decimal posteriors
+        assert rec["emotion"] == classes[int(fused[i].argmax())]
+    # the fusion's fold dir loads through the same API; serkit-infer runs the file from anywhere
+    same = Recognizer.load("exp/f2/fold1").predict_file(wav[utts[0]])
+    assert same["probs"] == ens.predict_file(wav[utts[0]])["probs"]
+    r = infer("--model", "f2.pt", wav[utts[0]], cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["probs"] == same["probs"]
+    x, sr = soundfile.read(wav[utts[0]], dtype="float32")
+    segs, whole = ens.segments(np.tile(x, 3), window=1.0, hop=0.5)
+    assert whole["segments"] == len(segs) > 2 and abs(sum(whole["probs"].values()) - 1) < 1e-4
+
+    # what cannot be packed is refused with one clear line, and nothing is written
+    r = subprocess.run([sys.executable, "-m", "serkit.bin.export", "--exp_dir", "exp/f2/fold1", "--out", "x.pt",
+                        "--onnx", "x.onnx"], capture_output=True, text=True)
+    assert r.returncode == 1 and "no single ONNX graph" in r.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "x.pt").exists()
+    with pytest.raises(ConfigError, match="several networks"):
+        ens.export_onnx(tmp_path / "x.onnx")
+    from serkit.classical import load_classical_config, train_classical
+
+    train_classical(load_classical_config(None, ["--classifier", "logreg", "--data.cmvn", "none"]),
+                    str(fold / "train"), str(fold / "valid"), str(mini_corpus["feats"]), None, "exp/svm/fold1",
+                    [("valid", str(fold / "valid")), ("test", str(fold / "test"))])
+    fuse(["exp/a", "exp/svm"], ["fold1"], "exp/f3")
+    with pytest.raises(ConfigError, match=r"exp/svm/fold1: a scikit-learn model \(model.pkl, a pickle\)"):
+        Recognizer.load("exp/f3/fold1")

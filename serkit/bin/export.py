@@ -3,6 +3,7 @@
 Usage:
     serkit-export --exp_dir EXP_DIR --out MODEL.pt [--onnx MODEL.onnx] [--feat_conf FEATS.yaml]
                   [--cmvn_stats STATS.npz]
+    serkit-export --exp_dir exp/FUSED/fold1 --out FUSED.pt
 
 The file holds the weights, the resolved config, the classes (and a CTC head's symbols), the
 encoder architecture, the feature config and the CMVN statistics, as tensors and plain values
@@ -12,9 +13,17 @@ ONNX with the feature config, CMVN statistics and classes in its metadata, check
 (max difference 1e-4); serkit-infer --model MODEL.onnx runs it with onnxruntime. Every encoder
 exports (blstm, resnet, cnn_blstm_att, fop_transformer, mpc_transformer, pretrained, wav2vec2).
 
+A fold of a fused system (serkit-fuse's out_dir/<fold>, fusion.yaml beside it) gives one file
+holding each neural member's package for that fold and the fold's fusion weights (nested
+fusions flattened, members of weight 0 left out); serkit-infer averages the members' emotion
+posteriors with them, as serkit-fuse does. Members are found as fusion.yaml names them (from
+the recipe dir, or a dir above the fusion). A scikit-learn member (model.pkl) cannot be packed:
+its model is a pickle, which serkit never loads.
+
 Example:
     serkit-export --exp_dir exp/train_resnet_logmel64_sp_loso_seed1/fold1 --out resnet_fold1.pt
     cd /tmp && serkit-infer --model resnet_fold1.pt a.wav long.wav --window 3 --hop 1
+    serkit-export --exp_dir exp/fusion_resnet_seeds/fold1 --out resnet_seeds_fold1.pt
 """
 from __future__ import annotations
 
@@ -22,6 +31,7 @@ import argparse
 import logging
 
 from serkit.bin.common import run_main, setup_logging
+from serkit.errors import ConfigError
 
 
 def main() -> None:
@@ -34,8 +44,11 @@ def main() -> None:
     p.add_argument("--onnx", default=None, help="also write the network as ONNX here")
     args = p.parse_args()
     setup_logging()
-    from serkit.recognizer import export_package
+    from serkit.recognizer import export_package, is_fusion_fold
 
+    if args.onnx and is_fusion_fold(args.exp_dir):
+        raise ConfigError(f"{args.exp_dir}: a fused system is several networks, so it has no single ONNX "
+                          f"graph: export each member's fold with --onnx")
     out = export_package(args.exp_dir, args.out, args.feat_conf, args.cmvn_stats)
     logging.info("wrote %s (%.1f MB) from %s", out, out.stat().st_size / 1e6, args.exp_dir)
     if args.onnx:
