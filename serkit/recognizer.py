@@ -12,8 +12,14 @@ such a file or a trained fold's exp dir::
     r.segments("long.wav", window=3.0, hop=1.0)   # one record per window (or per voiced stretch)
     r.export_onnx("model.onnx")  # the network as ONNX; Recognizer.load("model.onnx") runs it with onnxruntime
 
-A model trained with per-speaker CMVN meets an unknown speaker at inference: each utterance (or
-segment) is normalised with its own statistics.
+A model trained with per-speaker CMVN was trained on each speaker's frames normalised with that
+speaker's statistics, and is decoded so. At inference the speaker's statistics come from their
+recordings: ``r.speaker_stats(waves)`` pools them, ``r.predict_speaker(waves)`` recognises one
+speaker's utterances with them, and a long recording's segments share the recording's. A lone
+utterance of an unknown speaker is normalised with the training speakers' pooled statistics
+(kept in the file), not with its own: normalised alone, an utterance loses its level and
+spectral tilt, the very cues that tell its emotion from the speaker's others (README: on
+EMO-DB, 35 UA alone, 63 with the training speakers', 80 with the speaker's own recordings).
 
 A fused system's fold (``exp/<fusion>/fold1``, written by ``serkit-fuse``) exports the same way:
 the file holds one package per member and the fold's fusion weights, and ``Recognizer.load``
@@ -24,7 +30,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -62,14 +68,38 @@ class _Posteriors(torch.nn.Module):
 
 def _training_inputs(exp: Path, feat_conf: Optional[str], cmvn_stats: Optional[str]) -> Tuple[dict, Optional[str]]:
     """The feature config (dict) and global CMVN statistics file a fold was trained with (run.yaml)."""
-    run_file = exp / "run.yaml"
-    run = yaml.safe_load(run_file.read_text()) if run_file.exists() else {}
+    run = _run_record(exp)
     feat_conf = feat_conf or (str(Path(run["feats"]).parent / "feats.yaml") if run.get("feats") else None)
     if feat_conf is None or not Path(feat_conf).exists():
         raise ConfigError(f"{exp}: the training features' config is not found ({feat_conf}); give --feat_conf")
     with open(feat_conf) as f:
         features = yaml.safe_load(f)
     return features, cmvn_stats or run.get("cmvn_stats")
+
+
+def _run_record(exp: Path) -> dict:
+    run_file = exp / "run.yaml"
+    return yaml.safe_load(run_file.read_text()) if run_file.exists() else {}
+
+
+def _cmvn_table(exp: Path, mode: str, stats: Optional[str]) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """What a fold's recognizer normalises with when no speaker statistics are given: the global
+    statistics (``global``), or those of its training speakers pooled (``speaker``: an unknown
+    speaker is met as the average training speaker); None for ``none``."""
+    from serkit.features.cmvn import CMVN, pooled_stats
+
+    if mode == "none":
+        return None
+    if mode == "global":
+        return CMVN(stats, "global").table["global"]
+    train = _run_record(exp).get("train_data")
+    if not stats or not train or not (Path(train) / "utt2spk").is_file():
+        raise ConfigError(f"{exp}: a speaker-CMVN model needs its statistics file ({stats}) and training data dir "
+                          f"({train}, run.yaml) for the training speakers' pooled statistics; give --cmvn_stats "
+                          f"or run from the recipe dir")
+    from serkit.data.datadir import read_kv
+
+    return pooled_stats(stats, read_kv(Path(train) / "utt2spk").values())
 
 
 def _refuse_classical(exp: Path) -> None:
@@ -81,7 +111,6 @@ def _refuse_classical(exp: Path) -> None:
 def _package(exp: Path, feat_conf: Optional[str] = None, cmvn_stats: Optional[str] = None,
              which: str = "best") -> dict:
     """The package of one trained fold (plain data: what ``export_package`` writes)."""
-    from serkit.features.cmvn import CMVN
     from serkit.features.extract import FeatureConfig
 
     _refuse_classical(exp)
@@ -90,9 +119,9 @@ def _package(exp: Path, feat_conf: Optional[str] = None, cmvn_stats: Optional[st
     features, stats = _training_inputs(exp, feat_conf, cmvn_stats)
     features = FeatureConfig.from_dict(features).to_dict()   # checked, defaults written out
     cmvn = {"mode": cfg.data.cmvn, "mean": None, "inv_std": None}
-    if cfg.data.cmvn == "global":
-        mean, inv_std = CMVN(stats, "global").table["global"]
-        cmvn.update(mean=torch.from_numpy(mean), inv_std=torch.from_numpy(inv_std))
+    table = _cmvn_table(exp, cfg.data.cmvn, stats)
+    if table is not None:
+        cmvn.update(mean=torch.from_numpy(table[0]), inv_std=torch.from_numpy(table[1]))
     return {"format": PACKAGE_FORMAT, "model": ck["model"], "config": ck["config"], "classes": ck["classes"],
             "input_dim": ck["input_dim"], "architecture": ck.get("architecture"), "features": features,
             "cmvn": cmvn, "source": str(exp)}
@@ -270,20 +299,84 @@ def window_segments(duration: float, window: float, hop: float) -> List[Tuple[fl
 
 
 class _Recognition:
-    """What every recognizer does with its normalised features: records, files and long
-    recordings. A subclass gives ``names``, ``sample_rate``, ``min_samples`` (the shortest
-    segment it can take), ``features`` and ``_posteriors``."""
+    """What every recognizer does with its normalised features: records, files, one speaker's
+    recordings and long recordings. A subclass gives ``names``, ``sample_rate``, ``min_samples``
+    (the shortest segment it can take), ``speaker_normalised``, ``features``, ``_stats`` and
+    ``_posteriors``.
+
+    A model trained with speaker CMVN needs a speaker's statistics: ``speaker_stats`` pools them
+    over that speaker's recordings, and ``predict`` / ``segments`` take them as ``stats``. Without
+    them a long recording's segments share the recording's statistics, and a lone utterance is
+    normalised with the training speakers' pooled statistics (README has what each costs)."""
 
     names: List[str]
     sample_rate: int
     min_samples: int
+    speaker_normalised: bool   # trained with speaker CMVN: inference needs the speaker's statistics
 
-    def features(self, wave: np.ndarray, sr: Optional[int] = None):
+    def features(self, wave: np.ndarray, sr: Optional[int] = None, stats=None):
+        raise NotImplementedError
+
+    def _stats(self, pieces: Iterable[np.ndarray]):
+        """Speaker statistics pooled over the frames of ``pieces`` (waves at the model's rate)."""
         raise NotImplementedError
 
     def _posteriors(self, feats: Sequence, batch_size: int = 16) -> Tuple[np.ndarray, List[dict]]:
         """-> emotion posteriors (N, classes) and what the other heads add, one dict each."""
         raise NotImplementedError
+
+    def _wave(self, wave: np.ndarray, sr: Optional[int] = None) -> np.ndarray:
+        """A mono wave at ``sr`` -> float32 at the model's rate."""
+        wave = np.asarray(wave, dtype=np.float32)
+        if wave.ndim != 1:
+            raise DataDirError(f"expected a mono wave (samples,), got shape {wave.shape}")
+        if sr is not None and sr != self.sample_rate:
+            from serkit.features.extract import resample
+
+            wave = resample(wave, int(sr), self.sample_rate)
+        return wave
+
+    def speaker_stats(self, waves: Iterable[np.ndarray], sr: Optional[int] = None, window: Optional[float] = None,
+                      hop: Optional[float] = None, vad: Optional[str] = None):
+        """One speaker's statistics for ``features`` / ``predict`` / ``segments``: the frames of
+        ``waves`` (mono, at ``sr``) pooled, or of their segments (``window`` / ``vad`` as in
+        ``segments``). Read once (a generator will do); None, without reading it, for a model
+        that was not trained with speaker CMVN. Recordings with nothing to recognise are skipped."""
+        if not self.speaker_normalised:
+            return None
+
+        def pieces():
+            for wave in waves:
+                wave = self._wave(wave, sr)
+                try:
+                    yield from (wave[a:b] for a, b in self._samples(wave, window, hop, vad))
+                except DataDirError:   # silent or too short: it adds nothing
+                    continue
+        return self._stats(pieces())
+
+    def _samples(self, wave: np.ndarray, window: Optional[float], hop: Optional[float],
+                 vad: Optional[str]) -> List[Tuple[int, int]]:
+        """The sample ranges to recognise: the whole wave, or its windows / speech stretches."""
+        if not window and not vad:
+            spans = [(0.0, len(wave) / self.sample_rate)]
+        else:
+            spans = self.spans(wave, window, hop, vad or "energy")
+        out = [(int(round(a * self.sample_rate)), int(round(b * self.sample_rate))) for a, b in spans]
+        out = [(a, b) for a, b in out if b - a >= self.min_samples]
+        if not out:
+            raise DataDirError(f"no segment to recognise in {len(wave) / self.sample_rate:.2f} s of audio "
+                               f"(silent or too short)")
+        return out
+
+    def spans(self, wave: np.ndarray, window: Optional[float] = None, hop: Optional[float] = None,
+              vad: str = "energy") -> List[Tuple[float, float]]:
+        """Segments of a wave at the model's rate, in seconds: fixed windows or speech stretches."""
+        duration = len(wave) / self.sample_rate
+        if window:
+            return window_segments(duration, window, hop or window)
+        if vad in VADS:
+            return VADS[vad](wave, self.sample_rate)
+        raise ConfigError(f"vad '{vad}': choose one of {', '.join(VADS)}")
 
     def predict_features(self, feats: Sequence, top_k: Optional[int] = None, batch_size: int = 16) -> List[dict]:
         """Normalised features of several utterances (``features``' results) -> one record each."""
@@ -296,9 +389,18 @@ class _Recognition:
                 "probs": {c: round(float(v), 5) for c, v in zip(self.names, p)},
                 "scores": [{"label": self.names[int(j)], "score": round(float(p[j]), 5)} for j in ranked]}
 
-    def predict(self, wave: np.ndarray, sr: Optional[int] = None, top_k: Optional[int] = None) -> dict:
-        """One utterance (mono wave at ``sr``) -> {"emotion", "probs", "scores", head fields}."""
-        return self.predict_features([self.features(wave, sr)], top_k)[0]
+    def predict(self, wave: np.ndarray, sr: Optional[int] = None, top_k: Optional[int] = None, stats=None) -> dict:
+        """One utterance (mono wave at ``sr``) -> {"emotion", "probs", "scores", head fields};
+        ``stats``: its speaker's (``speaker_stats``)."""
+        return self.predict_features([self.features(wave, sr, stats)], top_k)[0]
+
+    def predict_speaker(self, waves: Sequence[np.ndarray], sr: Optional[int] = None, top_k: Optional[int] = None,
+                        batch_size: int = 16) -> List[dict]:
+        """Several utterances of one speaker (mono waves at ``sr``) -> one record each, normalised
+        with their pooled statistics (a model trained with speaker CMVN) and batched by length."""
+        waves = [self._wave(w, sr) for w in waves]
+        stats = self.speaker_stats(waves)
+        return self.predict_features([self.features(w, None, stats) for w in waves], top_k, batch_size)
 
     def read(self, path: str | os.PathLike) -> np.ndarray:
         """An audio file as a mono wave at the model's rate (always a file, never a command)."""
@@ -308,35 +410,32 @@ class _Recognition:
             raise DataDirError(f"{path}: no such file")
         return read_audio(path, self.sample_rate)
 
-    def predict_file(self, path: str | os.PathLike, top_k: Optional[int] = None) -> dict:
-        return self.predict(self.read(path), None, top_k)
+    def predict_file(self, path: str | os.PathLike, top_k: Optional[int] = None, stats=None) -> dict:
+        return self.predict(self.read(path), None, top_k, stats)
 
     def segments(self, audio, window: Optional[float] = None, hop: Optional[float] = None,
-                 top_k: Optional[int] = None, batch_size: int = 16, vad: str = "energy") -> Tuple[List[dict], dict]:
+                 top_k: Optional[int] = None, batch_size: int = 16, vad: str = "energy",
+                 stats=None) -> Tuple[List[dict], dict]:
         """A long recording (file path or wave at the model's rate) -> (one record per segment with
         ``start`` / ``end`` in seconds, the file's record). Segments are fixed windows (``window``,
         ``hop``) or, without ``window``, the speech stretches of ``vad``: ``energy``
         (:func:`energy_segments`, no dependency) or ``silero`` (:func:`silero_segments`); the
-        file's posteriors are the segments' averaged, weighted by duration."""
+        file's posteriors are the segments' averaged, weighted by duration. ``stats``: the
+        speaker's (``speaker_stats``); by default the segments' frames pooled (one speaker)."""
         wave = self.read(audio) if isinstance(audio, (str, os.PathLike)) else np.asarray(audio, np.float32)
         sr = self.sample_rate
         duration = len(wave) / sr
-        if window:
-            spans = window_segments(duration, window, hop or window)
-        elif vad in VADS:
-            spans = VADS[vad](wave, sr)
-        else:
-            raise ConfigError(f"vad '{vad}': choose one of {', '.join(VADS)}")
-        spans = [(s, e) for s, e in spans if int(round((e - s) * sr)) >= self.min_samples]
-        if not spans:
-            raise DataDirError(f"no segment to recognise in {duration:.2f} s of audio (silent or too short)")
-        feats = [self.features(wave[int(round(s * sr)): int(round(e * sr))]) for s, e in spans]
+        samples = self._samples(wave, window, hop, vad)
+        pieces = [wave[a:b] for a, b in samples]
+        if stats is None:
+            stats = self._stats(pieces) if self.speaker_normalised else None
+        feats = [self.features(p, None, stats) for p in pieces]
         probs, extra = self._posteriors(feats, batch_size)
         records = [self._record(p, top_k) | e for p, e in zip(probs, extra)]
         last = np.floor(duration * 1000) / 1000   # times in ms, never past the end of the file
-        segs = [{"start": min(round(s, 3), last), "end": min(round(e, 3), last), **r}
-                for (s, e), r in zip(spans, records)]
-        weights = np.array([e - s for s, e in spans])
+        segs = [{"start": min(round(a / sr, 3), last), "end": min(round(b / sr, 3), last), **r}
+                for (a, b), r in zip(samples, records)]
+        weights = np.array([b - a for a, b in samples], dtype=np.float64)
         p = weights @ probs / weights.sum()
         return segs, self._record(p, top_k) | {"segments": len(segs)}
 
@@ -368,6 +467,7 @@ class Recognizer(_Recognition):
         self.sample_rate = self.feature_config.sample_rate
         self.min_samples = self.feature_config.win_length
         self.cmvn_mode, self.cmvn_stats = cmvn_mode, cmvn_stats
+        self.speaker_normalised = cmvn_mode == "speaker"
         if cmvn_mode != "global":
             from serkit.features.cmvn import CMVN
 
@@ -385,8 +485,6 @@ class Recognizer(_Recognition):
         exp dir (with the recipe's dumps in place, or ``feat_conf`` / ``cmvn_stats`` given); the
         model and its log-mel / MFCC run on ``device``. A fused system (its exported file, or a
         fold of its exp dir) gives an :class:`Ensemble`."""
-        from serkit.features.cmvn import CMVN
-
         path = Path(path)
         if path.suffix == ".onnx":
             return cls._load_onnx(path, device)
@@ -404,7 +502,7 @@ class Recognizer(_Recognition):
 
             model, cfg, classes = load_model(path)
             features, stats = _training_inputs(path, feat_conf, cmvn_stats)
-            table = CMVN(stats, "global").table["global"] if cfg.data.cmvn == "global" else None
+            table = _cmvn_table(path, cfg.data.cmvn, stats)
             return cls(model, cfg, classes, features, cfg.data.cmvn, table, device=device)
         pkg = load_checkpoint(path)
         if isinstance(pkg, dict) and pkg.get("format") == ENSEMBLE_FORMAT:
@@ -422,8 +520,8 @@ class Recognizer(_Recognition):
         from serkit.predict import model_from_checkpoint
 
         model, cfg, _ = model_from_checkpoint(pkg)
-        c = pkg["cmvn"]
-        table = (c["mean"].numpy(), c["inv_std"].numpy()) if c["mode"] == "global" else None
+        c = pkg["cmvn"]   # speaker mode: the training speakers' pooled statistics (older files: none)
+        table = (c["mean"].numpy(), c["inv_std"].numpy()) if c.get("mean") is not None else None
         return cls(model, cfg, pkg["classes"], pkg["features"], c["mode"], table, device=device)
 
     @classmethod
@@ -440,7 +538,7 @@ class Recognizer(_Recognition):
             raise SerkitError(f"{path}: not an ONNX model exported by serkit-export (no '{ONNX_META_KEY}' metadata)")
         m = json.loads(meta)
         c = m["cmvn"]
-        table = (np.array(c["mean"], np.float32), np.array(c["inv_std"], np.float32)) if c["mode"] == "global" else None
+        table = (np.array(c["mean"], np.float32), np.array(c["inv_std"], np.float32)) if c.get("mean") else None
         return cls(session, None, {"emotion": m["classes"]}, m["features"], c["mode"], table, input_dim=m["input_dim"],
                    device=device)
 
@@ -508,20 +606,28 @@ class Recognizer(_Recognition):
         return self.model.run(None, {"feats": feats.astype(np.float32), "lengths": lengths.astype(np.int64)})[0]
 
     # ------------------------------------------------------------------ features
-    def features(self, wave: np.ndarray, sr: Optional[int] = None) -> np.ndarray:
-        """Mono wave (at ``sr``, resampled to the model's rate) -> normalised features (T, D)."""
-        wave = np.asarray(wave, dtype=np.float32)
-        if wave.ndim != 1:
-            raise DataDirError(f"expected a mono wave (samples,), got shape {wave.shape}")
-        if sr is not None and sr != self.sample_rate:
-            from serkit.features.extract import resample
-
-            wave = resample(wave, int(sr), self.sample_rate)
-        x = self.extract(wave)
+    def features(self, wave: np.ndarray, sr: Optional[int] = None, stats=None) -> np.ndarray:
+        """Mono wave (at ``sr``, resampled to the model's rate) -> normalised features (T, D);
+        ``stats``: the speaker's (``speaker_stats``) for a model trained with speaker CMVN, else
+        the utterance's own are used."""
+        x = self.extract(self._wave(wave, sr))
         if self.cmvn_mode == "global":
             mean, inv_std = self.cmvn_stats
             return (x - mean) * inv_std
-        return self._cmvn(x)   # speaker: unknown, so the utterance's own statistics; none: as is
+        if self.cmvn_mode == "speaker" and (stats is not None or self.cmvn_stats is not None):
+            mean, inv_std = stats if stats is not None else self.cmvn_stats   # else the training speakers'
+            return (x - mean) * inv_std
+        return self._cmvn(x)   # speaker, from a file without training statistics: its own; none: as is
+
+    def _stats(self, pieces: Iterable[np.ndarray]) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+        if not self.speaker_normalised:
+            return None
+        from serkit.features.cmvn import Accumulator
+
+        acc = Accumulator()
+        for piece in pieces:
+            acc.add(self.extract(piece))
+        return acc.mean_inv_std() if acc.count else None   # nothing to pool: each utterance its own
 
     # ------------------------------------------------------------------ recognition
     @torch.no_grad()
@@ -566,23 +672,33 @@ class Ensemble(_Recognition):
         self.members, self.weights, self.sources = list(members), w / w.sum(), sources
         self.names, self.sample_rate = members[0].names, members[0].sample_rate
         self.min_samples = max(m.min_samples for m in members)
+        self.speaker_normalised = any(m.speaker_normalised for m in members)
         self._extractor: List[int] = []   # member -> the first member whose features it shares
         for k, m in enumerate(members):
             same = (j for j in range(k) if self._extractor[j] == j and _same_inputs(members[j], m))
             self._extractor.append(next(same, k))
 
-    def features(self, wave: np.ndarray, sr: Optional[int] = None) -> Tuple[np.ndarray, ...]:
-        """Mono wave -> each member's normalised features (shared ones computed once)."""
-        wave = np.asarray(wave, dtype=np.float32)
-        if sr is not None and sr != self.sample_rate:   # resampled once for every member
-            from serkit.features.extract import resample
-
-            wave = resample(wave, int(sr), self.sample_rate)
+    def features(self, wave: np.ndarray, sr: Optional[int] = None, stats=None) -> Tuple[np.ndarray, ...]:
+        """Mono wave -> each member's normalised features (shared ones computed once); ``stats``:
+        ``speaker_stats``' result."""
+        wave = self._wave(wave, sr)   # resampled once for every member
         out: List[Optional[np.ndarray]] = [None] * len(self.members)
         for k, m in enumerate(self.members):
             j = self._extractor[k]
-            out[k] = m.features(wave) if j == k else out[j]
+            out[k] = m.features(wave, None, stats[k] if stats else None) if j == k else out[j]
         return tuple(out)
+
+    def _stats(self, pieces: Iterable[np.ndarray]) -> Optional[tuple]:
+        if not self.speaker_normalised:
+            return None
+        from serkit.features.cmvn import Accumulator
+
+        accs = {k: Accumulator() for k, m in enumerate(self.members) if self._extractor[k] == k and m.speaker_normalised}
+        for piece in pieces:
+            for k, acc in accs.items():
+                acc.add(self.members[k].extract(piece))
+        return tuple(accs[self._extractor[k]].mean_inv_std() if m.speaker_normalised and accs[self._extractor[k]].count
+                     else None for k, m in enumerate(self.members))
 
     def _posteriors(self, feats: Sequence[Tuple[np.ndarray, ...]], batch_size: int = 16) -> Tuple[np.ndarray, List[dict]]:
         probs = sum(w * m._posteriors([f[k] for f in feats], batch_size)[0]

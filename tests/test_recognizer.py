@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+import yaml
 
 from serkit.data.datadir import DataDir
 from serkit.errors import SerkitError
@@ -358,3 +359,68 @@ def test_fused_system_exports_as_one_file_and_gives_the_fused_posteriors(package
     fuse(["exp/a", "exp/svm"], ["fold1"], "exp/f3")
     with pytest.raises(ConfigError, match=r"exp/svm/fold1: a scikit-learn model \(model.pkl, a pickle\)"):
         Recognizer.load("exp/f3/fold1")
+
+
+def test_speaker_cmvn_model_takes_the_speakers_statistics(mini_corpus, tmp_path):
+    """A model trained with speaker CMVN: given the test speaker's files (--utt2spk, --one_speaker,
+    predict_speaker) it gives the decode's posteriors; a lone file gets the training speakers'
+    pooled statistics, computed here from the dump by hand."""
+    from serkit import Recognizer
+    from serkit.errors import ConfigError
+    from serkit.features.cmvn import compute_speaker_cmvn
+
+    fold = mini_corpus["folds"] / "fold1"
+    data = DataDir.load(mini_corpus["data"])
+    stats = tmp_path / "cmvn_spk.npz"
+    reader = FeatReader(mini_corpus["feats"])
+    compute_speaker_cmvn(reader, data.get("utt2spk"), stats)   # as stage 1: every speaker, test included
+    exp = tmp_path / "exp"
+    cfg = load_train_config(None, ["--model.encoder_conf.hidden", "8", "--model.pooling", "mean",
+                                   "--data.cmvn", "speaker", "--train.max_epochs", "1"])
+    Trainer(cfg, RunPaths(str(fold / "train"), str(fold / "valid"), str(mini_corpus["feats"]), str(stats),
+                          str(exp))).run()
+    predict(exp, fold / "test", str(mini_corpus["feats"]), str(stats), exp / "predictions" / "test.tsv")
+    r = subprocess.run([sys.executable, "-m", "serkit.bin.export", "--exp_dir", str(exp), "--out",
+                        str(tmp_path / "m.pt")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    test = DataDir.load(fold / "test")
+    assert len(set(test.get("utt2spk").values())) == 1
+    classes, utts, _, decoded = read_posteriors(exp / "predictions" / "test.tsv")
+
+    def probs(stdout):
+        recs = {x["wav"]: x["probs"] for x in map(json.loads, stdout.splitlines())}
+        return np.array([[recs[u][c] for c in classes] for u in utts])
+
+    for extra in (["--utt2spk", fold / "test" / "utt2spk"], ["--one_speaker"]):
+        r = infer("--model", tmp_path / "m.pt", "--wav_scp", fold / "test" / "wav.scp", *extra)
+        assert r.returncode == 0, r.stderr
+        assert np.abs(probs(r.stdout) - decoded).max() <= 2e-5, extra
+    rec = Recognizer.load(tmp_path / "m.pt")
+    wav = test.get("wav.scp")
+    together = rec.predict_speaker([rec.read(wav[u]) for u in utts])
+    assert np.abs(np.array([[x["probs"][c] for c in classes] for x in together]) - decoded).max() <= 2e-5
+
+    # each file alone: normalised with the training speakers' frames pooled
+    train_frames = np.concatenate([reader[u] for u in DataDir.load(fold / "train").utts]).astype(np.float64)
+    mean, std = train_frames.mean(0), train_frames.std(0)
+    x = (reader[utts[0]] - mean) / std
+    with torch.no_grad():
+        ref = rec.model.logits(torch.tensor(x[None], dtype=torch.float32), torch.tensor([len(x)]))["emotion"].softmax(-1)[0]
+    alone = infer("--model", tmp_path / "m.pt", wav[utts[0]])
+    got = np.array([json.loads(alone.stdout)["probs"][c] for c in classes])
+    assert np.abs(got - ref.numpy()).max() <= 2e-5
+    assert np.abs(got - probs(r.stdout)[0]).max() > 1e-3          # not the speaker's statistics
+    assert Recognizer.load(exp).predict_file(wav[utts[0]])["probs"] == rec.predict_file(wav[utts[0]])["probs"]
+
+    bad = tmp_path / "utt2spk"
+    bad.write_text(f"{utts[0]} s1\n")
+    r = infer("--model", tmp_path / "m.pt", "--wav_scp", fold / "test" / "wav.scp", "--utt2spk", bad)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1] == (f"error: {bad}: no speaker for input '{utts[1]}' (and "
+                                                 f"{len(utts) - 2} more); list every input by its name (a wav.scp's "
+                                                 f"utterance id, or the file path as found)")
+    # without its training data dir, a speaker-CMVN fold cannot give the training speakers' statistics
+    run = yaml.safe_load((exp / "run.yaml").read_text())
+    (exp / "run.yaml").write_text(yaml.safe_dump({k: v for k, v in run.items() if k != "train_data"}))
+    with pytest.raises(ConfigError, match="training data dir"):
+        Recognizer.load(exp)

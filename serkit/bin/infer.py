@@ -18,12 +18,20 @@ stretches: frame energy, or the Silero VAD model of the silero-vad package) give
 segment with ``start`` / ``end`` in seconds, then the file's record with ``"segments": N`` and
 the duration-weighted mean of the segments' posteriors.
 
+A model trained with speaker CMVN needs each speaker's statistics. By default each file is a
+speaker of its own (a long recording's segments share its statistics); --utt2spk FILE groups
+the inputs by speaker ('<input name> <speaker>' lines) and --one_speaker makes all of them one
+speaker: a first pass pools each speaker's frames, then every file is normalised with them. A
+lone short utterance normalised alone loses much accuracy (README), so give a speaker's files
+together where you can.
+
 A file that cannot be read gets ``{"wav": ..., "error": ...}``; the others are still processed
 and the exit status is 1 at the end. File names are always files, never commands.
 
 Examples:
     serkit-infer --model resnet_fold1.pt a.wav recordings/ --top_k 2
     serkit-infer --exp_dir exp/train_w2v2_ctc/fold1 long.wav --window 3 --hop 1 --format csv
+    serkit-infer --model resnet_fold1.pt --wav_scp data/spk03/wav.scp --utt2spk data/spk03/utt2spk
 """
 from __future__ import annotations
 
@@ -35,7 +43,7 @@ import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 from serkit.bin.common import run_main
 from serkit.errors import ConfigError, SerkitError
@@ -85,6 +93,10 @@ def main() -> None:
     p.add_argument("--nj", type=int, default=2, help="threads reading audio ahead of the model")
     p.add_argument("--ext", default=AUDIO_EXTENSIONS, help="extensions searched in directories")
     p.add_argument("--wav_scp", default="", help="also recognise the entries of this wav.scp")
+    spk = p.add_mutually_exclusive_group()
+    spk.add_argument("--utt2spk", default="", help="'<input name> <speaker>' lines: a model trained with speaker "
+                                                   "CMVN normalises each speaker's files with their pooled statistics")
+    spk.add_argument("--one_speaker", action="store_true", help="every input is one speaker (as --utt2spk)")
     p.add_argument("inputs", nargs="*")
     args = p.parse_args()
     if args.window and args.vad != "none":
@@ -98,9 +110,19 @@ def main() -> None:
     items = list_inputs(args.inputs, args.ext.split(","), args.wav_scp)
     if not items:
         raise ConfigError("no input: give audio files, directories or --wav_scp")
+    segmented = bool(args.window) or args.vad != "none"
+    vad = args.vad if args.vad != "none" else "energy"
+    speaker_of = speakers(items, args.utt2spk, args.one_speaker)
+    stats = {}
+    if speaker_of and rec.speaker_normalised:   # a first pass: each speaker's statistics
+        seg = (args.window or None, args.hop or None, vad if segmented and not args.window else None)
+        for spk, group in groupby_speaker(items, speaker_of).items():
+            stats[spk] = rec.speaker_stats((w for _, w, e in read_ahead(rec, group, args.nj) if e is None), None, *seg)
+        logging.info("speaker statistics of %d speaker(s) from %d file(s)", len(stats), len(items))
+    elif speaker_of:
+        logging.info("the model was not trained with speaker CMVN: --utt2spk / --one_speaker change nothing")
     writer = Output(args.format, rec.names)
     failed = 0
-    segmented = bool(args.window) or args.vad != "none"
     from tqdm import tqdm
 
     # a progress bar on a terminal only: stdout holds the records, the bar goes to stderr
@@ -110,14 +132,15 @@ def main() -> None:
         try:
             if error is not None:
                 raise error
+            spk_stats = stats.get(speaker_of[name]) if stats else None
             if segmented:
                 segs, whole = rec.segments(wave, args.window or None, args.hop or None, args.top_k or None,
-                                           args.batch_size, vad=args.vad if args.vad != "none" else "energy")
+                                           args.batch_size, vad=vad, stats=spk_stats)
                 for s in segs:
                     writer.write({"wav": name, **s})
                 writer.write({"wav": name, **whole})
             else:
-                writer.write({"wav": name, **rec.predict_features([rec.features(wave)], args.top_k or None)[0]})
+                writer.write({"wav": name, **rec.predict(wave, None, args.top_k or None, spk_stats)})
         except SerkitError as e:   # this file's record says why; the others are still processed
             failed += 1
             msg = str(e) if name in str(e) else f"{name}: {e}"
@@ -125,6 +148,31 @@ def main() -> None:
             bar.write(f"error: {msg}", file=sys.stderr)
     if failed:
         raise SerkitError(f"{failed} of {len(items)} files could not be recognised (see their 'error' records)")
+
+
+def speakers(items: List[Tuple[str, str, bool]], utt2spk: str, one_speaker: bool) -> Dict[str, str]:
+    """Input name -> speaker: from ``utt2spk`` (every input must be listed), or one speaker for
+    all with ``one_speaker``; empty: each file is a speaker of its own."""
+    if one_speaker:
+        return {name: "all" for name, _, _ in items}
+    if not utt2spk:
+        return {}
+    from serkit.data.datadir import read_kv
+
+    mapping = read_kv(utt2spk)
+    missing = [name for name, _, _ in items if name not in mapping]
+    if missing:
+        raise ConfigError(f"{utt2spk}: no speaker for input '{missing[0]}'"
+                          f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; list every input "
+                          f"by its name (a wav.scp's utterance id, or the file path as found)")
+    return {name: mapping[name] for name, _, _ in items}
+
+
+def groupby_speaker(items: List[Tuple[str, str, bool]], speaker_of: Dict[str, str]) -> Dict[str, list]:
+    groups: Dict[str, list] = {}
+    for item in items:
+        groups.setdefault(speaker_of[item[0]], []).append(item)
+    return groups
 
 
 def read_ahead(rec, items: List[Tuple[str, str, bool]], nj: int) -> Iterator[tuple]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
-from typing import Dict, Iterable, Mapping, Optional
+from typing import Dict, Iterable, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -40,21 +40,60 @@ def stats_file(cmvn_dir: Optional[str | os.PathLike], mode: str, stats: Optional
     return str(path)
 
 
+class Accumulator:
+    """Frames added an utterance at a time -> counts, sums and sums of squares (float64), and the
+    pooled mean and 1 / std that ``CMVN`` applies."""
+
+    def __init__(self):
+        self.count, self.sum, self.sumsq = 0, None, None
+
+    def add(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float64)
+        if self.sum is None:
+            self.sum, self.sumsq = np.zeros(x.shape[1]), np.zeros(x.shape[1])
+        self.count += x.shape[0]
+        self.sum += x.sum(0)
+        self.sumsq += (x * x).sum(0)
+
+    def mean_inv_std(self) -> Tuple[np.ndarray, np.ndarray]:
+        if not self.count:
+            raise DataDirError("CMVN: no frames to accumulate")
+        return mean_inv_std(self.count, self.sum, self.sumsq)
+
+
+def mean_inv_std(count, s: np.ndarray, ss: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """float32 mean and 1 / std (std floored at ``STD_FLOOR``) from stored statistics."""
+    mean = s / count
+    std = np.sqrt(np.maximum(ss / count - mean * mean, STD_FLOOR ** 2))
+    return mean.astype(np.float32), (1.0 / std).astype(np.float32)
+
+
 def _accumulate(reader: FeatReader, utts: Iterable[str]):
-    count, s, ss = 0, None, None
+    acc = Accumulator()
     for utt in utts:
-        x = reader[utt].astype(np.float64)
+        x = reader[utt]
         if not np.isfinite(x).all():   # one NaN would turn every statistic, and every loss, into NaN
             raise DataDirError(f"CMVN: utterance '{utt}' has non-finite (NaN / inf) features; redo its dump")
-        if s is None:
-            s = np.zeros(x.shape[1])
-            ss = np.zeros(x.shape[1])
-        count += x.shape[0]
-        s += x.sum(0)
-        ss += (x * x).sum(0)
-    if s is None:
+        acc.add(x)
+    if acc.sum is None:
         raise DataDirError("CMVN: no utterances to accumulate")
-    return count, s, ss
+    return acc.count, acc.sum, acc.sumsq
+
+
+def pooled_stats(path: str | os.PathLike, keys: Iterable[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """Mean and 1 / std of the frames of the ``keys`` (speakers) of a statistics file pooled, as if
+    they were one speaker: for a global file, its one entry."""
+    try:
+        with np.load(path) as z:   # no pickles
+            table = {str(k): (c, s, ss) for k, c, s, ss in zip(z["keys"], z["count"], z["sum"], z["sumsq"])}
+            mode = str(z["mode"])
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise DataDirError(f"{path}: not a CMVN statistics file: {e}") from None
+    keys = ["global"] if mode == "global" else sorted(set(keys))
+    missing = [k for k in keys if k not in table]
+    if missing or not keys:
+        raise DataDirError(f"{path}: no statistics for speaker '{missing[0] if missing else '(none given)'}'")
+    return mean_inv_std(sum(table[k][0] for k in keys), sum(table[k][1] for k in keys), sum(table[k][2] for k in keys))
 
 
 def compute_cmvn(reader: FeatReader, utts: Iterable[str], out: str | os.PathLike) -> None:
@@ -100,9 +139,7 @@ class CMVN:
                 if stored != mode:
                     raise ConfigError(f"{path}: holds '{stored}' CMVN statistics but the config asks for '{mode}'")
                 for k, c, s, ss in zip(z["keys"], z["count"], z["sum"], z["sumsq"]):
-                    mean = s / c
-                    std = np.sqrt(np.maximum(ss / c - mean * mean, STD_FLOOR ** 2))
-                    self.table[str(k)] = (mean.astype(np.float32), (1.0 / std).astype(np.float32))
+                    self.table[str(k)] = mean_inv_std(c, s, ss)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
             raise DataDirError(f"{path}: not a CMVN statistics file: {e}") from None
 
