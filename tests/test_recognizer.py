@@ -19,7 +19,7 @@ from serkit.features.storage import FeatReader
 from serkit.models.registry import load_train_config
 from serkit.predict import predict
 from serkit.predictions import read_posteriors
-from serkit.recognizer import energy_segments, silero_segments, window_segments
+from serkit.recognizer import PRIOR_FRAMES, energy_segments, silero_segments, window_segments
 from serkit.train.trainer import RunPaths, Trainer
 
 
@@ -363,8 +363,8 @@ def test_fused_system_exports_as_one_file_and_gives_the_fused_posteriors(package
 
 def test_speaker_cmvn_model_takes_the_speakers_statistics(mini_corpus, tmp_path):
     """A model trained with speaker CMVN: given the test speaker's files (--utt2spk, --one_speaker,
-    predict_speaker) it gives the decode's posteriors; a lone file gets the training speakers'
-    pooled statistics, computed here from the dump by hand."""
+    predict_speaker) without smoothing it gives the decode's posteriors; a lone file's own
+    statistics are smoothed with the training speakers' pooled ones, computed here by hand."""
     from serkit import Recognizer
     from serkit.errors import ConfigError
     from serkit.features.cmvn import compute_speaker_cmvn
@@ -392,24 +392,40 @@ def test_speaker_cmvn_model_takes_the_speakers_statistics(mini_corpus, tmp_path)
         return np.array([[recs[u][c] for c in classes] for u in utts])
 
     for extra in (["--utt2spk", fold / "test" / "utt2spk"], ["--one_speaker"]):
-        r = infer("--model", tmp_path / "m.pt", "--wav_scp", fold / "test" / "wav.scp", *extra)
+        r = infer("--model", tmp_path / "m.pt", "--wav_scp", fold / "test" / "wav.scp", "--prior_frames", "0", *extra)
         assert r.returncode == 0, r.stderr
         assert np.abs(probs(r.stdout) - decoded).max() <= 2e-5, extra
     rec = Recognizer.load(tmp_path / "m.pt")
     wav = test.get("wav.scp")
+    rec.prior_frames = 0
     together = rec.predict_speaker([rec.read(wav[u]) for u in utts])
     assert np.abs(np.array([[x["probs"][c] for c in classes] for x in together]) - decoded).max() <= 2e-5
 
-    # each file alone: normalised with the training speakers' frames pooled
+    # each file alone: its own frames and tau frames of the training speakers' pooled statistics
+    def posteriors(x):
+        with torch.no_grad():
+            t = torch.tensor(x[None], dtype=torch.float32)
+            return rec.model.logits(t, torch.tensor([len(x)]))["emotion"].softmax(-1)[0].numpy()
+
     train_frames = np.concatenate([reader[u] for u in DataDir.load(fold / "train").utts]).astype(np.float64)
-    mean, std = train_frames.mean(0), train_frames.std(0)
-    x = (reader[utts[0]] - mean) / std
-    with torch.no_grad():
-        ref = rec.model.logits(torch.tensor(x[None], dtype=torch.float32), torch.tensor([len(x)]))["emotion"].softmax(-1)[0]
-    alone = infer("--model", tmp_path / "m.pt", wav[utts[0]])
-    got = np.array([json.loads(alone.stdout)["probs"][c] for c in classes])
-    assert np.abs(got - ref.numpy()).max() <= 2e-5
-    assert np.abs(got - probs(r.stdout)[0]).max() > 1e-3          # not the speaker's statistics
+    mean0, var0 = train_frames.mean(0), train_frames.var(0)
+    x = reader[utts[0]].astype(np.float64)
+    seen = []
+    for tau in ("inf", "300", "0"):
+        if tau == "inf":
+            mean, var = mean0, var0
+        else:
+            n, t = len(x), float(tau)
+            mean = (x.sum(0) + t * mean0) / (n + t)
+            var = ((x * x).sum(0) + t * (var0 + mean0 ** 2)) / (n + t) - mean ** 2
+        alone = infer("--model", tmp_path / "m.pt", wav[utts[0]], "--prior_frames", tau)
+        got = np.array([json.loads(alone.stdout)["probs"][c] for c in classes])
+        assert np.abs(got - posteriors((x - mean) / np.sqrt(var))).max() <= 2e-5, tau
+        assert all(np.abs(got - other).max() > 1e-4 for other in seen), tau   # the smoothing tells
+        seen.append(got)
+    rec.prior_frames = PRIOR_FRAMES
+    default = infer("--model", tmp_path / "m.pt", wav[utts[0]])
+    assert json.loads(default.stdout)["probs"] == rec.predict_file(wav[utts[0]])["probs"]
     assert Recognizer.load(exp).predict_file(wav[utts[0]])["probs"] == rec.predict_file(wav[utts[0]])["probs"]
 
     bad = tmp_path / "utt2spk"

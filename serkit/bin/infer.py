@@ -97,6 +97,9 @@ def main() -> None:
     spk.add_argument("--utt2spk", default="", help="'<input name> <speaker>' lines: a model trained with speaker "
                                                    "CMVN normalises each speaker's files with their pooled statistics")
     spk.add_argument("--one_speaker", action="store_true", help="every input is one speaker (as --utt2spk)")
+    p.add_argument("--prior_frames", type=float, default=None,
+                   help="speaker CMVN: frames of the training speakers' statistics a speaker's are smoothed with "
+                        "(default: the model's; 0: the speaker's alone; inf: the training speakers' alone)")
     p.add_argument("inputs", nargs="*")
     args = p.parse_args()
     if args.window and args.vad != "none":
@@ -107,6 +110,10 @@ def main() -> None:
     from serkit.recognizer import Recognizer
 
     rec = Recognizer.load(args.model or args.exp_dir, args.feat_conf, args.cmvn_stats, device=args.device)
+    if args.prior_frames is not None:
+        if not args.prior_frames >= 0:
+            raise ConfigError(f"--prior_frames {args.prior_frames}: give a number of frames >= 0 (or inf)")
+        rec.prior_frames = args.prior_frames
     items = list_inputs(args.inputs, args.ext.split(","), args.wav_scp)
     if not items:
         raise ConfigError("no input: give audio files, directories or --wav_scp")

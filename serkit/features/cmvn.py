@@ -7,6 +7,7 @@ Stats are stored as counts, sums and sums of squares (float64) in an ``.npz``.
 """
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -55,10 +56,23 @@ class Accumulator:
         self.sum += x.sum(0)
         self.sumsq += (x * x).sum(0)
 
-    def mean_inv_std(self) -> Tuple[np.ndarray, np.ndarray]:
-        if not self.count:
+    def mean_inv_std(self, prior: Optional[Tuple[np.ndarray, np.ndarray]] = None,
+                     prior_frames: float = 0.0) -> Tuple[np.ndarray, np.ndarray]:
+        """The pooled statistics; with a ``prior`` (mean, 1 / std), smoothed towards it as if
+        ``prior_frames`` frames of it had been added (as Kaldi's online CMVN leans on global
+        statistics): few frames lean on the prior, many outweigh it; inf gives the prior itself."""
+        count, s, ss = self.count, self.sum, self.sumsq
+        if prior is not None and prior_frames > 0:
+            if math.isinf(prior_frames):
+                return prior
+            mean0 = prior[0].astype(np.float64)
+            var0 = 1.0 / prior[1].astype(np.float64) ** 2
+            count = count + prior_frames
+            s = prior_frames * mean0 + (0.0 if s is None else s)
+            ss = prior_frames * (var0 + mean0 * mean0) + (0.0 if ss is None else ss)
+        if not count:
             raise DataDirError("CMVN: no frames to accumulate")
-        return mean_inv_std(self.count, self.sum, self.sumsq)
+        return mean_inv_std(count, s, ss)
 
 
 def mean_inv_std(count, s: np.ndarray, ss: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
