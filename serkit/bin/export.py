@@ -23,7 +23,7 @@ its model is a pickle, which serkit never loads.
 Example:
     serkit-export --exp_dir exp/train_resnet_logmel64_sp_loso_seed1/fold1 --out resnet_fold1.pt
     cd /tmp && serkit-infer --model resnet_fold1.pt a.wav long.wav --window 3 --hop 1
-    serkit-export --exp_dir exp/fusion_resnet_seeds/fold1 --out resnet_seeds_fold1.pt
+    serkit-export --exp_dir exp/train_resnet_logmel64_sp_loso_seeds_fused/fold1 --out resnet_seeds_fold1.pt
 """
 from __future__ import annotations
 

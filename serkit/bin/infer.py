@@ -8,8 +8,7 @@ MODEL.pt is a file written by serkit-export (usable from any directory); EXP_DIR
 (``exp/<tag>/fold1``), whose feature config and CMVN statistics are found through
 ``EXP_DIR/run.yaml`` unless given. An INPUT is an audio file or a directory (searched
 recursively for --ext); --wav_scp adds the files of a Kaldi ``wav.scp`` (its pipes run without a
-shell). Audio at any sample rate is resampled. A model trained with per-speaker CMVN meets an
-unknown speaker here: each file (or segment) is normalised with its own statistics.
+shell). Audio at any sample rate is resampled.
 
 Whole files (default): ``{"wav", "emotion", "probs": {class: p}, "scores": [{"label", "score"}]}``
 (scores sorted, --top_k of them), plus what other heads add (``transcript``; ratings such as
@@ -21,9 +20,11 @@ the duration-weighted mean of the segments' posteriors.
 A model trained with speaker CMVN needs each speaker's statistics. By default each file is a
 speaker of its own (a long recording's segments share its statistics); --utt2spk FILE groups
 the inputs by speaker ('<input name> <speaker>' lines) and --one_speaker makes all of them one
-speaker: a first pass pools each speaker's frames, then every file is normalised with them. A
-lone short utterance normalised alone loses much accuracy (README), so give a speaker's files
-together where you can.
+speaker: a first pass pools each speaker's frames, then every file is normalised with them.
+The statistics are smoothed with --prior_frames frames (default 1000) of the training
+speakers', so a lone file leans on those; a speaker's many files outweigh them. Give a
+speaker's files together where you can (README: on EMO-DB, 63 UA one file at a time, 79 with
+each speaker's files together).
 
 A file that cannot be read gets ``{"wav": ..., "error": ...}``; the others are still processed
 and the exit status is 1 at the end. File names are always files, never commands.

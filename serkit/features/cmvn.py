@@ -142,7 +142,7 @@ class CMVN:
             return
         self.path = path
         if path is None:
-            if mode == "speaker":   # no statistics: every utterance is normalised with its own (inference)
+            if mode == "speaker":   # no statistics: every utterance is normalised with its own
                 return
             raise ConfigError(f"cmvn mode '{mode}' needs a statistics file (--cmvn_dir or --cmvn_stats)")
         if not Path(path).is_file():
@@ -161,7 +161,8 @@ class CMVN:
         if self.mode == "none":
             return feats
         if self.mode == "speaker" and spk is None:
-            # an unknown speaker (inference on new recordings): the utterance's own statistics
+            # no speaker: the utterance's own statistics (serkit's recognizer smooths them with the
+            # training speakers' instead: serkit.recognizer)
             return (feats - feats.mean(0)) / np.maximum(feats.std(0), STD_FLOOR)
         key = "global" if self.mode == "global" else spk
         if key not in self.table:
