@@ -71,7 +71,7 @@ class _Posteriors(torch.nn.Module):
 
 
 def _training_inputs(exp: Path, feat_conf: Optional[str], cmvn_stats: Optional[str]) -> Tuple[dict, Optional[str]]:
-    """The feature config (dict) and global CMVN statistics file a fold was trained with (run.yaml)."""
+    """The feature config (dict) and CMVN statistics file a fold was trained with (run.yaml)."""
     run = _run_record(exp)
     feat_conf = feat_conf or (str(Path(run["feats"]).parent / "feats.yaml") if run.get("feats") else None)
     if feat_conf is None or not Path(feat_conf).exists():
@@ -97,13 +97,21 @@ def _cmvn_table(exp: Path, mode: str, stats: Optional[str]) -> Optional[Tuple[np
     if mode == "global":
         return CMVN(stats, "global").table["global"]
     train = _run_record(exp).get("train_data")
-    if not stats or not train or not (Path(train) / "utt2spk").is_file():
-        raise ConfigError(f"{exp}: a speaker-CMVN model needs its statistics file ({stats}) and training data dir "
-                          f"({train}, run.yaml) for the training speakers' pooled statistics; give --cmvn_stats "
-                          f"or run from the recipe dir")
+    utt2spk = Path(train) / "utt2spk" if train else None
+    if not stats or not Path(stats).is_file():
+        raise ConfigError(f"{exp}: the CMVN statistics ({stats}) are not found: run from the recipe dir (run.yaml's "
+                          f"paths are relative to it) or give --cmvn_stats")
+    if utt2spk is None or not utt2spk.is_file():
+        try:   # a global statistics file of the training data needs no speaker list
+            return pooled_stats(stats, ())
+        except DataDirError:
+            raise ConfigError(f"{exp}: the training data dir ({train}, run.yaml) is not found, so neither are its "
+                              f"speakers, whose pooled statistics a speaker-CMVN model meets an unknown speaker "
+                              f"with: run from the recipe dir, or give --cmvn_stats a global statistics file of "
+                              f"the training data") from None
     from serkit.data.datadir import read_kv
 
-    return pooled_stats(stats, read_kv(Path(train) / "utt2spk").values())
+    return pooled_stats(stats, read_kv(utt2spk).values())
 
 
 def _refuse_classical(exp: Path) -> None:
@@ -425,7 +433,8 @@ class _Recognition:
         ``hop``) or, without ``window``, the speech stretches of ``vad``: ``energy``
         (:func:`energy_segments`, no dependency) or ``silero`` (:func:`silero_segments`); the
         file's posteriors are the segments' averaged, weighted by duration. ``stats``: the
-        speaker's (``speaker_stats``); by default the segments' frames pooled (one speaker)."""
+        speaker's (``speaker_stats``); by default the recording is one speaker, its segments'
+        frames pooled."""
         wave = self.read(audio) if isinstance(audio, (str, os.PathLike)) else np.asarray(audio, np.float32)
         sr = self.sample_rate
         duration = len(wave) / sr
@@ -500,7 +509,6 @@ class Recognizer(_Recognition):
             from serkit.predict import load_model
 
             _refuse_classical(path)
-
             model, cfg, classes = load_model(path)
             features, stats = _training_inputs(path, feat_conf, cmvn_stats)
             table = _cmvn_table(path, cfg.data.cmvn, stats)
@@ -610,7 +618,7 @@ class Recognizer(_Recognition):
     def features(self, wave: np.ndarray, sr: Optional[int] = None, stats=None) -> np.ndarray:
         """Mono wave (at ``sr``, resampled to the model's rate) -> normalised features (T, D);
         ``stats``: the speaker's (``speaker_stats``) for a model trained with speaker CMVN, else
-        the utterance's own are used."""
+        the utterance's own, smoothed with the training speakers' (``prior_frames``)."""
         x = self.extract(self._wave(wave, sr))
         if self.cmvn_mode == "global":
             mean, inv_std = self.cmvn_stats
