@@ -5,6 +5,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,22 @@ from serkit.recognizer import PRIOR_FRAMES, energy_segments, silero_segments, wi
 from serkit.train.trainer import RunPaths, Trainer
 
 
+def train_fold(mini_corpus, exp, stats, opts, splits=("test",), export=None):
+    """A BLSTM (mean pooling) trained on mini_emo's fold1 into ``exp`` with CMVN ``stats`` (unless
+    ``--data.cmvn none``), decoded on ``splits``, and packed into ``export`` by serkit-export."""
+    fold = mini_corpus["folds"] / "fold1"
+    cfg = load_train_config(None, ["--model.pooling", "mean", *opts])
+    stats = str(stats) if cfg.data.cmvn != "none" else None
+    Trainer(cfg, RunPaths(str(fold / "train"), str(fold / "valid"), str(mini_corpus["feats"]), stats,
+                          str(exp))).run()
+    for split in splits:
+        predict(exp, fold / split, str(mini_corpus["feats"]), stats, Path(exp) / "predictions" / f"{split}.tsv")
+    if export:
+        r = subprocess.run([sys.executable, "-m", "serkit.bin.export", "--exp_dir", str(exp), "--out", str(export)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+
+
 @pytest.fixture(scope="module")
 def package(mini_corpus, tmp_path_factory):
     """A BLSTM with global CMVN trained 2 epochs on fold1, its test decode, and its package."""
@@ -32,16 +49,9 @@ def package(mini_corpus, tmp_path_factory):
     compute_cmvn(FeatReader(mini_corpus["feats"]), DataDir.load(fold / "train").utts, stats)
     # serkit-infer finds the features' config beside feats.scp, as stage 1 writes it
     assert (mini_corpus["feats"].parent / "feats.yaml").exists()
-    cfg = load_train_config(None, ["--model.encoder_conf.hidden", "16", "--model.pooling", "mean",
-                                   "--data.cmvn", "global", "--train.max_epochs", "2"])
-    exp = base / "exp"
-    Trainer(cfg, RunPaths(str(fold / "train"), str(fold / "valid"), str(mini_corpus["feats"]), str(stats),
-                          str(exp))).run()
-    predict(exp, fold / "test", str(mini_corpus["feats"]), str(stats), exp / "predictions" / "test.tsv")
-    r = subprocess.run([sys.executable, "-m", "serkit.bin.export", "--exp_dir", str(exp), "--out",
-                        str(base / "model.pt")], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    return {"exp": exp, "pkg": base / "model.pt", "test": DataDir.load(fold / "test"), "base": base}
+    train_fold(mini_corpus, base / "exp", stats, ["--model.encoder_conf.hidden", "16", "--data.cmvn", "global",
+                                                  "--train.max_epochs", "2"], export=base / "model.pt")
+    return {"exp": base / "exp", "pkg": base / "model.pt", "test": DataDir.load(fold / "test"), "base": base}
 
 
 def infer(*args, cwd=None):
@@ -282,17 +292,6 @@ def test_infer_never_runs_a_file_name_that_looks_like_a_wav_scp_pipe(package, tm
     assert not marker.exists() and r.returncode == 1 and "no such file" in json.loads(r.stdout)["error"]
 
 
-def _member(mini_corpus, stats, out, opts):
-    """A tiny BLSTM trained 1 epoch on fold1 as a member system's fold1, decoded on valid and test."""
-    fold = mini_corpus["folds"] / "fold1"
-    cfg = load_train_config(None, ["--model.encoder_conf.hidden", "8", "--model.pooling", "mean",
-                                   "--train.max_epochs", "1", *opts])
-    stats = str(stats) if cfg.data.cmvn == "global" else None
-    Trainer(cfg, RunPaths(str(fold / "train"), str(fold / "valid"), str(mini_corpus["feats"]), stats, str(out))).run()
-    for split in ("valid", "test"):
-        predict(out, fold / split, str(mini_corpus["feats"]), stats, out / "predictions" / f"{split}.tsv")
-
-
 def test_fused_system_exports_as_one_file_and_gives_the_fused_posteriors(package, mini_corpus, tmp_path,
                                                                          monkeypatch):
     """Members: the fixture's BLSTM (a), another seed (b), one without CMVN (c); fusion f1 = (a, b)
@@ -309,8 +308,10 @@ def test_fused_system_exports_as_one_file_and_gives_the_fused_posteriors(package
     stats = package["base"] / "cmvn.npz"
     shutil.copytree(package["exp"], "exp/a/fold1")
     predict("exp/a/fold1", fold / "valid", str(mini_corpus["feats"]), str(stats), "exp/a/fold1/predictions/valid.tsv")
-    _member(mini_corpus, stats, tmp_path / "exp/b/fold1", ["--seed", "2", "--data.cmvn", "global"])
-    _member(mini_corpus, stats, tmp_path / "exp/c/fold1", ["--data.cmvn", "none"])
+    tiny = ["--model.encoder_conf.hidden", "8", "--train.max_epochs", "1"]
+    train_fold(mini_corpus, tmp_path / "exp/b/fold1", stats, [*tiny, "--seed", "2", "--data.cmvn", "global"],
+               ("valid", "test"))
+    train_fold(mini_corpus, tmp_path / "exp/c/fold1", stats, [*tiny, "--data.cmvn", "none"], ("valid", "test"))
     fuse(["exp/a", "exp/b"], ["fold1"], "exp/f1", weights=[1, 3])
     fuse(["exp/f1", "exp/a", "exp/c"], ["fold1"], "exp/f2", weights=[2, 1, 1])
 
@@ -375,14 +376,8 @@ def test_speaker_cmvn_model_takes_the_speakers_statistics(mini_corpus, tmp_path)
     reader = FeatReader(mini_corpus["feats"])
     compute_speaker_cmvn(reader, data.get("utt2spk"), stats)   # as stage 1: every speaker, test included
     exp = tmp_path / "exp"
-    cfg = load_train_config(None, ["--model.encoder_conf.hidden", "8", "--model.pooling", "mean",
-                                   "--data.cmvn", "speaker", "--train.max_epochs", "1"])
-    Trainer(cfg, RunPaths(str(fold / "train"), str(fold / "valid"), str(mini_corpus["feats"]), str(stats),
-                          str(exp))).run()
-    predict(exp, fold / "test", str(mini_corpus["feats"]), str(stats), exp / "predictions" / "test.tsv")
-    r = subprocess.run([sys.executable, "-m", "serkit.bin.export", "--exp_dir", str(exp), "--out",
-                        str(tmp_path / "m.pt")], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    train_fold(mini_corpus, exp, stats, ["--model.encoder_conf.hidden", "8", "--data.cmvn", "speaker",
+                                         "--train.max_epochs", "1"], export=tmp_path / "m.pt")
     test = DataDir.load(fold / "test")
     assert len(set(test.get("utt2spk").values())) == 1
     classes, utts, _, decoded = read_posteriors(exp / "predictions" / "test.tsv")
