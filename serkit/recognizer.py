@@ -313,8 +313,8 @@ def window_segments(duration: float, window: float, hop: float) -> List[Tuple[fl
 class _Recognition:
     """What every recognizer does with its normalised features: records, files, one speaker's
     recordings and long recordings. A subclass gives ``names``, ``sample_rate``, ``min_samples``
-    (the shortest segment it can take), ``speaker_normalised``, ``features``, ``_stats`` and
-    ``_posteriors``.
+    (the shortest segment it can take), ``speaker_normalised``, ``_raw``, ``_normalise``,
+    ``_pooled`` and ``_posteriors``.
 
     A model trained with speaker CMVN needs a speaker's statistics: ``speaker_stats`` pools them
     over that speaker's recordings, and ``predict`` / ``segments`` take them as ``stats``. Without
@@ -326,12 +326,23 @@ class _Recognition:
     min_samples: int
     speaker_normalised: bool   # trained with speaker CMVN: inference needs the speaker's statistics
 
-    def features(self, wave: np.ndarray, sr: Optional[int] = None, stats=None):
+    def _raw(self, wave: np.ndarray):
+        """A wave at the model's rate -> its features before normalisation."""
         raise NotImplementedError
 
-    def _stats(self, pieces: Iterable[np.ndarray]):
-        """Speaker statistics pooled over the frames of ``pieces`` (waves at the model's rate)."""
+    def _normalise(self, raw, stats=None):
+        """``_raw``'s features -> the model's input; ``stats``: the speaker's (``speaker_stats``)."""
         raise NotImplementedError
+
+    def _pooled(self, raws: Iterable):
+        """``_raw``'s features of one speaker's pieces -> their statistics (None: no speaker CMVN)."""
+        raise NotImplementedError
+
+    def features(self, wave: np.ndarray, sr: Optional[int] = None, stats=None):
+        """Mono wave (at ``sr``, resampled to the model's rate) -> normalised features; ``stats``:
+        the speaker's (``speaker_stats``) for a model trained with speaker CMVN, else the
+        utterance's own, smoothed with the training speakers' (``prior_frames``)."""
+        return self._normalise(self._raw(self._wave(wave, sr)), stats)
 
     def _posteriors(self, feats: Sequence, batch_size: int = 16) -> Tuple[np.ndarray, List[dict]]:
         """-> emotion posteriors (N, classes) and what the other heads add, one dict each."""
@@ -361,10 +372,10 @@ class _Recognition:
             for wave in waves:
                 wave = self._wave(wave, sr)
                 try:
-                    yield from (wave[a:b] for a, b in self._samples(wave, window, hop, vad))
+                    yield from (self._raw(wave[a:b]) for a, b in self._samples(wave, window, hop, vad))
                 except DataDirError:   # silent or too short: it adds nothing
                     continue
-        return self._stats(pieces())
+        return self._pooled(pieces())
 
     def _samples(self, wave: np.ndarray, window: Optional[float], hop: Optional[float],
                  vad: Optional[str]) -> List[Tuple[int, int]]:
@@ -410,9 +421,9 @@ class _Recognition:
                         batch_size: int = 16) -> List[dict]:
         """Several utterances of one speaker (mono waves at ``sr``) -> one record each, normalised
         with their pooled statistics (a model trained with speaker CMVN) and batched by length."""
-        waves = [self._wave(w, sr) for w in waves]
-        stats = self.speaker_stats(waves)
-        return self.predict_features([self.features(w, None, stats) for w in waves], top_k, batch_size)
+        raws = [self._raw(self._wave(w, sr)) for w in waves]
+        stats = self._pooled(raws) if self.speaker_normalised else None
+        return self.predict_features([self._normalise(x, stats) for x in raws], top_k, batch_size)
 
     def read(self, path: str | os.PathLike) -> np.ndarray:
         """An audio file as a mono wave at the model's rate (always a file, never a command)."""
@@ -439,10 +450,10 @@ class _Recognition:
         sr = self.sample_rate
         duration = len(wave) / sr
         samples = self._samples(wave, window, hop, vad)
-        pieces = [wave[a:b] for a, b in samples]
-        if stats is None:
-            stats = self._stats(pieces) if self.speaker_normalised else None
-        feats = [self.features(p, None, stats) for p in pieces]
+        raws = [self._raw(wave[a:b]) for a, b in samples]   # each piece's features computed once
+        if stats is None and self.speaker_normalised:
+            stats = self._pooled(raws)
+        feats = [self._normalise(x, stats) for x in raws]
         probs, extra = self._posteriors(feats, batch_size)
         records = [self._record(p, top_k) | e for p, e in zip(probs, extra)]
         last = np.floor(duration * 1000) / 1000   # times in ms, never past the end of the file
@@ -615,28 +626,26 @@ class Recognizer(_Recognition):
         return self.model.run(None, {"feats": feats.astype(np.float32), "lengths": lengths.astype(np.int64)})[0]
 
     # ------------------------------------------------------------------ features
-    def features(self, wave: np.ndarray, sr: Optional[int] = None, stats=None) -> np.ndarray:
-        """Mono wave (at ``sr``, resampled to the model's rate) -> normalised features (T, D);
-        ``stats``: the speaker's (``speaker_stats``) for a model trained with speaker CMVN, else
-        the utterance's own, smoothed with the training speakers' (``prior_frames``)."""
-        x = self.extract(self._wave(wave, sr))
+    def _raw(self, wave: np.ndarray) -> np.ndarray:
+        return self.extract(wave)
+
+    def _normalise(self, x: np.ndarray, stats: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> np.ndarray:
         if self.cmvn_mode == "global":
             mean, inv_std = self.cmvn_stats
             return (x - mean) * inv_std
         if self.cmvn_mode == "speaker":
-            mean, inv_std = stats if stats is not None else self._stats([x], frames=True)
+            mean, inv_std = stats if stats is not None else self._pooled([x])
             return (x - mean) * inv_std
         return x
 
-    def _stats(self, pieces: Iterable[np.ndarray], frames: bool = False) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-        """``frames``: the pieces are features already, not waves."""
+    def _pooled(self, raws: Iterable[np.ndarray]) -> Optional[Tuple[np.ndarray, np.ndarray]]:
         if not self.speaker_normalised:
             return None
         from serkit.features.cmvn import Accumulator
 
         acc = Accumulator()
-        for piece in pieces:
-            acc.add(piece if frames else self.extract(piece))
+        for x in raws:
+            acc.add(x)
         return self._smooth(acc)
 
     def _smooth(self, acc) -> Tuple[np.ndarray, np.ndarray]:
@@ -693,25 +702,27 @@ class Ensemble(_Recognition):
             same = (j for j in range(k) if self._extractor[j] == j and _same_inputs(members[j], m))
             self._extractor.append(next(same, k))
 
-    def features(self, wave: np.ndarray, sr: Optional[int] = None, stats=None) -> Tuple[np.ndarray, ...]:
-        """Mono wave -> each member's normalised features (shared ones computed once); ``stats``:
-        ``speaker_stats``' result."""
-        wave = self._wave(wave, sr)   # resampled once for every member
+    def _raw(self, wave: np.ndarray) -> Tuple[Optional[np.ndarray], ...]:
+        """Each member's features before normalisation, computed by the first member of each
+        group that shares them (None for the others)."""
+        return tuple(m._raw(wave) if self._extractor[k] == k else None for k, m in enumerate(self.members))
+
+    def _normalise(self, raw: Tuple[Optional[np.ndarray], ...], stats=None) -> Tuple[np.ndarray, ...]:
         out: List[Optional[np.ndarray]] = [None] * len(self.members)
         for k, m in enumerate(self.members):
             j = self._extractor[k]
-            out[k] = m.features(wave, None, stats[k] if stats else None) if j == k else out[j]
+            out[k] = m._normalise(raw[k], stats[k] if stats else None) if j == k else out[j]
         return tuple(out)
 
-    def _stats(self, pieces: Iterable[np.ndarray]) -> Optional[tuple]:
+    def _pooled(self, raws: Iterable[Tuple[Optional[np.ndarray], ...]]) -> Optional[tuple]:
         if not self.speaker_normalised:
             return None
         from serkit.features.cmvn import Accumulator
 
         accs = {k: Accumulator() for k, m in enumerate(self.members) if self._extractor[k] == k and m.speaker_normalised}
-        for piece in pieces:
+        for raw in raws:
             for k, acc in accs.items():
-                acc.add(self.members[k].extract(piece))
+                acc.add(raw[k])
         return tuple(self.members[self._extractor[k]]._smooth(accs[self._extractor[k]]) if m.speaker_normalised
                      else None for k, m in enumerate(self.members))
 
