@@ -363,9 +363,10 @@ def test_fused_system_exports_as_one_file_and_gives_the_fused_posteriors(package
 
 
 def test_speaker_cmvn_model_takes_the_speakers_statistics(mini_corpus, tmp_path):
-    """A model trained with speaker CMVN: given the test speaker's files (--utt2spk, --one_speaker,
-    predict_speaker) without smoothing it gives the decode's posteriors; a lone file's own
-    statistics are smoothed with the training speakers' pooled ones, computed here by hand."""
+    """A model trained with speaker CMVN: given the test speaker's files (--utt2spk, predict_speaker)
+    without smoothing it gives the decode's posteriors (--one_speaker: their windows pooled); a
+    lone file's own statistics are smoothed with the training speakers' pooled ones, computed here
+    by hand."""
     from serkit import Recognizer
     from serkit.errors import ConfigError
     from serkit.features.cmvn import compute_speaker_cmvn
@@ -386,10 +387,19 @@ def test_speaker_cmvn_model_takes_the_speakers_statistics(mini_corpus, tmp_path)
         recs = {x["wav"]: x["probs"] for x in map(json.loads, stdout.splitlines())}
         return np.array([[recs[u][c] for c in classes] for u in utts])
 
-    for extra in (["--utt2spk", fold / "test" / "utt2spk"], ["--one_speaker"]):
-        r = infer("--model", tmp_path / "m.pt", "--wav_scp", fold / "test" / "wav.scp", "--prior_frames", "0", *extra)
-        assert r.returncode == 0, r.stderr
-        assert np.abs(probs(r.stdout) - decoded).max() <= 2e-5, extra
+    r = infer("--model", tmp_path / "m.pt", "--wav_scp", fold / "test" / "wav.scp", "--prior_frames", "0",
+              "--utt2spk", fold / "test" / "utt2spk")
+    assert r.returncode == 0, r.stderr
+    assert np.abs(probs(r.stdout) - decoded).max() <= 2e-5
+    # two speakers in one run: each keeps its own statistics (the valid speaker's files come first)
+    both = tmp_path / "both"
+    both.mkdir()
+    for name in ("wav.scp", "utt2spk"):
+        (both / name).write_text((fold / "valid" / name).read_text() + (fold / "test" / name).read_text())
+    two = infer("--model", tmp_path / "m.pt", "--wav_scp", both / "wav.scp", "--utt2spk", both / "utt2spk",
+                "--prior_frames", "0")
+    assert two.returncode == 0, two.stderr
+    assert np.abs(probs(two.stdout) - decoded).max() <= 2e-5
     rec = Recognizer.load(tmp_path / "m.pt")
     wav = test.get("wav.scp")
     rec.prior_frames = 0
@@ -413,14 +423,26 @@ def test_speaker_cmvn_model_takes_the_speakers_statistics(mini_corpus, tmp_path)
             n, t = len(x), float(tau)
             mean = (x.sum(0) + t * mean0) / (n + t)
             var = ((x * x).sum(0) + t * (var0 + mean0 ** 2)) / (n + t) - mean ** 2
-        alone = infer("--model", tmp_path / "m.pt", wav[utts[0]], "--prior_frames", tau)
-        got = np.array([json.loads(alone.stdout)["probs"][c] for c in classes])
+        rec.prior_frames = float(tau)
+        got = np.array([rec.predict_file(wav[utts[0]])["probs"][c] for c in classes])
         assert np.abs(got - posteriors((x - mean) / np.sqrt(var))).max() <= 2e-5, tau
         assert all(np.abs(got - other).max() > 1e-4 for other in seen), tau   # the smoothing tells
         seen.append(got)
+    alone = infer("--model", tmp_path / "m.pt", wav[utts[0]], "--prior_frames", "300")
+    assert np.array_equal([json.loads(alone.stdout)["probs"][c] for c in classes], seen[1])
     rec.prior_frames = PRIOR_FRAMES
-    default = infer("--model", tmp_path / "m.pt", wav[utts[0]])
-    assert json.loads(default.stdout)["probs"] == rec.predict_file(wav[utts[0]])["probs"]
+    # windows of one speaker's files: the first pass pools the windows' frames of all of them
+    r = infer("--model", tmp_path / "m.pt", "--wav_scp", fold / "test" / "wav.scp", "--one_speaker", "--window", "1")
+    assert r.returncode == 0, r.stderr
+    waves = [rec.read(wav[u]) for u in test.utts]
+    stats = rec.speaker_stats(iter(waves), window=1.0)
+    segs, whole = rec.segments(waves[1], window=1.0, stats=stats)
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    mine = [x for x in lines if x["wav"] == test.utts[1]]
+    assert [x["probs"] for x in mine] == [x["probs"] for x in segs] + [whole["probs"]]
+    assert mine[-1]["segments"] == len(segs) >= 2
+    alone_segs, _ = rec.segments(waves[1], window=1.0)      # its own windows only: other statistics
+    assert alone_segs[0]["probs"] != segs[0]["probs"]
     assert Recognizer.load(exp).predict_file(wav[utts[0]])["probs"] == rec.predict_file(wav[utts[0]])["probs"]
 
     bad = tmp_path / "utt2spk"
