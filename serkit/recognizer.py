@@ -648,9 +648,12 @@ class Recognizer(_Recognition):
             acc.add(x)
         return self._smooth(acc)
 
-    def _smooth(self, acc) -> Tuple[np.ndarray, np.ndarray]:
+    def _smooth(self, acc) -> Optional[Tuple[np.ndarray, np.ndarray]]:
         """A speaker's accumulated frames -> their statistics, smoothed with ``prior_frames``
-        frames of the training speakers' (files written before those were kept: unsmoothed)."""
+        frames of the training speakers' (files written before those were kept: unsmoothed);
+        None when there is nothing to pool (no frames, no prior): each utterance its own."""
+        if not acc.count and (self.cmvn_stats is None or not self.prior_frames):
+            return None
         return acc.mean_inv_std(self.cmvn_stats, self.prior_frames)
 
     # ------------------------------------------------------------------ recognition

@@ -402,7 +402,9 @@ def test_speaker_cmvn_model_takes_the_speakers_statistics(mini_corpus, tmp_path)
     assert np.abs(probs(two.stdout) - decoded).max() <= 2e-5
     rec = Recognizer.load(tmp_path / "m.pt")
     wav = test.get("wav.scp")
+    assert np.allclose(rec.speaker_stats([])[0], rec.cmvn_stats[0], atol=1e-5)   # no frames: the prior
     rec.prior_frames = 0
+    assert rec.speaker_stats([]) is None                                          # nothing: each its own
     together = rec.predict_speaker([rec.read(wav[u]) for u in utts])
     assert np.abs(np.array([[x["probs"][c] for c in classes] for x in together]) - decoded).max() <= 2e-5
 
