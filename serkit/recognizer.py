@@ -539,10 +539,14 @@ class Recognizer(_Recognition):
             raise SerkitError(f"{where}: not a serkit model file (write one with serkit-export)")
         from serkit.predict import model_from_checkpoint
 
-        model, cfg, _ = model_from_checkpoint(pkg)
-        c = pkg["cmvn"]   # speaker mode: the training speakers' pooled statistics (older files: none)
-        table = (c["mean"].numpy(), c["inv_std"].numpy()) if c.get("mean") is not None else None
-        return cls(model, cfg, pkg["classes"], pkg["features"], c["mode"], table, device=device)
+        try:
+            model, cfg, _ = model_from_checkpoint(pkg)
+            c = pkg["cmvn"]   # speaker mode: the training speakers' pooled statistics (older files: none)
+            table = (c["mean"].numpy(), c["inv_std"].numpy()) if c.get("mean") is not None else None
+            classes, features, mode = pkg["classes"], pkg["features"], c["mode"]
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:   # RuntimeError: weights
+            raise SerkitError(f"{where}: a damaged serkit model file ({type(e).__name__}: {e}); export it again") from None
+        return cls(model, cfg, classes, features, mode, table, device=device)
 
     @classmethod
     def _load_onnx(cls, path: Path, device: str | torch.device = "cpu") -> "Recognizer":

@@ -213,6 +213,18 @@ def test_a_file_that_is_not_a_package_is_refused(tmp_path):
     torch.save({"model": {}}, tmp_path / "x.pt")
     with pytest.raises(SerkitError, match="not a serkit model file"):
         Recognizer.load(tmp_path / "x.pt")
+    # damaged files: one line naming the file (and the member of a fused one), no traceback
+    torch.save({"format": "serkit-model/1", "cmvn": {"mode": "none"}}, tmp_path / "y.pt")
+    torch.save({"format": "serkit-ensemble/1", "members": [{"format": "serkit-model/1"}], "weights": [1.0]},
+               tmp_path / "z.pt")
+    torch.save({"format": "serkit-ensemble/1", "members": [{"format": "serkit-model/1"}], "weights": []},
+               tmp_path / "w.pt")
+    for name, line in (("y", f"{tmp_path / 'y.pt'}: a damaged serkit model file (KeyError: 'config')"),
+                       ("z", f"{tmp_path / 'z.pt'} (member 1): a damaged serkit model file (KeyError: 'config')"),
+                       ("w", f"{tmp_path / 'w.pt'}: a fused model file without as many weights as members")):
+        with pytest.raises(SerkitError) as e:
+            Recognizer.load(tmp_path / f"{name}.pt")
+        assert str(e.value).startswith(line), name
 
 
 @pytest.mark.parametrize("encoder, pooling", [("blstm", "mean"), ("resnet", "attentive_stats"),
