@@ -165,10 +165,12 @@ def fusion_members(fold_dir: str | os.PathLike, _seen: Tuple[Path, ...] = ()) ->
     record_file = fold_dir.parent / "fusion.yaml"
     if fold_dir.resolve() in _seen:
         raise ConfigError(f"{record_file}: the fusion contains itself")
-    record = yaml.safe_load(record_file.read_text())
     fold = fold_dir.name
     try:
+        record = yaml.safe_load(record_file.read_text())
         members, weights = [str(m) for m in record["members"]], [float(w) for w in record["folds"][fold]]
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{record_file}: not YAML ({str(e).splitlines()[0]})") from None
     except (TypeError, KeyError, ValueError):
         raise ConfigError(f"{record_file}: no members and weights for fold '{fold}'") from None
     if len(weights) != len(members) or min(weights) < 0 or sum(weights) <= 0:

@@ -372,6 +372,12 @@ def test_fused_system_exports_as_one_file_and_gives_the_fused_posteriors(package
     fuse(["exp/a", "exp/svm"], ["fold1"], "exp/f3")
     with pytest.raises(ConfigError, match=r"exp/svm/fold1: a scikit-learn model \(model.pkl, a pickle\)"):
         Recognizer.load("exp/f3/fold1")
+    (tmp_path / "exp/f3/fusion.yaml").write_text("members: [exp/a\n")
+    with pytest.raises(ConfigError, match=r"exp/f3/fusion.yaml: not YAML"):
+        Recognizer.load("exp/f3/fold1")
+    (tmp_path / "exp/f3/fusion.yaml").write_text("members: [exp/a]\nfolds: {fold2: [1.0]}\n")
+    with pytest.raises(ConfigError, match=r"exp/f3/fusion.yaml: no members and weights for fold 'fold1'"):
+        Recognizer.load("exp/f3/fold1")
 
 
 def test_speaker_cmvn_model_takes_the_speakers_statistics(mini_corpus, tmp_path):
