@@ -464,6 +464,13 @@ def test_speaker_cmvn_model_takes_the_speakers_statistics(mini_corpus, tmp_path)
     alone_segs, _ = rec.segments(waves[1], window=1.0)      # its own windows only: other statistics
     assert alone_segs[0]["probs"] != segs[0]["probs"]
     assert Recognizer.load(exp).predict_file(wav[utts[0]])["probs"] == rec.predict_file(wav[utts[0]])["probs"]
+    # the ONNX file carries the training speakers' statistics: lone and grouped files as the .pt
+    pytest.importorskip("onnxruntime")
+    onnx_rec = Recognizer.load(rec.export_onnx(tmp_path / "m.onnx"))
+    assert onnx_rec.speaker_normalised and np.allclose(onnx_rec.cmvn_stats[1], rec.cmvn_stats[1])
+    for got, ref in ((onnx_rec.predict_file(wav[utts[0]]), rec.predict_file(wav[utts[0]])),
+                     (onnx_rec.predict_speaker(waves)[1], rec.predict_speaker(waves)[1])):
+        assert max(abs(got["probs"][c] - ref["probs"][c]) for c in classes) <= 1e-4
 
     bad = tmp_path / "utt2spk"
     bad.write_text(f"{utts[0]} s1\n")
