@@ -382,26 +382,20 @@ class _Recognition:
     def _samples(self, wave: np.ndarray, window: Optional[float], hop: Optional[float],
                  vad: Optional[str]) -> List[Tuple[int, int]]:
         """The sample ranges to recognise: the whole wave, or its windows / speech stretches."""
-        if not window and not vad:
-            spans = [(0.0, len(wave) / self.sample_rate)]
+        duration = len(wave) / self.sample_rate
+        if window:
+            spans = window_segments(duration, window, hop or window)
+        elif not vad:
+            spans = [(0.0, duration)]
+        elif vad in VADS:
+            spans = VADS[vad](wave, self.sample_rate)
         else:
-            spans = self.spans(wave, window, hop, vad or "energy")
+            raise ConfigError(f"vad '{vad}': choose one of {', '.join(VADS)}")
         out = [(int(round(a * self.sample_rate)), int(round(b * self.sample_rate))) for a, b in spans]
         out = [(a, b) for a, b in out if b - a >= self.min_samples]
         if not out:
-            raise DataDirError(f"no segment to recognise in {len(wave) / self.sample_rate:.2f} s of audio "
-                               f"(silent or too short)")
+            raise DataDirError(f"no segment to recognise in {duration:.2f} s of audio (silent or too short)")
         return out
-
-    def spans(self, wave: np.ndarray, window: Optional[float] = None, hop: Optional[float] = None,
-              vad: str = "energy") -> List[Tuple[float, float]]:
-        """Segments of a wave at the model's rate, in seconds: fixed windows or speech stretches."""
-        duration = len(wave) / self.sample_rate
-        if window:
-            return window_segments(duration, window, hop or window)
-        if vad in VADS:
-            return VADS[vad](wave, self.sample_rate)
-        raise ConfigError(f"vad '{vad}': choose one of {', '.join(VADS)}")
 
     def predict_features(self, feats: Sequence, top_k: Optional[int] = None, batch_size: int = 16) -> List[dict]:
         """Normalised features of several utterances (``features``' results) -> one record each."""
@@ -424,7 +418,7 @@ class _Recognition:
         """Several utterances of one speaker (mono waves at ``sr``) -> one record each, normalised
         with their pooled statistics (a model trained with speaker CMVN) and batched by length."""
         raws = [self._raw(self._wave(w, sr)) for w in waves]
-        stats = self._pooled(raws) if self.speaker_normalised else None
+        stats = self._pooled(raws)   # None for a model without speaker CMVN
         return self.predict_features([self._normalise(x, stats) for x in raws], top_k, batch_size)
 
     def read(self, path: str | os.PathLike) -> np.ndarray:
@@ -453,8 +447,8 @@ class _Recognition:
         duration = len(wave) / sr
         samples = self._samples(wave, window, hop, vad)
         raws = [self._raw(wave[a:b]) for a, b in samples]   # each piece's features computed once
-        if stats is None and self.speaker_normalised:
-            stats = self._pooled(raws)
+        if stats is None:
+            stats = self._pooled(raws)   # None for a model without speaker CMVN
         feats = [self._normalise(x, stats) for x in raws]
         probs, extra = self._posteriors(feats, batch_size)
         records = [self._record(p, top_k) | e for p, e in zip(probs, extra)]
