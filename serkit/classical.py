@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import yaml
 
+from serkit.checkpoint import save_atomic
 # the config lives in serkit.config, which recipes read without torch
 from serkit.config import AugmentConf, ClassicalConfig, is_classical_config, load_classical_config, to_dict  # noqa: F401
 from serkit.data.augment import speed_utt
@@ -45,6 +46,8 @@ from serkit.models.pooling import valid_mask
 from serkit.predictions import write_predictions
 
 log = logging.getLogger("serkit.classical")
+CLASSIFIER_FORMAT = "serkit-classifier/1"   # exp_dir/classifier.pt: the fitted model as plain data
+MAX_ARRAY_DIFFERENCE = 1e-6   # between the arrays' posteriors and scikit-learn's, checked on valid
 
 
 def build_representation(cfg: ClassicalConfig, input_dim: int):
@@ -221,30 +224,34 @@ def train_classical(cfg: ClassicalConfig, train_data: str, valid_data: str, feat
     encoder = build_representation(cfg, reader.dim)
     disk = VectorCache(vector_cache, cfg) if vector_cache else None
 
-    cache: Dict[Tuple[Path, float], Tuple[List[str], np.ndarray, Optional[np.ndarray]]] = {}
+    with open(exp / "run.yaml", "w") as f:   # what serkit-export reads: the features and CMVN of training
+        yaml.safe_dump({"train_data": train_data, "valid_data": valid_data, "feats": feats, "cmvn_stats": cmvn_stats,
+                        "exp_dir": exp_dir}, f, sort_keys=False)
+    cache: Dict[Tuple[Path, float], Tuple[List[str], np.ndarray, Optional[np.ndarray], np.ndarray]] = {}
 
     def vectors(data: DataDir, speed: float = 1.0):
-        """(utts, X, y or None) of a data dir's utterances (``speed``: of their speed copies); each
-        once (valid is also among the dirs predicted). A speed copy of a speaker is a speaker of
-        its own for ``vector_norm``, as in Kaldi's ``sp0.9-<spk>``."""
+        """(utts, X, y or None, X before ``vector_norm``) of a data dir's utterances (``speed``: of
+        their speed copies); each once (valid is also among the dirs predicted). A speed copy of a
+        speaker is a speaker of its own for ``vector_norm``, as in Kaldi's ``sp0.9-<spk>``."""
         key = (Path(data.path).resolve(), speed)
         if key not in cache:
             copies = AugmentConf(speed=[speed]) if speed != 1.0 else None
             ds = FeatDataset(data, reader, cmvn, emotion_targets(names) if data.has("utt2emo") else None,
                              augment=copies)
-            utts, X = utterance_vectors(ds, encoder, kind=cfg.functionals, cache=disk)
+            utts, raw = utterance_vectors(ds, encoder, kind=cfg.functionals, cache=disk)
+            X = raw
             if cfg.vector_norm == "speaker":
-                X = speaker_normalise(X, [speed_utt(ds.utt2spk[u], speed) for u in utts])
+                X = speaker_normalise(raw, [speed_utt(ds.utt2spk[u], speed) for u in utts])
             label = dict(zip(ds.utts, ds.targets["emotion"])) if ds.targets else None
-            cache[key] = (utts, X, np.array([label[u] for u in utts]) if label else None)
+            cache[key] = (utts, X, np.array([label[u] for u in utts]) if label else None, raw)
         return cache[key]
 
     speeds = cfg.data.augment.speed or [1.0]
-    parts = [vectors(train, f) for f in speeds]
+    parts = [vectors(train, f)[:3] for f in speeds]
     Xtr, ytr = np.concatenate([X for _, X, _ in parts]), np.concatenate([y for _, _, y in parts])
     # the SVM's calibration folds keep an utterance and its copies on one side
     cv = grouped_splits([u for utts, _, _ in parts for u in utts], ytr) if len(speeds) > 1 else 5
-    _, Xva, yva = vectors(valid)
+    _, Xva, yva, _ = vectors(valid)
     grid = {"svm": cfg.svm_C, "logreg": cfg.logreg_C}.get(cfg.classifier, [None])
     best = None
     for C in grid:
@@ -257,13 +264,40 @@ def train_classical(cfg: ClassicalConfig, train_data: str, valid_data: str, feat
     log.info("selected %s: valid UA %.4f; %d train vectors (speeds %s), %d-dim vectors",
              f"C={C}" if C is not None else cfg.classifier, ua, len(ytr), ",".join(f"{f:g}" for f in speeds),
              Xtr.shape[1])
-    with atomic_write(exp / "model.pkl", "wb") as f:
+    with atomic_write(exp / "model.pkl", "wb") as f:   # for scikit-learn users; serkit never loads a pickle
         pickle.dump({"classifier": clf, "classes": classes, "config": to_dict(cfg), "C": C}, f)
+    _save_classifier(exp / "classifier.pt", clf, cfg, classes, C, reader.dim, encoder, vectors(train)[3], Xva)
     for name, data_dir in decode:
-        utts, X, y = vectors(DataDir.load(data_dir))
+        utts, X, y, _ = vectors(DataDir.load(data_dir))
         probs = np.zeros((len(utts), len(names)))
         probs[:, clf.classes_] = clf.predict_proba(X)   # classes absent from train get probability 0
         rows = [(u, names[int(y[i])] if y is not None else "-", names[int(probs[i].argmax())],
                  *(f"{v:.5f}" for v in probs[i])) for i, u in enumerate(utts)]
         write_predictions(exp / "predictions" / f"{name}.tsv", names, rows)
     return {"valid_ua": ua, "C": C, "dim": Xtr.shape[1], "train_vectors": len(ytr)}
+
+
+def _save_classifier(path: Path, clf, cfg: ClassicalConfig, classes: Dict[str, List[str]], C: Optional[float],
+                     input_dim: int, encoder, train_raw: np.ndarray, Xva: np.ndarray) -> None:
+    """``classifier.pt``, what ``serkit-export`` packs: the classifier as arrays (checked against
+    scikit-learn on the valid vectors), the frozen stack's weights, and the mean and variance of
+    the training utterances' vectors before ``vector_norm`` (a new speaker's vectors are
+    normalised with their own statistics smoothed with these). Not written, with a warning, where
+    the arrays do not give scikit-learn's posteriors (a scikit-learn release that computes them
+    otherwise): the fold is then not exported."""
+    from serkit.classifiers import classifier_arrays, max_difference
+
+    arrays = classifier_arrays(clf, len(classes["emotion"]))
+    diff = max_difference(clf, arrays, Xva)
+    if not diff <= MAX_ARRAY_DIFFERENCE:
+        log.warning("%s not written: the classifier's arrays give posteriors %.2e from scikit-learn's", path, diff)
+        return
+    rep = None
+    if encoder is not None:
+        r = cfg.representation
+        rep = {"mode": r.mode, "layer": r.layer, "combine": r.combine, "architecture": encoder.architecture(),
+               "weights": encoder.state_dict()}
+    save_atomic({"format": CLASSIFIER_FORMAT, "classifier": arrays, "config": to_dict(cfg), "classes": classes,
+                 "C": C, "input_dim": int(input_dim), "representation": rep,
+                 "vector_prior": {"mean": torch.from_numpy(train_raw.mean(0)),
+                                  "var": torch.from_numpy(train_raw.var(0))}}, path)
