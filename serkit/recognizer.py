@@ -21,10 +21,12 @@ utterance of an unknown speaker is normalised with the training speakers' pooled
 spectral tilt, the very cues that tell its emotion from the speaker's others (README: on
 EMO-DB, 35 UA alone, 63 with the training speakers', 80 with the speaker's own recordings).
 
-A fused system's fold (``exp/<fusion>/fold1``, written by ``serkit-fuse``) exports the same way:
-the file holds one package per member and the fold's fusion weights, and ``Recognizer.load``
-gives an :class:`Ensemble` that averages the members' emotion posteriors with those weights,
-as ``serkit-fuse`` averages their decodes.
+A classical system's fold (``serkit-train-classical``) exports the same way: its classifier as
+arrays, the frozen stack it reads, and the statistics of the training utterance vectors; its
+recognizer is :class:`serkit.classical_recognizer.ClassicalRecognizer`. A fused system's fold
+(``exp/<fusion>/fold1``, written by ``serkit-fuse``) gives one package per member and the
+fold's fusion weights, and ``Recognizer.load`` gives an :class:`Ensemble` that averages the
+members' emotion posteriors with those weights, as ``serkit-fuse`` averages their decodes.
 """
 from __future__ import annotations
 
@@ -40,13 +42,11 @@ from serkit.checkpoint import load_checkpoint, save_atomic
 from serkit.config import config_from_dict
 from serkit.errors import ConfigError, DataDirError, SerkitError
 from serkit.fileio import atomic_write
+from serkit.recognition import _FrameInput, _Recognition
 
 PACKAGE_FORMAT = "serkit-model/1"
 ENSEMBLE_FORMAT = "serkit-ensemble/1"   # a fused system: member packages and their weights
-# A speaker-CMVN model meets a speaker's statistics smoothed with this many frames of its training
-# speakers' pooled statistics: a lone utterance leans on them, many utterances outweigh them.
-# Chosen on the valid speakers of EMO-DB's LOSO folds (README).
-PRIOR_FRAMES = 1000.0   # 10 s at a 10 ms hop
+CLASSICAL_FORMAT = "serkit-classical/1"  # a classical system: its classifier as arrays, stack, features
 ONNX_META_KEY = "serkit"   # metadata of an exported ONNX model: features, CMVN, classes (JSON)
 # encoders whose ONNX graph keeps the batch and time axes dynamic (checked in the tests), with
 # the exporter used: the TorchScript one traces the recurrent and convolutional encoders in
@@ -114,29 +114,49 @@ def _cmvn_table(exp: Path, mode: str, stats: Optional[str]) -> Optional[Tuple[np
     return pooled_stats(stats, read_kv(utt2spk).values())
 
 
-def _refuse_classical(exp: Path) -> None:
-    if (exp / "model.pkl").exists():   # a pickle: loading it could run code, so serkit never does
-        raise ConfigError(f"{exp}: a scikit-learn model (model.pkl, a pickle); only neural models are "
-                          f"packed and run")
+def is_classical_fold(exp: Path) -> bool:
+    """A fold trained by ``serkit-train-classical``."""
+    return (exp / "classifier.pt").exists() or (exp / "model.pkl").exists()
+
+
+def _classical_package(exp: Path, feat_conf: Optional[str], cmvn_stats: Optional[str]) -> dict:
+    """A classical fold's package: ``classifier.pt`` (never ``model.pkl``, a pickle, whose loading
+    could run code) with the fold's features and frame CMVN."""
+    from serkit.classical import CLASSIFIER_FORMAT
+
+    if not (exp / "classifier.pt").exists():
+        raise ConfigError(f"{exp}: a classical system without classifier.pt (trained before classifiers were kept "
+                          f"as arrays; model.pkl is a pickle, which serkit never loads): run its stage 3 again")
+    ck = load_checkpoint(exp / "classifier.pt")
+    if not isinstance(ck, dict) or ck.get("format") != CLASSIFIER_FORMAT:
+        raise SerkitError(f"{exp / 'classifier.pt'}: not a classifier file of serkit-train-classical")
+    return ck | _inputs(exp, ck["config"]["data"]["cmvn"], feat_conf, cmvn_stats) | {
+        "format": CLASSICAL_FORMAT, "source": str(exp)}
+
+
+def _inputs(exp: Path, cmvn_mode: str, feat_conf: Optional[str], cmvn_stats: Optional[str]) -> dict:
+    """A fold's feature config and frame CMVN as a package holds them."""
+    from serkit.features.extract import FeatureConfig
+
+    features, stats = _training_inputs(exp, feat_conf, cmvn_stats)
+    cmvn = {"mode": cmvn_mode, "mean": None, "inv_std": None}
+    table = _cmvn_table(exp, cmvn_mode, stats)
+    if table is not None:
+        cmvn.update(mean=torch.from_numpy(table[0]), inv_std=torch.from_numpy(table[1]))
+    return {"features": FeatureConfig.from_dict(features).to_dict(),   # checked, defaults written out
+            "cmvn": cmvn}
 
 
 def _package(exp: Path, feat_conf: Optional[str] = None, cmvn_stats: Optional[str] = None,
              which: str = "best") -> dict:
     """The package of one trained fold (plain data: what ``export_package`` writes)."""
-    from serkit.features.extract import FeatureConfig
-
-    _refuse_classical(exp)
+    if is_classical_fold(exp):
+        return _classical_package(exp, feat_conf, cmvn_stats)
     ck = load_checkpoint(exp / "checkpoints" / f"{which}.pt")
     cfg = config_from_dict(ck["config"])
-    features, stats = _training_inputs(exp, feat_conf, cmvn_stats)
-    features = FeatureConfig.from_dict(features).to_dict()   # checked, defaults written out
-    cmvn = {"mode": cfg.data.cmvn, "mean": None, "inv_std": None}
-    table = _cmvn_table(exp, cfg.data.cmvn, stats)
-    if table is not None:
-        cmvn.update(mean=torch.from_numpy(table[0]), inv_std=torch.from_numpy(table[1]))
     return {"format": PACKAGE_FORMAT, "model": ck["model"], "config": ck["config"], "classes": ck["classes"],
-            "input_dim": ck["input_dim"], "architecture": ck.get("architecture"), "features": features,
-            "cmvn": cmvn, "source": str(exp)}
+            "input_dim": ck["input_dim"], "architecture": ck.get("architecture"), "source": str(exp)
+            } | _inputs(exp, cfg.data.cmvn, feat_conf, cmvn_stats)
 
 
 def is_fusion_fold(path: str | os.PathLike) -> bool:
@@ -221,246 +241,7 @@ def _check_members(names: Sequence[List[str]], rates: Sequence[int], sources: Se
             raise ConfigError(f"{sources[k]}: features at {rates[k]} Hz, but {sources[0]} at {rates[0]} Hz")
 
 
-def energy_segments(wave: np.ndarray, sr: int, min_speech: float = 0.25, min_gap: float = 0.3,
-                    pad: float = 0.1, max_len: float = 10.0) -> List[Tuple[float, float]]:
-    """Voiced stretches (start, end) in seconds from frame energy (25 ms / 10 ms): frames above both
-    the noise floor (10th percentile) + 12 dB and the peak - 40 dB; gaps shorter than ``min_gap``
-    are bridged, stretches shorter than ``min_speech`` dropped, ``pad`` added on each side, and
-    stretches longer than ``max_len`` cut into equal parts."""
-    hop, win = int(sr * 0.01), int(sr * 0.025)
-    if len(wave) < win:
-        return []
-    frames = np.lib.stride_tricks.sliding_window_view(wave.astype(np.float64), win)[::hop]
-    db = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
-    voiced = db > max(np.percentile(db, 10) + 12, db.max() - 40)
-    runs, start = [], None
-    for t, v in enumerate(np.append(voiced, False)):
-        if v and start is None:
-            start = t
-        elif not v and start is not None:
-            runs.append([start * 0.01, (t - 1) * 0.01 + 0.025])
-            start = None
-    merged: List[List[float]] = []
-    for s, e in runs:
-        if merged and s - merged[-1][1] < min_gap:
-            merged[-1][1] = e
-        else:
-            merged.append([s, e])
-    dur = len(wave) / sr
-    return _cut_long([(max(0.0, s - pad), min(dur, e + pad)) for s, e in merged if e - s >= min_speech], max_len)
-
-
-def _cut_long(spans: Sequence[Tuple[float, float]], max_len: float) -> List[Tuple[float, float]]:
-    """Stretches longer than ``max_len`` cut into equal parts (the model was trained on utterances)."""
-    out = []
-    for s, e in spans:
-        n = int(np.ceil((e - s) / max_len))
-        out += [(s + k * (e - s) / n, s + (k + 1) * (e - s) / n) for k in range(n)]
-    return out
-
-
-_SILERO = {}
-
-
-def silero_segments(wave: np.ndarray, sr: int, min_speech: float = 0.25, min_gap: float = 0.3,
-                    pad: float = 0.1, max_len: float = 10.0) -> List[Tuple[float, float]]:
-    """Speech stretches (start, end) in seconds found by Silero VAD, a small neural voice-activity
-    model (MIT) whose weights ship inside the ``silero-vad`` wheel; it tells speech from noise
-    and music where the energy rule cannot. Same stretch rules as :func:`energy_segments`."""
-    if "model" not in _SILERO:
-        threads = torch.get_num_threads()
-        try:
-            from silero_vad import get_speech_timestamps, load_silero_vad
-        except ImportError:
-            raise ConfigError("--vad silero needs the silero-vad package: pip install 'serkit[vad]'") from None
-        finally:
-            torch.set_num_threads(threads)   # importing silero_vad sets one thread for the process
-        import warnings
-
-        with warnings.catch_warnings():   # deprecations inside silero_vad's loader, not ours to act on
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            _SILERO.update(model=load_silero_vad(), stamps=get_speech_timestamps)
-    from serkit.features.extract import resample
-
-    x = np.asarray(wave, np.float32)
-    if sr != 16000:   # the model runs at 16 kHz (or 8 kHz)
-        x = resample(x, sr, 16000)
-    if len(x) < 512:
-        return []
-    with torch.inference_mode():
-        stamps = _SILERO["stamps"](torch.from_numpy(x), _SILERO["model"], sampling_rate=16000,
-                                   min_speech_duration_ms=int(min_speech * 1000),
-                                   min_silence_duration_ms=int(min_gap * 1000), speech_pad_ms=int(pad * 1000))
-    dur = len(wave) / sr
-    return _cut_long([(t["start"] / 16000, min(dur, t["end"] / 16000)) for t in stamps], max_len)
-
-
-VADS = {"energy": energy_segments, "silero": silero_segments}
-
-
-def window_segments(duration: float, window: float, hop: float) -> List[Tuple[float, float]]:
-    """Fixed windows of ``window`` s every ``hop`` s covering [0, duration]; the last one ends at
-    the file's end; a file shorter than one window is one segment."""
-    if window <= 0 or hop <= 0:
-        raise ConfigError(f"--window {window} and --hop {hop} must be positive")
-    if duration <= window:
-        return [(0.0, duration)]
-    starts = list(np.arange(0.0, duration - window + 1e-9, hop))
-    if starts[-1] + window < duration - 1e-9:
-        starts.append(duration - window)
-    return [(float(s), float(s) + window) for s in starts]
-
-
-class _Recognition:
-    """What every recognizer does with its normalised features: records, files, one speaker's
-    recordings and long recordings. A subclass gives ``names``, ``sample_rate``, ``min_samples``
-    (the shortest segment it can take), ``speaker_normalised``, ``_raw``, ``_normalise``,
-    ``_pooled`` and ``_posteriors``.
-
-    A model trained with speaker CMVN needs a speaker's statistics: ``speaker_stats`` pools them
-    over that speaker's recordings, and ``predict`` / ``segments`` take them as ``stats``. Without
-    them a long recording's segments share the recording's statistics, and a lone utterance is
-    normalised with the training speakers' pooled statistics (README has what each costs)."""
-
-    names: List[str]
-    sample_rate: int
-    min_samples: int
-    speaker_normalised: bool   # trained with speaker CMVN: inference needs the speaker's statistics
-
-    def _raw(self, wave: np.ndarray):
-        """A wave at the model's rate -> its features before normalisation."""
-        raise NotImplementedError
-
-    def _normalise(self, raw, stats=None):
-        """``_raw``'s features -> the model's input; ``stats``: the speaker's (``speaker_stats``)."""
-        raise NotImplementedError
-
-    def _pooled(self, raws: Iterable):
-        """``_raw``'s features of one speaker's pieces -> their statistics (None: no speaker CMVN)."""
-        raise NotImplementedError
-
-    def features(self, wave: np.ndarray, sr: Optional[int] = None, stats=None):
-        """Mono wave (at ``sr``, resampled to the model's rate) -> normalised features; ``stats``:
-        the speaker's (``speaker_stats``) for a model trained with speaker CMVN, else the
-        utterance's own, smoothed with the training speakers' (``prior_frames``)."""
-        return self._normalise(self._raw(self._wave(wave, sr)), stats)
-
-    def _posteriors(self, feats: Sequence, batch_size: int = 16) -> Tuple[np.ndarray, List[dict]]:
-        """-> emotion posteriors (N, classes) and what the other heads add, one dict each."""
-        raise NotImplementedError
-
-    def _wave(self, wave: np.ndarray, sr: Optional[int] = None) -> np.ndarray:
-        """A mono wave at ``sr`` -> float32 at the model's rate."""
-        wave = np.asarray(wave, dtype=np.float32)
-        if wave.ndim != 1:
-            raise DataDirError(f"expected a mono wave (samples,), got shape {wave.shape}")
-        if sr is not None and sr != self.sample_rate:
-            from serkit.features.extract import resample
-
-            wave = resample(wave, int(sr), self.sample_rate)
-        return wave
-
-    def speaker_stats(self, waves: Iterable[np.ndarray], sr: Optional[int] = None, window: Optional[float] = None,
-                      hop: Optional[float] = None, vad: Optional[str] = None):
-        """One speaker's statistics for ``features`` / ``predict`` / ``segments``: the frames of
-        ``waves`` (mono, at ``sr``) pooled, or of their segments (``window`` / ``vad`` as in
-        ``segments``). Read once (a generator will do); None, without reading it, for a model
-        that was not trained with speaker CMVN. Recordings with nothing to recognise are skipped."""
-        if not self.speaker_normalised:
-            return None
-
-        def pieces():
-            for wave in waves:
-                wave = self._wave(wave, sr)
-                try:
-                    yield from (self._raw(wave[a:b]) for a, b in self._samples(wave, window, hop, vad))
-                except DataDirError:   # silent or too short: it adds nothing
-                    continue
-        return self._pooled(pieces())
-
-    def _samples(self, wave: np.ndarray, window: Optional[float], hop: Optional[float],
-                 vad: Optional[str]) -> List[Tuple[int, int]]:
-        """The sample ranges to recognise: the whole wave, or its windows / speech stretches."""
-        duration = len(wave) / self.sample_rate
-        if window:
-            spans = window_segments(duration, window, hop or window)
-        elif not vad:
-            spans = [(0.0, duration)]
-        elif vad in VADS:
-            spans = VADS[vad](wave, self.sample_rate)
-        else:
-            raise ConfigError(f"vad '{vad}': choose one of {', '.join(VADS)}")
-        out = [(int(round(a * self.sample_rate)), int(round(b * self.sample_rate))) for a, b in spans]
-        out = [(a, b) for a, b in out if b - a >= self.min_samples]
-        if not out:
-            raise DataDirError(f"no segment to recognise in {duration:.2f} s of audio (silent or too short)")
-        return out
-
-    def predict_features(self, feats: Sequence, top_k: Optional[int] = None, batch_size: int = 16) -> List[dict]:
-        """Normalised features of several utterances (``features``' results) -> one record each."""
-        probs, extra = self._posteriors(feats, batch_size)
-        return [self._record(p, top_k) | e for p, e in zip(probs, extra)]
-
-    def _record(self, p: np.ndarray, top_k: Optional[int]) -> dict:
-        ranked = np.argsort(-p, kind="stable")[: top_k or len(p)]
-        return {"emotion": self.names[int(ranked[0])],
-                "probs": {c: round(float(v), 5) for c, v in zip(self.names, p)},
-                "scores": [{"label": self.names[int(j)], "score": round(float(p[j]), 5)} for j in ranked]}
-
-    def predict(self, wave: np.ndarray, sr: Optional[int] = None, top_k: Optional[int] = None, stats=None) -> dict:
-        """One utterance (mono wave at ``sr``) -> {"emotion", "probs", "scores", head fields};
-        ``stats``: its speaker's (``speaker_stats``)."""
-        return self.predict_features([self.features(wave, sr, stats)], top_k)[0]
-
-    def predict_speaker(self, waves: Sequence[np.ndarray], sr: Optional[int] = None, top_k: Optional[int] = None,
-                        batch_size: int = 16) -> List[dict]:
-        """Several utterances of one speaker (mono waves at ``sr``) -> one record each, normalised
-        with their pooled statistics (a model trained with speaker CMVN) and batched by length."""
-        raws = [self._raw(self._wave(w, sr)) for w in waves]
-        stats = self._pooled(raws)   # None for a model without speaker CMVN
-        return self.predict_features([self._normalise(x, stats) for x in raws], top_k, batch_size)
-
-    def read(self, path: str | os.PathLike) -> np.ndarray:
-        """An audio file as a mono wave at the model's rate (always a file, never a command)."""
-        from serkit.features.extract import read_audio
-
-        if not Path(path).is_file():
-            raise DataDirError(f"{path}: no such file")
-        return read_audio(path, self.sample_rate)
-
-    def predict_file(self, path: str | os.PathLike, top_k: Optional[int] = None, stats=None) -> dict:
-        return self.predict(self.read(path), None, top_k, stats)
-
-    def segments(self, audio, window: Optional[float] = None, hop: Optional[float] = None,
-                 top_k: Optional[int] = None, batch_size: int = 16, vad: str = "energy",
-                 stats=None) -> Tuple[List[dict], dict]:
-        """A long recording (file path or wave at the model's rate) -> (one record per segment with
-        ``start`` / ``end`` in seconds, the file's record). Segments are fixed windows (``window``,
-        ``hop``) or, without ``window``, the speech stretches of ``vad``: ``energy``
-        (:func:`energy_segments`, no dependency) or ``silero`` (:func:`silero_segments`); the
-        file's posteriors are the segments' averaged, weighted by duration. ``stats``: the
-        speaker's (``speaker_stats``); by default the recording is one speaker, its segments'
-        frames pooled."""
-        wave = self.read(audio) if isinstance(audio, (str, os.PathLike)) else np.asarray(audio, np.float32)
-        sr = self.sample_rate
-        duration = len(wave) / sr
-        samples = self._samples(wave, window, hop, vad)
-        raws = [self._raw(wave[a:b]) for a, b in samples]   # each piece's features computed once
-        if stats is None:
-            stats = self._pooled(raws)   # None for a model without speaker CMVN
-        feats = [self._normalise(x, stats) for x in raws]
-        probs, extra = self._posteriors(feats, batch_size)
-        records = [self._record(p, top_k) | e for p, e in zip(probs, extra)]
-        last = np.floor(duration * 1000) / 1000   # times in ms, never past the end of the file
-        segs = [{"start": min(round(a / sr, 3), last), "end": min(round(b / sr, 3), last), **r}
-                for (a, b), r in zip(samples, records)]
-        weights = np.array([b - a for a, b in samples], dtype=np.float64)
-        p = weights @ probs / weights.sum()
-        return segs, self._record(p, top_k) | {"segments": len(segs)}
-
-
-class Recognizer(_Recognition):
+class Recognizer(_FrameInput):
     """A trained model with its feature extraction and normalisation (``Recognizer.load``).
 
     ``model`` is the PyTorch model, or an ``onnxruntime`` session of an ONNX export (emotion
@@ -469,31 +250,14 @@ class Recognizer(_Recognition):
     def __init__(self, model, cfg, classes: Dict[str, List[str]], features: dict, cmvn_mode: str,
                  cmvn_stats: Optional[Tuple[np.ndarray, np.ndarray]] = None, input_dim: Optional[int] = None,
                  device: str | torch.device = "cpu"):
-        from serkit.features.extract import FeatureConfig, FeatureExtractor
-
         self.model, self.cfg, self.classes = model, cfg, classes
         self.onnx = not isinstance(model, torch.nn.Module)
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(f"device '{device}': torch sees no CUDA device here")
-        if self.onnx and self.device.type != "cpu":
+        if self.onnx and torch.device(device).type != "cpu":
             raise ConfigError(f"device '{device}': an ONNX model runs on the CPU here (onnxruntime's CPU provider)")
+        super().__init__(features, cmvn_mode, cmvn_stats, input_dim if self.onnx else model.input_dim, device)
         if not self.onnx:
             self.model = model.to(self.device)
-        self.feature_config = FeatureConfig.from_dict(features)
-        # log-mel / MFCC on the model's device; the other feature types are computed on the CPU
-        on_device = self.feature_config.type in ("mfcc", "logmel")
-        self.extract = FeatureExtractor(self.feature_config, self.device if on_device else "cpu")
-        self.sample_rate = self.feature_config.sample_rate
-        self.min_samples = self.feature_config.win_length
-        self.cmvn_mode, self.cmvn_stats = cmvn_mode, cmvn_stats
-        self.speaker_normalised = cmvn_mode == "speaker"
-        self.prior_frames = PRIOR_FRAMES
         self.names = classes["emotion"]
-        self.input_dim = input_dim if self.onnx else model.input_dim
-        if self.extract.dim != self.input_dim:
-            raise ConfigError(f"the feature config gives {self.extract.dim} columns, the model expects "
-                              f"{self.input_dim}")
 
     @classmethod
     def load(cls, path: str | os.PathLike, feat_conf: Optional[str] = None,
@@ -512,10 +276,11 @@ class Recognizer(_Recognition):
             members = fusion_members(path)
             return Ensemble([cls.load(m, device=device) for m, _ in members], [w for _, w in members],
                             [str(m) for m, _ in members])
+        if path.is_dir() and is_classical_fold(path):
+            return _from_package(_classical_package(path, feat_conf, cmvn_stats), str(path), device)
         if path.is_dir():
             from serkit.predict import load_model
 
-            _refuse_classical(path)
             model, cfg, classes = load_model(path)
             features, stats = _training_inputs(path, feat_conf, cmvn_stats)
             table = _cmvn_table(path, cfg.data.cmvn, stats)
@@ -525,14 +290,12 @@ class Recognizer(_Recognition):
             members, weights = pkg.get("members"), pkg.get("weights")
             if not isinstance(members, list) or not isinstance(weights, list) or len(members) != len(weights):
                 raise SerkitError(f"{path}: a fused model file without as many weights as members")
-            return Ensemble([cls._from_package(m, f"{path} (member {k + 1})", device) for k, m in enumerate(members)],
+            return Ensemble([_from_package(m, f"{path} (member {k + 1})", device) for k, m in enumerate(members)],
                             weights, [str(m.get("source", f"member {k + 1}")) for k, m in enumerate(members)])
-        return cls._from_package(pkg, str(path), device)
+        return _from_package(pkg, str(path), device)
 
     @classmethod
     def _from_package(cls, pkg, where: str, device: str | torch.device = "cpu") -> "Recognizer":
-        if not isinstance(pkg, dict) or pkg.get("format") != PACKAGE_FORMAT:
-            raise SerkitError(f"{where}: not a serkit model file (write one with serkit-export)")
         from serkit.predict import model_from_checkpoint
 
         try:
@@ -625,37 +388,6 @@ class Recognizer(_Recognition):
     def _run_onnx(self, feats: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         return self.model.run(None, {"feats": feats.astype(np.float32), "lengths": lengths.astype(np.int64)})[0]
 
-    # ------------------------------------------------------------------ features
-    def _raw(self, wave: np.ndarray) -> np.ndarray:
-        return self.extract(wave)
-
-    def _normalise(self, x: np.ndarray, stats: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> np.ndarray:
-        if self.cmvn_mode == "global":
-            mean, inv_std = self.cmvn_stats
-            return (x - mean) * inv_std
-        if self.cmvn_mode == "speaker":
-            mean, inv_std = stats if stats is not None else self._pooled([x])
-            return (x - mean) * inv_std
-        return x
-
-    def _pooled(self, raws: Iterable[np.ndarray]) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-        if not self.speaker_normalised:
-            return None
-        from serkit.features.cmvn import Accumulator
-
-        acc = Accumulator()
-        for x in raws:
-            acc.add(x)
-        return self._smooth(acc)
-
-    def _smooth(self, acc) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-        """A speaker's accumulated frames -> their statistics, smoothed with ``prior_frames``
-        frames of the training speakers' (files written before those were kept: unsmoothed);
-        None when there is nothing to pool (no frames, no prior): each utterance its own."""
-        if not acc.count and (self.cmvn_stats is None or not self.prior_frames):
-            return None
-        return acc.mean_inv_std(self.cmvn_stats, self.prior_frames)
-
     # ------------------------------------------------------------------ recognition
     @torch.no_grad()
     def _posteriors(self, feats: Sequence[np.ndarray], batch_size: int = 16) -> Tuple[np.ndarray, List[dict]]:
@@ -683,13 +415,44 @@ class Recognizer(_Recognition):
         return probs_out, extra
 
 
+def _from_package(pkg, where: str, device: str | torch.device = "cpu") -> _FrameInput:
+    """A network's or a classical system's package -> its recognizer."""
+    fmt = pkg.get("format") if isinstance(pkg, dict) else None
+    if fmt == PACKAGE_FORMAT:
+        return Recognizer._from_package(pkg, where, device)
+    if fmt == CLASSICAL_FORMAT:
+        from serkit.classical_recognizer import ClassicalRecognizer
+
+        return ClassicalRecognizer(pkg, where, device)
+    raise SerkitError(f"{where}: not a serkit model file (write one with serkit-export)")
+
+
+class _ForMembers:
+    """A setting of an ensemble that is each member's: read from the first, set on all."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, ensemble, owner=None):
+        return self if ensemble is None else getattr(ensemble.members[0], self.name)
+
+    def __set__(self, ensemble, value) -> None:
+        for m in ensemble.members:
+            setattr(m, self.name, value)
+
+
 class Ensemble(_Recognition):
     """A fused system: several recognizers whose emotion posteriors are averaged with the fusion's
     weights, as ``serkit-fuse`` averages their decodes (``Recognizer.load`` of an exported fusion,
     or of a fusion's fold dir). Records hold the emotion: other heads' outputs are not fused.
-    Members with the same features and normalisation share one extraction."""
+    Members with the same features share one extraction, and networks with the same
+    normalisation too share its result."""
 
-    def __init__(self, members: Sequence[Recognizer], weights: Sequence[float], sources: Optional[Sequence[str]] = None):
+    prior_frames = _ForMembers()
+    prior_utts = _ForMembers()
+
+    def __init__(self, members: Sequence[_FrameInput], weights: Sequence[float],
+                 sources: Optional[Sequence[str]] = None):
         sources = list(sources or [f"member {k + 1}" for k in range(len(members))])
         w = np.asarray(weights, dtype=np.float64)
         if not members or len(w) != len(members) or (w < 0).any() or w.sum() <= 0:
@@ -700,45 +463,39 @@ class Ensemble(_Recognition):
         self.names, self.sample_rate = members[0].names, members[0].sample_rate
         self.min_samples = max(m.min_samples for m in members)
         self.speaker_normalised = any(m.speaker_normalised for m in members)
-        self._extractor: List[int] = []   # member -> the first member whose features it shares
+        # member -> the first member whose features (_extractor) / normalised input (_normaliser) it takes
+        self._extractor: List[int] = []
+        self._normaliser: List[int] = []
         for k, m in enumerate(members):
-            same = (j for j in range(k) if self._extractor[j] == j and _same_inputs(members[j], m))
-            self._extractor.append(next(same, k))
+            self._extractor.append(next((j for j in range(k) if self._extractor[j] == j
+                                         and _same_features(members[j], m)), k))
+            self._normaliser.append(next((j for j in range(k) if self._normaliser[j] == j
+                                          and self._extractor[j] == self._extractor[k]
+                                          and _same_normalisation(members[j], m)), k))
 
     def _raw(self, wave: np.ndarray) -> Tuple[Optional[np.ndarray], ...]:
         """Each member's features before normalisation, computed by the first member of each
         group that shares them (None for the others)."""
         return tuple(m._raw(wave) if self._extractor[k] == k else None for k, m in enumerate(self.members))
 
-    def _normalise(self, raw: Tuple[Optional[np.ndarray], ...], stats=None) -> Tuple[np.ndarray, ...]:
-        out: List[Optional[np.ndarray]] = [None] * len(self.members)
+    def _normalise(self, raw: Tuple[Optional[np.ndarray], ...], stats=None) -> Tuple:
+        out: List = [None] * len(self.members)
         for k, m in enumerate(self.members):
-            j = self._extractor[k]
-            out[k] = m._normalise(raw[k], stats[k] if stats else None) if j == k else out[j]
+            j = self._normaliser[k]
+            out[k] = m._normalise(raw[self._extractor[k]], stats[k] if stats else None) if j == k else out[j]
         return tuple(out)
 
     def _pooled(self, raws: Iterable[Tuple[Optional[np.ndarray], ...]]) -> Optional[tuple]:
+        """Each member's statistics of one speaker (None for members that take another's input).
+        The speaker's features are kept in memory: a classical member pools its vectors after
+        its frames."""
         if not self.speaker_normalised:
             return None
-        from serkit.features.cmvn import Accumulator
+        raws = list(raws)
+        return tuple(m._pooled([r[self._extractor[k]] for r in raws]) if self._normaliser[k] == k else None
+                     for k, m in enumerate(self.members))
 
-        accs = {k: Accumulator() for k, m in enumerate(self.members) if self._extractor[k] == k and m.speaker_normalised}
-        for raw in raws:
-            for k, acc in accs.items():
-                acc.add(raw[k])
-        return tuple(self.members[self._extractor[k]]._smooth(accs[self._extractor[k]]) if m.speaker_normalised
-                     else None for k, m in enumerate(self.members))
-
-    @property
-    def prior_frames(self) -> float:
-        return self.members[0].prior_frames
-
-    @prior_frames.setter
-    def prior_frames(self, frames: float) -> None:
-        for m in self.members:
-            m.prior_frames = frames
-
-    def _posteriors(self, feats: Sequence[Tuple[np.ndarray, ...]], batch_size: int = 16) -> Tuple[np.ndarray, List[dict]]:
+    def _posteriors(self, feats: Sequence[Tuple], batch_size: int = 16) -> Tuple[np.ndarray, List[dict]]:
         probs = sum(w * m._posteriors([f[k] for f in feats], batch_size)[0]
                     for k, (m, w) in enumerate(zip(self.members, self.weights)))
         return probs, [{} for _ in feats]
@@ -748,9 +505,15 @@ class Ensemble(_Recognition):
                           "(serkit-export --exp_dir <member>/<fold> --out m.pt --onnx m.onnx)")
 
 
-def _same_inputs(a: Recognizer, b: Recognizer) -> bool:
-    """The same features and the same normalisation: one extraction serves both."""
-    if a.feature_config.to_dict() != b.feature_config.to_dict() or a.cmvn_mode != b.cmvn_mode:
+def _same_features(a: _FrameInput, b: _FrameInput) -> bool:
+    """One extraction serves both."""
+    return a.feature_config.to_dict() == b.feature_config.to_dict() and a.device == b.device
+
+
+def _same_normalisation(a: _FrameInput, b: _FrameInput) -> bool:
+    """Two networks (not classical systems, whose input is an utterance vector) normalising
+    frames alike: one normalisation serves both."""
+    if not isinstance(a, Recognizer) or not isinstance(b, Recognizer) or a.cmvn_mode != b.cmvn_mode:
         return False
     if a.cmvn_stats is None or b.cmvn_stats is None:
         return a.cmvn_stats is b.cmvn_stats

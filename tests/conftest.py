@@ -32,6 +32,22 @@ def mini_corpus(tmp_path_factory):
             "folds": folds, "base": base}
 
 
+def fop_checkpoint(path):
+    """A random-init FOP stack of 2 layers of 16 dims over 40-dim input, saved as stage 2 saves one."""
+    import torch
+
+    from serkit.checkpoint import save_atomic
+    from serkit.config import to_dict
+    from serkit.models.pretrain import PretrainModel
+    from serkit.models.registry import load_train_config
+
+    pcfg = load_train_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop",
+                                    "--model.encoder_conf", "{d_model: 16, heads: 2, ffn: 32, layers: 2}"])
+    torch.manual_seed(0)
+    save_atomic({"model": PretrainModel(40, pcfg.model, pcfg.pretrain).state_dict(), "config": to_dict(pcfg),
+                 "classes": {}, "input_dim": 40}, path)
+
+
 IEMOCAP_META = SHARED_CORPORA / "iemocap_meta"
 CATEGORY = {"ang": "Anger", "hap": "Happiness", "exc": "Excited", "neu": "Neutral state", "sad": "Sadness",
             "fru": "Frustration", "sur": "Surprise", "fea": "Fear", "dis": "Disgust", "oth": "Other", "xxx": "Other"}

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import fop_checkpoint
 from serkit.classical import (build_representation, functionals, load_classical_config, speaker_normalise,
                               train_classical, utterance_vectors)
 from serkit.data.datadir import DataDir
@@ -24,20 +25,6 @@ class _Frames:
 
     def __getitem__(self, i):
         return {"utt": f"u{i}", "feats": torch.tensor(self.feats[i], dtype=torch.float32), "targets": {}}
-
-
-def _fop_checkpoint(path):
-    """A random-init FOP stack of 2 layers of 16 dims over 40-dim input, saved as stage 2 saves one."""
-    from serkit.checkpoint import save_atomic
-    from serkit.config import to_dict
-    from serkit.models.pretrain import PretrainModel
-    from serkit.models.registry import load_train_config
-
-    pcfg = load_train_config(None, ["--model.encoder", "fop_transformer", "--pretrain.objective", "fop",
-                                    "--model.encoder_conf", "{d_model: 16, heads: 2, ffn: 32, layers: 2}"])
-    torch.manual_seed(0)
-    save_atomic({"model": PretrainModel(40, pcfg.model, pcfg.pretrain).state_dict(), "config": to_dict(pcfg),
-                 "classes": {}, "input_dim": 40}, path)
 
 
 def test_utterance_vectors_are_mean_and_std_over_valid_frames():
@@ -162,7 +149,7 @@ def test_vector_cache_serves_the_next_fold_of_a_frozen_stack(mini_corpus, tmp_pa
     vector, and its predictions are those of a run without the cache."""
     import logging
 
-    _fop_checkpoint(tmp_path / "fop.pt")
+    fop_checkpoint(tmp_path / "fop.pt")
     cfg = load_classical_config(None, ["--data.cmvn", "none", "--svm_C", "[1.0]", "--representation.mode",
                                        "hypercolumns", "--representation.checkpoint", str(tmp_path / "fop.pt")])
     folds = mini_corpus["folds"]
@@ -250,7 +237,7 @@ def test_speed_copies_go_through_a_frozen_stack(mini_corpus, tmp_path):
 
     dump_features(mini_corpus["data"], tmp_path / "dump", FeatureConfig(type="mfcc", n_mels=40, speed_perturb=[0.9, 1.1]),
                   nj=1)
-    _fop_checkpoint(tmp_path / "fop.pt")
+    fop_checkpoint(tmp_path / "fop.pt")
     cfg = load_classical_config(None, ["--classifier", "logreg", "--data.cmvn", "none", "--functionals", "full",
                                        "--vector_norm", "speaker", "--logreg_C", "[0.1]",
                                        "--data.augment.speed", "[0.9, 1.0, 1.1]",

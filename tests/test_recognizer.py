@@ -20,7 +20,7 @@ from serkit.features.storage import FeatReader
 from serkit.models.registry import load_train_config
 from serkit.predict import predict
 from serkit.predictions import read_posteriors
-from serkit.recognizer import PRIOR_FRAMES, energy_segments, silero_segments, window_segments
+from serkit.recognition import PRIOR_FRAMES, energy_segments, silero_segments, window_segments
 from serkit.train.trainer import RunPaths, Trainer
 
 
@@ -338,7 +338,8 @@ def test_fused_system_exports_as_one_file_and_gives_the_fused_posteriors(package
     assert np.allclose(pkg["weights"], [3 / 8, 3 / 8, 1 / 4])
 
     ens = Recognizer.load(elsewhere / "f2.pt")
-    assert isinstance(ens, Ensemble) and ens._extractor == [0, 0, 2]   # a and b share one extraction
+    assert isinstance(ens, Ensemble) and ens._extractor == [0, 0, 0]   # one extraction for all three
+    assert ens._normaliser == [0, 0, 2]                                  # a and b share one normalisation
     classes, utts, _, fused = read_posteriors("exp/f2/fold1/predictions/test.tsv")
     assert ens.names == classes
     wav = package["test"].get("wav.scp")
@@ -364,14 +365,7 @@ def test_fused_system_exports_as_one_file_and_gives_the_fused_posteriors(package
     assert not (tmp_path / "x.pt").exists()
     with pytest.raises(ConfigError, match="several networks"):
         ens.export_onnx(tmp_path / "x.onnx")
-    from serkit.classical import load_classical_config, train_classical
-
-    train_classical(load_classical_config(None, ["--classifier", "logreg", "--data.cmvn", "none"]),
-                    str(fold / "train"), str(fold / "valid"), str(mini_corpus["feats"]), None, "exp/svm/fold1",
-                    [("valid", str(fold / "valid")), ("test", str(fold / "test"))])
-    fuse(["exp/a", "exp/svm"], ["fold1"], "exp/f3")
-    with pytest.raises(ConfigError, match=r"exp/svm/fold1: a scikit-learn model \(model.pkl, a pickle\)"):
-        Recognizer.load("exp/f3/fold1")
+    fuse(["exp/a", "exp/b"], ["fold1"], "exp/f3")   # fusion.yaml damaged in turn below
     (tmp_path / "exp/f3/fusion.yaml").write_text("members: [exp/a\n")
     with pytest.raises(ConfigError, match=r"exp/f3/fusion.yaml: not YAML"):
         Recognizer.load("exp/f3/fold1")

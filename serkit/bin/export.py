@@ -13,17 +13,23 @@ ONNX with the feature config, CMVN statistics and classes in its metadata, check
 (max difference 1e-4); serkit-infer --model MODEL.onnx runs it with onnxruntime. Every encoder
 exports (blstm, resnet, cnn_blstm_att, fop_transformer, mpc_transformer, pretrained, wav2vec2).
 
+A fold of a classical system (serkit-train-classical: SVM, logistic regression or random forest
+on utterance vectors) packs its classifier as arrays (classifier.pt, written at training; never
+model.pkl, a pickle, which serkit never loads), the frozen stack it reads if any, and the
+training vectors' statistics that a new speaker's vectors are normalised against; it has no
+ONNX graph.
+
 A fold of a fused system (serkit-fuse's out_dir/<fold>, fusion.yaml beside it) gives one file
-holding each neural member's package for that fold and the fold's fusion weights (nested
-fusions flattened, members of weight 0 left out); serkit-infer averages the members' emotion
-posteriors with them, as serkit-fuse does. Members are found as fusion.yaml names them (from
-the recipe dir, or a dir above the fusion). A scikit-learn member (model.pkl) cannot be packed:
-its model is a pickle, which serkit never loads.
+holding each member's package for that fold (networks and classical systems alike) and the
+fold's fusion weights (nested fusions flattened, members of weight 0 left out); serkit-infer
+averages the members' emotion posteriors with them, as serkit-fuse does. Members are found as
+fusion.yaml names them (from the recipe dir, or a dir above the fusion).
 
 Example:
     serkit-export --exp_dir exp/train_resnet_logmel64_sp_loso_seed1/fold1 --out resnet_fold1.pt
     cd /tmp && serkit-infer --model resnet_fold1.pt a.wav long.wav --window 3 --hop 1
     serkit-export --exp_dir exp/train_resnet_logmel64_sp_loso_seeds_fused/fold1 --out resnet_seeds_fold1.pt
+    serkit-export --exp_dir exp/fusion_equal_seeds123_speed_all/fold1 --out fusion_fold1.pt
 """
 from __future__ import annotations
 

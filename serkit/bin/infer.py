@@ -22,7 +22,9 @@ speaker of its own (a long recording's segments share its statistics); --utt2spk
 the inputs by speaker ('<input name> <speaker>' lines) and --one_speaker makes all of them one
 speaker: a first pass pools each speaker's frames, then every file is normalised with them.
 The statistics are smoothed with --prior_frames frames (default 1000) of the training
-speakers', so a lone file leans on those; a speaker's many files outweigh them. Give a
+speakers', so a lone file leans on those; a speaker's many files outweigh them. A classical
+system normalises each speaker's utterance vectors too (vector_norm: speaker), with their
+statistics smoothed with --prior_utts utterances (default 3) of the training vectors'. Give a
 speaker's files together where you can (README: on EMO-DB, 63 UA one file at a time, 79 with
 each speaker's files together).
 
@@ -101,6 +103,10 @@ def main() -> None:
     p.add_argument("--prior_frames", type=float, default=None,
                    help="speaker CMVN: frames of the training speakers' statistics a speaker's are smoothed with "
                         "(default: the model's; 0: the speaker's alone; inf: the training speakers' alone)")
+    p.add_argument("--prior_utts", type=float, default=None,
+                   help="a classical system's speaker normalisation of utterance vectors: utterances of the "
+                        "training statistics a speaker's are smoothed with (default: the model's; 0: the "
+                        "speaker's alone; inf: the training statistics alone)")
     p.add_argument("inputs", nargs="*")
     args = p.parse_args()
     if args.window and args.vad != "none":
@@ -111,10 +117,12 @@ def main() -> None:
     from serkit.recognizer import Recognizer
 
     rec = Recognizer.load(args.model or args.exp_dir, args.feat_conf, args.cmvn_stats, device=args.device)
-    if args.prior_frames is not None:
-        if not args.prior_frames >= 0:
-            raise ConfigError(f"--prior_frames {args.prior_frames}: give a number of frames >= 0 (or inf)")
-        rec.prior_frames = args.prior_frames
+    for name, unit in (("prior_frames", "frames"), ("prior_utts", "utterances")):
+        value = getattr(args, name)
+        if value is not None:
+            if not value >= 0:
+                raise ConfigError(f"--{name} {value}: give a number of {unit} >= 0 (or inf)")
+            setattr(rec, name, value)
     items = list_inputs(args.inputs, args.ext.split(","), args.wav_scp)
     if not items:
         raise ConfigError("no input: give audio files, directories or --wav_scp")
