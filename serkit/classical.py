@@ -48,6 +48,7 @@ from serkit.predictions import write_predictions
 log = logging.getLogger("serkit.classical")
 CLASSIFIER_FORMAT = "serkit-classifier/1"   # exp_dir/classifier.pt: the fitted model as plain data
 MAX_ARRAY_DIFFERENCE = 1e-6   # between the arrays' posteriors and scikit-learn's, checked on valid
+MIN_STD = 1e-8   # floor of a speaker's vector std in speaker_normalise (one utterance: no spread)
 
 
 def build_representation(cfg: ClassicalConfig, input_dim: int):
@@ -96,7 +97,7 @@ def speaker_normalise(X: np.ndarray, speakers: Sequence[str]) -> np.ndarray:
     speakers = np.asarray(speakers)
     for spk in np.unique(speakers):
         rows = speakers == spk
-        X[rows] = (X[rows] - X[rows].mean(0)) / np.maximum(X[rows].std(0), 1e-8)
+        X[rows] = (X[rows] - X[rows].mean(0)) / np.maximum(X[rows].std(0), MIN_STD)
     return X
 
 

@@ -11,17 +11,16 @@ spread of its own, so a lone file leans on them.
 """
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
+from serkit.classical import MIN_STD, VectorCache, functionals
 from serkit.errors import ConfigError, SerkitError
 from serkit.recognition import _FrameInput
 
-MIN_STD = 1e-8   # as serkit.classical.speaker_normalise
 MEMO = 4096      # utterance vectors kept, by their normalised frames: pooling, then recognising
 
 
@@ -53,7 +52,7 @@ class ClassicalRecognizer(_FrameInput):
             raise SerkitError(f"{where}: a classifier of {self.classifier.n_classes} classes for {len(self.names)} "
                               f"names; export it again")
         self.speaker_normalised = self.cmvn_mode == "speaker" or self.vector_norm == "speaker"
-        self._memo: "OrderedDict[bytes, np.ndarray]" = OrderedDict()
+        self._memo: "OrderedDict[str, np.ndarray]" = OrderedDict()
 
     def _stack(self, rep: Optional[Dict[str, Any]]):
         if rep is None:
@@ -70,10 +69,8 @@ class ClassicalRecognizer(_FrameInput):
     def _vector(self, frames: np.ndarray) -> np.ndarray:
         """Normalised frames (T, D) -> the utterance vector before ``vector_norm``, as training
         computes it (``serkit.classical.utterance_vectors``)."""
-        from serkit.classical import functionals
-
         x = np.ascontiguousarray(frames, dtype=np.float32)
-        key = hashlib.blake2b(repr(x.shape).encode() + x.tobytes(), digest_size=16).digest()
+        key = VectorCache.key(torch.from_numpy(x))   # as training's cache keys an utterance's frames
         if key in self._memo:
             self._memo.move_to_end(key)
             return self._memo[key]

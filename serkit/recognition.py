@@ -24,7 +24,7 @@ from serkit.errors import ConfigError, DataDirError
 PRIOR_FRAMES = 1000.0   # 10 s at a 10 ms hop
 # A classical system's speaker z-normalises a speaker's utterance vectors: with their statistics
 # smoothed with this many utterances of the training utterances'. Chosen likewise (README).
-PRIOR_UTTS = 3.0
+PRIOR_UTTS = 30.0
 
 
 def energy_segments(wave: np.ndarray, sr: int, min_speech: float = 0.25, min_gap: float = 0.3,

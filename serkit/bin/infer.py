@@ -24,7 +24,7 @@ speaker: a first pass pools each speaker's frames, then every file is normalised
 The statistics are smoothed with --prior_frames frames (default 1000) of the training
 speakers', so a lone file leans on those; a speaker's many files outweigh them. A classical
 system normalises each speaker's utterance vectors too (vector_norm: speaker), with their
-statistics smoothed with --prior_utts utterances (default 3) of the training vectors'. Give a
+statistics smoothed with --prior_utts utterances (default 30) of the training vectors'. Give a
 speaker's files together where you can (README: on EMO-DB, 63 UA one file at a time, 79 with
 each speaker's files together).
 
