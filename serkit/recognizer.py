@@ -128,10 +128,13 @@ def _classical_package(exp: Path, feat_conf: Optional[str], cmvn_stats: Optional
         raise ConfigError(f"{exp}: a classical system without classifier.pt (trained before classifiers were kept "
                           f"as arrays; model.pkl is a pickle, which serkit never loads): run its stage 3 again")
     ck = load_checkpoint(exp / "classifier.pt")
-    if not isinstance(ck, dict) or ck.get("format") != CLASSIFIER_FORMAT:
+    try:
+        mode = ck["config"]["data"]["cmvn"] if ck.get("format") == CLASSIFIER_FORMAT else None
+    except (AttributeError, KeyError, TypeError):
+        mode = None
+    if mode is None:
         raise SerkitError(f"{exp / 'classifier.pt'}: not a classifier file of serkit-train-classical")
-    return ck | _inputs(exp, ck["config"]["data"]["cmvn"], feat_conf, cmvn_stats) | {
-        "format": CLASSICAL_FORMAT, "source": str(exp)}
+    return ck | _inputs(exp, mode, feat_conf, cmvn_stats) | {"format": CLASSICAL_FORMAT, "source": str(exp)}
 
 
 def _inputs(exp: Path, cmvn_mode: str, feat_conf: Optional[str], cmvn_stats: Optional[str]) -> dict:

@@ -124,13 +124,16 @@ def test_fusion_of_a_network_and_a_classical_system(classical_fold, mini_corpus,
 def test_a_classical_fold_without_its_arrays_is_refused(classical_fold, tmp_path):
     import shutil
 
-    from serkit.errors import ConfigError
+    from serkit.errors import ConfigError, SerkitError
     from serkit.recognizer import Recognizer
 
     old = tmp_path / "old"
     shutil.copytree(classical_fold["exp"], old)
     (old / "classifier.pt").unlink()                                   # as trained before they were kept
     with pytest.raises(ConfigError, match="without classifier.pt .*run its stage 3 again"):
+        Recognizer.load(old)
+    torch.save({"format": "serkit-classifier/1"}, old / "classifier.pt")   # no config, no arrays
+    with pytest.raises(SerkitError, match="classifier.pt: not a classifier file"):
         Recognizer.load(old)
     (old / "classifier.pt").write_bytes(b"not a model")
     r = subprocess.run([sys.executable, "-m", "serkit.bin.export", "--exp_dir", str(old), "--out",
