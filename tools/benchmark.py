@@ -339,8 +339,9 @@ def bench_w2v2(args) -> None:
 
 def bench_infer(args) -> None:
     """Inference real-time factor per CPU core (feature extraction included) of the Recognizer:
-    one file, a batch of files, and a long recording in 3 s windows, for a BLSTM and the ResNet
-    (weights random: the speed does not depend on them)."""
+    one file, a batch of files (as one speaker), and a long recording in 3 s windows, for a BLSTM
+    and the ResNet (weights random: the speed does not depend on them), or for ``--model``, an
+    exported model (a network, a classical system, a fused system)."""
     import soundfile
 
     from serkit.data.datadir import DataDir
@@ -360,29 +361,39 @@ def bench_infer(args) -> None:
     batch_sec = sum(len(x) for x in waves) / rate
     print(f"{args.data}: {len(waves)} files ({batch_sec:.0f} s at {rate} Hz), a {args.long_minutes:g}-minute "
           "recording, 1 thread, CPU time, features included")
-    systems = {"blstm": ["--model.encoder", "blstm", "--model.pooling", "mean"],
-               "resnet": ["--model.encoder", "resnet", "--model.pooling", "attentive_stats",
-                          "--model.encoder_conf", "{channels: [8, 16, 32, 64], output_dim: 128}"]}
-    for name, opts in systems.items():
+    def random_init(opts):
         cfg = load_train_config(None, opts + ["--data.cmvn", "speaker"])
         feats = {"type": "logmel", "n_mels": 64, "sample_rate": 16000}
         model = MultiTaskModel(64, cfg.model, {"emotion": ["a", "b", "c", "d"]}).eval()
-        r = Recognizer(model, cfg, {"emotion": ["a", "b", "c", "d"]}, feats, "speaker")
-        r.predict(waves[0], rate)   # warm-up
+        n = sum(params.numel() for params in model.parameters())
+        return Recognizer(model, cfg, {"emotion": ["a", "b", "c", "d"]}, feats, "speaker"), f"{n / 1e6:.2f} M parameters"
+
+    if args.model:   # an exported model (a network, a classical system, a fused system)
+        from pathlib import Path
+
+        systems = {Path(args.model).name: lambda: (Recognizer.load(args.model),
+                                                   f"{Path(args.model).stat().st_size / 1e6:.1f} MB")}
+    else:
+        systems = {"blstm": lambda: random_init(["--model.encoder", "blstm", "--model.pooling", "mean"]),
+                   "resnet": lambda: random_init(["--model.encoder", "resnet", "--model.pooling", "attentive_stats",
+                                                  "--model.encoder_conf",
+                                                  "{channels: [8, 16, 32, 64], output_dim: 128}"])}
+    for name, make in systems.items():
+        r, size = make()
+        r.predict(waves[1], rate)   # warm-up, on another file: a classical system keeps a file's vector
         t0 = time.process_time()
         r.predict(waves[0], rate)
         one = time.process_time() - t0
         t0 = time.process_time()
         from serkit.features.extract import resample
 
-        at16 = [resample(x, rate, 16000) for x in waves]
-        r.predict_features([r.features(x) for x in at16], batch_size=16)
+        at_rate = [resample(x, rate, r.sample_rate) for x in waves]
+        r.predict_speaker(at_rate, batch_size=16)   # one speaker: a speaker-normalised system pools them
         many = time.process_time() - t0
         t0 = time.process_time()
-        r.segments(resample(long, rate, 16000), window=3.0, hop=3.0, batch_size=16)
+        r.segments(resample(long, rate, r.sample_rate), window=3.0, hop=3.0, batch_size=16)
         seg = time.process_time() - t0
-        n = sum(params.numel() for params in model.parameters())
-        print(f"  {name:7s} ({n / 1e6:.2f} M parameters): one file {len(waves[0]) / rate / one:,.0f}x real time | "
+        print(f"  {name:7s} ({size}): one file {len(waves[0]) / rate / one:,.0f}x real time | "
               f"{len(waves)} files {batch_sec / many:,.0f}x | {args.long_minutes:g} min in 3 s windows "
               f"{args.long_minutes * 60 / seg:,.0f}x")
 
@@ -412,6 +423,7 @@ def main() -> None:
     i.add_argument("--data", required=True)
     i.add_argument("--files", type=int, default=100)
     i.add_argument("--long_minutes", type=float, default=10.0)
+    i.add_argument("--model", default=None, help="an exported model file to time instead of the random-init ones")
     d = sub.add_parser("padding")
     d.add_argument("--config", required=True)
     d.add_argument("--data", required=True, help="a data dir: the training split")
