@@ -15,6 +15,11 @@ are written in the TSV format of ``serkit-decode`` so ``serkit-score`` scores th
 A frozen stack's vectors are the same in every fold where the input normalisation is (speaker
 CMVN): ``VectorCache`` keeps them by a hash of each utterance's normalised input frames, so the
 folds of a protocol compute each utterance once.
+
+The fitted model is written twice: ``model.pkl`` for scikit-learn users (a pickle, never loaded
+by serkit) and ``classifier.pt``, the same classifier as arrays (``serkit.classifiers``) with
+the frozen stack's weights and the training vectors' statistics, which ``serkit-export`` packs
+for ``serkit-infer`` (``serkit.classical_recognizer``).
 """
 from __future__ import annotations
 
