@@ -85,6 +85,14 @@ def test_classical_system_exports_and_gives_its_decode(classical_fold, tmp_path)
         assert np.abs(np.array([got[c] for c in classes]) - want).max() <= 1e-5
     rec.prior_utts = 0   # its own statistics alone: one vector has no spread, every column is 0
     assert np.allclose(rec._normalise(raw), 0)
+    # a long recording: its 1 s windows share the recording's frame and vector statistics
+    rec.prior_utts = 3.0
+    long = np.concatenate([rec.read(wav[u]) for u in utts[:4]])
+    segs, whole = rec.segments(long, window=1.0)
+    stats = rec.speaker_stats([long], window=1.0)
+    assert whole["segments"] == len(segs) >= 4 and stats[1] is not None
+    first = rec.predict(long[: rec.sample_rate], stats=stats)["probs"]
+    assert segs[0]["probs"] == first and abs(sum(whole["probs"].values()) - 1) < 1e-4
     onnx = subprocess.run([sys.executable, "-m", "serkit.bin.export", "--exp_dir", str(exp), "--out",
                            str(tmp_path / "d.pt"), "--onnx", str(tmp_path / "d.onnx")], capture_output=True, text=True)
     assert onnx.returncode != 0 and "has no ONNX graph" in onnx.stderr and not (tmp_path / "d.onnx").exists()
