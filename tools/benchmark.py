@@ -380,7 +380,8 @@ def bench_infer(args) -> None:
                                                   "{channels: [8, 16, 32, 64], output_dim: 128}"])}
     for name, make in systems.items():
         r, size = make()
-        r.predict(waves[1], rate)   # warm-up, on another file: a classical system keeps a file's vector
+        # warm-up, on another file where there is one: a classical system keeps a file's vector
+        r.predict(waves[min(1, len(waves) - 1)], rate)
         t0 = time.process_time()
         r.predict(waves[0], rate)
         one = time.process_time() - t0
