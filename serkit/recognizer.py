@@ -264,11 +264,12 @@ class Recognizer(_FrameInput):
 
     @classmethod
     def load(cls, path: str | os.PathLike, feat_conf: Optional[str] = None,
-             cmvn_stats: Optional[str] = None, device: str | torch.device = "cpu") -> "Recognizer | Ensemble":
+             cmvn_stats: Optional[str] = None, device: str | torch.device = "cpu") -> "_Recognition":
         """From a model file written by ``export_package`` / ``serkit-export``, or a trained fold's
         exp dir (with the recipe's dumps in place, or ``feat_conf`` / ``cmvn_stats`` given); the
-        model and its log-mel / MFCC run on ``device``. A fused system (its exported file, or a
-        fold of its exp dir) gives an :class:`Ensemble`."""
+        model and its log-mel / MFCC run on ``device``. A classical system gives a
+        ``ClassicalRecognizer``, a fused system (its exported file, or a fold of its exp dir) an
+        :class:`Ensemble`."""
         path = Path(path)
         if path.suffix == ".onnx":
             return cls._load_onnx(path, device)
