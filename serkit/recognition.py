@@ -1,8 +1,8 @@
 """What every recognizer does with recordings, and the pieces it is built of.
 
 ``_Recognition`` turns waves into records: one utterance, one speaker's utterances (their
-statistics pooled), and long recordings cut into windows or speech stretches (``energy`` /
-``silero`` VAD). ``_FrameInput`` adds the fold's feature extraction and frame CMVN, with a
+statistics pooled), long recordings cut into windows or speech stretches (``energy`` /
+``silero`` VAD), and conversations cut into their speakers' turns. ``_FrameInput`` adds the fold's feature extraction and frame CMVN, with a
 speaker's statistics smoothed with ``PRIOR_FRAMES`` frames of the training speakers'. The
 network recognizer (``serkit.recognizer``) and the classical one
 (``serkit.classical_recognizer``) build on them.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -118,9 +118,14 @@ def window_segments(duration: float, window: float, hop: float) -> List[Tuple[fl
     return [(float(s), float(s) + window) for s in starts]
 
 
+def turn_samples(start: float, end: float, n: int, sr: int) -> Tuple[int, int]:
+    """A turn's seconds -> its sample range in a recording of ``n`` samples (cut at its end)."""
+    return int(round(start * sr)), int(min(n, round(end * sr)) if np.isfinite(end) else n)
+
+
 class _Recognition:
     """What every recognizer does with its normalised features: records, files, one speaker's
-    recordings and long recordings. A subclass gives ``names``, ``sample_rate``, ``min_samples``
+    recordings, long recordings and conversations. A subclass gives ``names``, ``sample_rate``, ``min_samples``
     (the shortest segment it can take), ``speaker_normalised``, ``_raw``, ``_normalise``,
     ``_pooled`` and ``_posteriors``.
 
@@ -264,6 +269,44 @@ class _Recognition:
         weights = np.array([b - a for a, b in samples], dtype=np.float64)
         p = weights @ probs / weights.sum()
         return segs, self._record(p, top_k) | {"segments": len(segs)}
+
+    def turns(self, audio, turns: Sequence[Tuple[float, float, str]], top_k: Optional[int] = None,
+              batch_size: int = 16, stats: Optional[Dict[str, Any]] = None) -> List[dict]:
+        """A recording of several speakers (a conversation; file path or wave at the model's rate)
+        and its turns ``(start, end, speaker)`` in seconds, as a diarization gives them -> one
+        record per turn, in order, with ``start``, ``end`` and ``speaker``. A model trained with
+        speaker CMVN normalises each speaker's turns with their pooled statistics, or with
+        ``stats[speaker]`` where given (``speaker_stats`` of their turns in several recordings).
+        A turn past the end is cut there; one shorter than an analysis window gets a record with
+        ``error`` instead of posteriors."""
+        wave = self.read(audio) if isinstance(audio, (str, os.PathLike)) else np.asarray(audio, np.float32)
+        sr, n = self.sample_rate, len(wave)
+        cuts = []
+        for k, (start, end, spk) in enumerate(turns, 1):
+            if not 0 <= start < end:
+                raise ConfigError(f"turn {k} of speaker '{spk}': {start}-{end} s is no stretch of time")
+            if start * sr >= n:
+                raise DataDirError(f"turn {k} of speaker '{spk}' starts at {start} s, after the recording's "
+                                   f"end ({n / sr:.3f} s)")
+            cuts.append(turn_samples(start, end, n, sr))
+        kept = [k for k, (a, b) in enumerate(cuts) if b - a >= self.min_samples]
+        raws = {k: self._raw(wave[slice(*cuts[k])]) for k in kept}   # each turn's features computed once
+        stats = dict(stats or {})
+        for spk in dict.fromkeys(turns[k][2] for k in kept):
+            if spk not in stats:
+                stats[spk] = self._pooled(raws[k] for k in kept if turns[k][2] == spk)
+        found = {}
+        if kept:
+            probs, extra = self._posteriors([self._normalise(raws[k], stats[turns[k][2]]) for k in kept], batch_size)
+            found = {k: self._record(p, top_k) | e for k, p, e in zip(kept, probs, extra)}
+        last = np.floor(n / sr * 1000) / 1000
+        out = []
+        for k, ((a, b), (_, _, spk)) in enumerate(zip(cuts, turns)):
+            where = {"start": min(round(a / sr, 3), last), "end": min(round(b / sr, 3), last), "speaker": spk}
+            out.append(where | found[k] if k in found else
+                       where | {"error": f"shorter than the {1000 * self.min_samples / sr:.0f} ms analysis window: "
+                                         f"nothing to recognise"})
+        return out
 
 
 class _FrameInput(_Recognition):

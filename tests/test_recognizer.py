@@ -5,6 +5,7 @@ import io
 import json
 import subprocess
 import sys
+from itertools import zip_longest
 from pathlib import Path
 
 import numpy as np
@@ -374,23 +375,36 @@ def test_fused_system_exports_as_one_file_and_gives_the_fused_posteriors(package
         Recognizer.load("exp/f3/fold1")
 
 
-def test_speaker_cmvn_model_takes_the_speakers_statistics(mini_corpus, tmp_path):
+@pytest.fixture(scope="module")
+def speaker_package(mini_corpus, tmp_path_factory):
+    """A BLSTM trained 1 epoch on fold1 with speaker CMVN, its valid and test decodes, its package."""
+    from serkit.features.cmvn import compute_speaker_cmvn
+
+    base = tmp_path_factory.mktemp("spk_pkg")
+    stats = base / "cmvn_spk.npz"
+    data = DataDir.load(mini_corpus["data"])
+    compute_speaker_cmvn(FeatReader(mini_corpus["feats"]), data.get("utt2spk"), stats)   # as stage 1: every speaker
+    train_fold(mini_corpus, base / "exp", stats, ["--model.encoder_conf.hidden", "8", "--data.cmvn", "speaker",
+                                                  "--train.max_epochs", "1"], splits=("valid", "test"),
+               export=base / "m.pt")
+    return {"exp": base / "exp", "pkg": base / "m.pt"}
+
+
+def test_speaker_cmvn_model_takes_the_speakers_statistics(mini_corpus, speaker_package, tmp_path):
     """A model trained with speaker CMVN: given the test speaker's files (--utt2spk, predict_speaker)
     without smoothing it gives the decode's posteriors (--one_speaker: their windows pooled); a
     lone file's own statistics are smoothed with the training speakers' pooled ones, computed here
     by hand."""
+    import shutil
+
     from serkit import Recognizer
     from serkit.errors import ConfigError
-    from serkit.features.cmvn import compute_speaker_cmvn
 
     fold = mini_corpus["folds"] / "fold1"
-    data = DataDir.load(mini_corpus["data"])
-    stats = tmp_path / "cmvn_spk.npz"
     reader = FeatReader(mini_corpus["feats"])
-    compute_speaker_cmvn(reader, data.get("utt2spk"), stats)   # as stage 1: every speaker, test included
     exp = tmp_path / "exp"
-    train_fold(mini_corpus, exp, stats, ["--model.encoder_conf.hidden", "8", "--data.cmvn", "speaker",
-                                         "--train.max_epochs", "1"], export=tmp_path / "m.pt")
+    shutil.copytree(speaker_package["exp"], exp)   # its run.yaml is changed at the end
+    shutil.copy(speaker_package["pkg"], tmp_path / "m.pt")
     test = DataDir.load(fold / "test")
     assert len(set(test.get("utt2spk").values())) == 1
     classes, utts, _, decoded = read_posteriors(exp / "predictions" / "test.tsv")
@@ -478,3 +492,114 @@ def test_speaker_cmvn_model_takes_the_speakers_statistics(mini_corpus, tmp_path)
     (exp / "run.yaml").write_text(yaml.safe_dump({k: v for k, v in run.items() if k != "train_data"}))
     with pytest.raises(ConfigError, match="training data dir"):
         Recognizer.load(exp)
+
+
+def conversation(rec, fold, gap=0.3):
+    """fold1's valid and test speakers' utterances (all of them) taking turns, ``gap`` s of silence between: the
+    wave and the turns (utterance, start, end, speaker), sample-exact."""
+    sr = rec.sample_rate
+    parts, turns, n = [], [], int(gap * sr)
+    dirs = [DataDir.load(fold / split) for split in ("valid", "test")]
+    utts = [(u, d) for pair in zip_longest(*(d.utts for d in dirs)) for u, d in zip(pair, dirs) if u]
+    for u, d in utts:
+        x = rec.read(d.get("wav.scp")[u])
+        parts += [np.zeros(n, np.float32), x]
+        turns.append((u, (n + sum(map(len, parts[:-2]))) / sr, sum(map(len, parts)) / sr, d.get("utt2spk")[u]))
+    parts.append(np.zeros(n, np.float32))
+    return np.concatenate(parts), turns
+
+
+def test_conversation_turns_from_rttm_and_segments(mini_corpus, speaker_package, tmp_path):
+    """Two speakers taking turns in one recording: with the turns' speakers (an RTTM, or Kaldi
+    segments + utt2spk across two recordings) each speaker's turns are normalised together and
+    give the decode's posteriors of their utterances; as one speaker they do not. Turns past the
+    end or too short get error records naming their line; the others are still recognised."""
+    from serkit import Recognizer
+    from serkit.data.turns import read_rttm, read_segments
+
+    fold = mini_corpus["folds"] / "fold1"
+    pkg = speaker_package["pkg"]
+    rec = Recognizer.load(pkg)
+    wave, turns = conversation(rec, fold)
+    assert len({t[3] for t in turns}) == 2
+    soundfile.write(str(tmp_path / "talk.wav"), wave, rec.sample_rate, subtype="FLOAT")
+    decoded = {}
+    for split in ("valid", "test"):
+        classes, utts, _, post = read_posteriors(speaker_package["exp"] / "predictions" / f"{split}.tsv")
+        decoded |= dict(zip(utts, post))
+    rttm = tmp_path / "talk.rttm"
+    rttm.write_text(";; diarization of talk.wav\nSPKR-INFO talk 1 <NA> <NA> <NA> unknown A <NA> <NA>\n" + "".join(
+        f"SPEAKER talk 1 {s:.6f} {e - s:.6f} <NA> <NA> {'AB'[spk == turns[1][3]]} <NA> <NA>\n"
+        for _, s, e, spk in turns))
+    assert [(t.speaker, t.where) for t in read_rttm(rttm)][:2] == [("A", f"{rttm}:3"), ("B", f"{rttm}:4")]
+    r = infer("--model", pkg, tmp_path / "talk.wav", "--rttm", rttm, "--prior_frames", "0")
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(x["wav"], x["speaker"], x["start"], x["end"]) for x in recs] == [
+        (str(tmp_path / "talk.wav"), "AB"[spk == turns[1][3]], round(s, 3), round(e, 3)) for _, s, e, spk in turns]
+    got = np.array([[x["probs"][c] for c in classes] for x in recs])
+    assert np.abs(got - np.array([decoded[u] for u, *_ in turns])).max() <= 2e-5
+    # the recording as one speaker (Kaldi segments without utt2spk): both speakers' frames pooled
+    segments = tmp_path / "segments"
+    segments.write_text("".join(f"{u} talk {s:.6f} {e:.6f}\n" for u, s, e, _ in turns))
+    r = infer("--model", pkg, tmp_path / "talk.wav", "--segments", segments, "--prior_frames", "0", "--format", "csv")
+    rows = list(csv.reader(io.StringIO(r.stdout)))
+    assert rows[0] == ["wav", "seg", "speaker", "start", "end", "emotion", *(f"p_{c}" for c in classes), "error"]
+    one = np.array([[float(v) for v in row[6:-1]] for row in rows[1:]])
+    assert [row[1:3] for row in rows[1:]] == [[u, "talk"] for u, *_ in turns]
+    assert np.abs(one - got).max() > 1e-3
+    rec.prior_frames = 0
+    same = rec.turns(wave, [(s, e, "x") for _, s, e, _ in turns])
+    assert np.abs(np.array([[x["probs"][c] for c in classes] for x in same]) - one).max() <= 1e-5
+    # Kaldi segments over two recordings, utt2spk over the segment ids: a speaker's turns in both pooled
+    cut = int(round(turns[4][1] * rec.sample_rate)) - 100
+    soundfile.write(str(tmp_path / "a.wav"), wave[:cut], rec.sample_rate, subtype="FLOAT")
+    soundfile.write(str(tmp_path / "b.wav"), wave[cut:], rec.sample_rate, subtype="FLOAT")
+    shift = cut / rec.sample_rate
+    segments.write_text("".join(f"{u} {'ab'[k >= 4]} {s - shift * (k >= 4):.6f} {e - shift * (k >= 4):.6f}\n"
+                                for k, (u, s, e, _) in enumerate(turns)))
+    (tmp_path / "utt2spk").write_text("".join(f"{u} {spk}\n" for u, _, _, spk in turns))
+    r = infer("--model", pkg, tmp_path / "a.wav", tmp_path / "b.wav", "--segments", segments, "--utt2spk",
+              tmp_path / "utt2spk", "--prior_frames", "0")
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [x["seg"] for x in recs] == [u for u, *_ in turns]
+    assert np.abs(np.array([[x["probs"][c] for c in classes] for x in recs]) - got).max() <= 2e-5
+    # a turn too short and one past the end: error records naming their lines, the others recognised
+    lines = rttm.read_text().splitlines()
+    rttm.write_text("\n".join(lines + ["SPEAKER talk 1 1.000 0.010 <NA> <NA> A <NA> <NA>",
+                                       "SPEAKER talk 1 999 1 <NA> <NA> B <NA> <NA>"]) + "\n")
+    r = infer("--model", pkg, tmp_path / "talk.wav", "--rttm", rttm)
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert r.returncode == 1 and r.stderr.strip().splitlines()[-1] == (
+        f"error: 2 of {len(turns) + 2} turns could not be recognised (see their 'error' records)")
+    assert all("error" not in x for x in recs[:-2])
+    assert recs[-2]["error"].startswith(f"{rttm}:{len(lines) + 1}: ") and "shorter than the 25 ms" in recs[-2]["error"]
+    assert recs[-1] == {"wav": str(tmp_path / "talk.wav"), "speaker": "B", "start": 999.0, "end": 1000.0,
+                        "error": f"{rttm}:{len(lines) + 2}: starts at 999.0 s, after the end of "
+                                 f"{tmp_path / 'talk.wav'} ({len(wave) / rec.sample_rate:.3f} s)"}
+    # a recording that is none of the inputs, a bad number, a speaker missing: one line each
+    r = infer("--model", pkg, tmp_path / "a.wav", "--rttm", rttm)
+    assert r.returncode == 1 and r.stderr.strip().splitlines()[-1] == (
+        f"error: {rttm}:3: recording 'talk' is none of the inputs (an input's path, its file name without "
+        f"extension, or a wav.scp id)")
+    rttm.write_text("SPEAKER talk 1 1,5 2 <NA> <NA> A <NA> <NA>\n")
+    with pytest.raises(SerkitError, match=rf"^{rttm}:1: start '1,5' is not a number of seconds$"):
+        read_rttm(rttm)
+    segments.write_text("s1 talk 0.5 -1\ns2 talk 2 1\n")
+    with pytest.raises(SerkitError, match=rf"^{segments}:2: segment 's2': start 2 must be >= 0 and end 1 after"):
+        read_segments(segments)
+    segments.write_text("s1 talk 0.5 -1\n")
+    assert read_segments(segments)[0].end == float("inf")
+    with pytest.raises(SerkitError, match=r"utt2spk: no speaker for segment 's1'"):
+        read_segments(segments, {"s0": "x"})
+    r = infer("--model", pkg, tmp_path / "talk.wav", "--rttm", rttm, "--utt2spk", tmp_path / "utt2spk")
+    assert r.returncode == 1 and "no --utt2spk / --one_speaker with it" in r.stderr
+    from serkit.bin.infer import turns_by_input
+    from serkit.data.turns import Turn
+    from serkit.errors import ConfigError
+
+    turn = Turn("a", 0.0, 1.0, "A", None, "r:1")
+    with pytest.raises(ConfigError, match="'a' is the stem of several inputs"):
+        turns_by_input([("x/a.wav", "x/a.wav", False), ("y/a.flac", "y/a.flac", False)], [turn], "r")
+    assert turns_by_input([("x/a.wav", "x/a.wav", False), ("a", "y/a.flac", True)], [turn], "r") == {"a": [turn]}

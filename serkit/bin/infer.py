@@ -17,6 +17,13 @@ stretches: frame energy, or the Silero VAD model of the silero-vad package) give
 segment with ``start`` / ``end`` in seconds, then the file's record with ``"segments": N`` and
 the duration-weighted mean of the segments' posteriors.
 
+Conversations: --rttm FILE (a diarization's who-spoke-when) or --segments FILE (Kaldi's
+'<segment> <recording> <start> <end>' lines) give one record per turn, in the file's order:
+``{"wav", "seg" (segments), "speaker", "start", "end", "emotion", ...}``. A recording is named by
+an input's path, its file name without extension, or a wav.scp id. Each speaker's turns are
+normalised together: an RTTM's labels name the speakers of one recording; with --segments,
+--utt2spk (over the segment ids) names speakers across recordings, else each recording is one.
+
 A model trained with speaker CMVN needs each speaker's statistics. By default each file is a
 speaker of its own (a long recording's segments share its statistics); --utt2spk FILE groups
 the inputs by speaker ('<input name> <speaker>' lines) and --one_speaker makes all of them one
@@ -35,6 +42,7 @@ Examples:
     serkit-infer --model resnet_fold1.pt a.wav recordings/ --top_k 2
     serkit-infer --exp_dir exp/train_w2v2_ctc/fold1 long.wav --window 3 --hop 1 --format csv
     serkit-infer --model resnet_fold1.pt --wav_scp data/spk03/wav.scp --utt2spk data/spk03/utt2spk
+    serkit-infer --model resnet_fold1.pt calls/ --rttm calls.rttm --format csv
 """
 from __future__ import annotations
 
@@ -46,7 +54,7 @@ import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Sequence, Tuple
 
 from serkit.bin.common import run_main
 from serkit.errors import ConfigError, SerkitError
@@ -97,8 +105,9 @@ def main() -> None:
     p.add_argument("--ext", default=AUDIO_EXTENSIONS, help="extensions searched in directories")
     p.add_argument("--wav_scp", default="", help="also recognise the entries of this wav.scp")
     spk = p.add_mutually_exclusive_group()
-    spk.add_argument("--utt2spk", default="", help="'<input name> <speaker>' lines: a model trained with speaker "
-                                                   "CMVN normalises each speaker's files with their pooled statistics")
+    spk.add_argument("--utt2spk", default="", help="'<input name> <speaker>' lines (with --segments: '<segment> "
+                                                   "<speaker>'): a model trained with speaker CMVN normalises each "
+                                                   "speaker's files with their pooled statistics")
     spk.add_argument("--one_speaker", action="store_true", help="every input is one speaker (as --utt2spk)")
     p.add_argument("--prior_frames", type=float, default=None,
                    help="speaker CMVN: frames of the training speakers' statistics a speaker's are smoothed with "
@@ -107,10 +116,21 @@ def main() -> None:
                    help="a classical system's speaker normalisation of utterance vectors: utterances of the "
                         "training statistics a speaker's are smoothed with (default: the model's; 0: the "
                         "speaker's alone; inf: the training statistics alone)")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--rttm", default="", help="a diarization's RTTM file: one record per speaker turn, each "
+                                                "speaker's turns normalised together (its speaker labels name "
+                                                "speakers of one recording)")
+    who.add_argument("--segments", default="", help="a Kaldi segments file ('<segment> <recording> <start> <end>'): "
+                                                    "one record per segment; --utt2spk over the segment ids "
+                                                    "pools a speaker's segments of all recordings")
     p.add_argument("inputs", nargs="*")
     args = p.parse_args()
     if args.window and args.vad != "none":
         raise ConfigError(f"give --window or --vad {args.vad}, not both")
+    if (args.rttm or args.segments) and (args.window or args.vad != "none"):
+        raise ConfigError(f"--{'rttm' if args.rttm else 'segments'} gives the segments: no --window / --vad with it")
+    if args.rttm and (args.utt2spk or args.one_speaker):
+        raise ConfigError("--rttm names each recording's speakers: no --utt2spk / --one_speaker with it")
     if args.top_k < 0 or args.batch_size < 1 or args.nj < 1:
         raise ConfigError("--top_k must be >= 0, --batch_size and --nj >= 1")
     logging.getLogger("torchaudio").setLevel(logging.ERROR)
@@ -126,6 +146,8 @@ def main() -> None:
     items = list_inputs(args.inputs, args.ext.split(","), args.wav_scp)
     if not items:
         raise ConfigError("no input: give audio files, directories or --wav_scp")
+    if args.rttm or args.segments:
+        return recognise_turns(rec, items, args)
     segmented = bool(args.window) or args.vad != "none"
     vad = args.vad if args.vad != "none" else "energy"
     speaker_of = speakers(items, args.utt2spk, args.one_speaker)
@@ -164,6 +186,107 @@ def main() -> None:
             bar.write(f"error: {msg}", file=sys.stderr)
     if failed:
         raise SerkitError(f"{failed} of {len(items)} files could not be recognised (see their 'error' records)")
+
+
+def recognise_turns(rec, items: List[Tuple[str, str, bool]], args) -> None:
+    """--rttm / --segments: one record per turn of each recording, in the file's order, each
+    speaker's turns normalised with their pooled statistics (a first pass pools those of a speaker
+    found in several recordings: --segments with --utt2spk or --one_speaker)."""
+    from serkit.data.datadir import read_kv
+    from serkit.data.turns import read_rttm, read_segments
+    from serkit.recognition import turn_samples
+
+    if args.rttm:
+        turns = read_rttm(args.rttm)
+    else:
+        turns = read_segments(args.segments, read_kv(args.utt2spk) if args.utt2spk else None, args.utt2spk)
+        if args.one_speaker:
+            turns = [t._replace(speaker="all") for t in turns]
+    turns_of = turns_by_input(items, turns, args.rttm or args.segments)
+    for name, _, _ in items:
+        if name not in turns_of:
+            logging.warning("%s: no turns in %s", name, args.rttm or args.segments)
+    items = [item for item in items if item[0] in turns_of]
+    stats = {}
+    if args.segments and rec.speaker_normalised:
+        where: Dict[str, Dict[str, list]] = {}   # speaker -> input -> turns
+        for name, ts in turns_of.items():
+            for t in ts:
+                where.setdefault(t.speaker, {}).setdefault(name, []).append(t)
+        for spk, by_input in where.items():
+            if len(by_input) < 2:   # one recording's speaker: pooled as it is recognised
+                continue
+            group = [item for item in items if item[0] in by_input]
+            pieces = (wave[slice(*turn_samples(t.start, t.end, len(wave), rec.sample_rate))]
+                      for name, wave, error in read_ahead(rec, group, args.nj) if error is None
+                      for t in by_input[name])
+            stats[spk] = rec.speaker_stats(pieces)
+        if stats:
+            logging.info("speaker statistics of %d speaker(s) found in several recordings", len(stats))
+    lead = ["wav", *(["seg"] if args.segments else []), "speaker", "start", "end"]
+    writer = Output(args.format, rec.names, lead)
+    failed = total = 0
+    from tqdm import tqdm
+
+    bar = tqdm(read_ahead(rec, items, args.nj), total=len(items), unit="file", leave=False,
+               disable=len(items) < 2 or not sys.stderr.isatty())
+    for name, wave, error in bar:
+        ts = turns_of[name]
+        total += len(ts)
+        head = [{"wav": name, **({"seg": t.seg} if t.seg else {}), "speaker": t.speaker} for t in ts]
+        if error is not None:
+            msg = str(error) if name in str(error) else f"{name}: {error}"
+            for h, t in zip(head, ts):
+                writer.write(h | _span(t) | {"error": msg})
+            bar.write(f"error: {msg}", file=sys.stderr)
+            failed += len(ts)
+            continue
+        duration = len(wave) / rec.sample_rate
+        late = [t.start >= duration for t in ts]   # named by their line; the others are still recognised
+        records = iter(rec.turns(wave, [(t.start, t.end, t.speaker) for t, bad in zip(ts, late) if not bad],
+                                 args.top_k or None, args.batch_size, stats))
+        for h, t, bad in zip(head, ts, late):
+            r = (_span(t) | {"error": f"{t.where}: starts at {t.start} s, after the end of {name} ({duration:.3f} s)"}
+                 if bad else next(records))
+            if "error" in r:
+                if not bad:
+                    r["error"] = f"{t.where}: {name}: {r['error']}"
+                failed += 1
+                bar.write(f"error: {r['error']}", file=sys.stderr)
+            writer.write(h | r)
+    if failed:
+        raise SerkitError(f"{failed} of {total} turns could not be recognised (see their 'error' records)")
+
+
+def _span(t) -> dict:
+    """A turn's start and end as given (no end: to the recording's end)."""
+    return {"start": round(t.start, 3), **({"end": round(t.end, 3)} if t.end != float("inf") else {})}
+
+
+def turns_by_input(items: List[Tuple[str, str, bool]], turns: list, source: str) -> Dict[str, list]:
+    """Input name -> its turns. A turn's recording is an input's name (a wav.scp's utterance id,
+    or the file path as found) or the stem of one input file's name (RTTM names recordings so)."""
+    names = {name for name, _, _ in items}
+    stems: Dict[str, List[str]] = {}
+    for name, _, from_scp in items:
+        if not from_scp:
+            stems.setdefault(Path(name).stem, []).append(name)
+    out: Dict[str, list] = {}
+    for t in turns:
+        if t.rec in names:
+            name = t.rec
+        elif len(stems.get(t.rec, [])) == 1:
+            name = stems[t.rec][0]
+        elif t.rec in stems:
+            raise ConfigError(f"{t.where}: recording '{t.rec}' is the stem of several inputs "
+                              f"({', '.join(stems[t.rec][:2])}, ...): give them by wav.scp ids")
+        else:
+            raise ConfigError(f"{t.where}: recording '{t.rec}' is none of the inputs (an input's path, its "
+                              f"file name without extension, or a wav.scp id)")
+        out.setdefault(name, []).append(t)
+    if not out:
+        raise ConfigError(f"{source}: no turns")
+    return out
 
 
 def speakers(items: List[Tuple[str, str, bool]], utt2spk: str, one_speaker: bool) -> Dict[str, str]:
@@ -216,18 +339,18 @@ def read_ahead(rec, items: List[Tuple[str, str, bool]], nj: int) -> Iterator[tup
 class Output:
     """JSON lines (strict: no NaN) or CSV with one column per class probability."""
 
-    def __init__(self, fmt: str, names: List[str]):
-        self.fmt, self.names = fmt, names
+    def __init__(self, fmt: str, names: List[str], lead: Sequence[str] = ("wav", "start", "end")):
+        self.fmt, self.names, self.lead = fmt, names, list(lead)
         if fmt == "csv":
             self.csv = csv.writer(sys.stdout)
-            self.csv.writerow(["wav", "start", "end", "emotion", *(f"p_{c}" for c in names), "error"])
+            self.csv.writerow([*self.lead, "emotion", *(f"p_{c}" for c in names), "error"])
 
     def write(self, record: dict) -> None:
         if self.fmt == "jsonl":
             print(json.dumps(record, allow_nan=False), flush=True)
             return
         probs = record.get("probs", {})
-        self.csv.writerow([record["wav"], record.get("start", ""), record.get("end", ""), record.get("emotion", ""),
+        self.csv.writerow([*(record.get(k, "") for k in self.lead), record.get("emotion", ""),
                            *(probs.get(c, "") for c in self.names), record.get("error", "")])
         sys.stdout.flush()
 
