@@ -151,15 +151,16 @@ def prepare_manifest(manifest: str | Path, out_dir: str | Path, emotions: Sequen
 
 
 def cut(path: str, start: float, end: float) -> None:
-    """Write seconds [start, end) of ``path`` to stdout as a WAV file (a segment's wav.scp pipe)."""
+    """Write seconds [start, end) of ``path`` to stdout as a mono float WAV file (a segment's
+    wav.scp pipe, for tools other than serkit: serkit reads these segments itself)."""
+    import numpy as np
     import soundfile
 
-    with soundfile.SoundFile(path) as f:
-        sr = f.samplerate
-        f.seek(int(round(start * sr)))
-        x = f.read(int(round((end - start) * sr)), dtype="float32", always_2d=True)
+    from serkit.features.audio import read_samples
+
+    x, sr, scale = read_samples(path, path, start, end)
     buf = io.BytesIO()
-    soundfile.write(buf, x, sr, format="WAV", subtype="FLOAT")
+    soundfile.write(buf, np.multiply(x, np.float32(scale), dtype=np.float32), sr, format="WAV", subtype="FLOAT")
     sys.stdout.buffer.write(buf.getvalue())
 
 

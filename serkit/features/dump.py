@@ -40,7 +40,7 @@ def _dump_shard(args: Tuple[str, str, List[Tuple[str, str]], dict, str, str, Opt
     extractor = FeatureExtractor(cfg, device)
     if batch_seconds is None:   # a GPU wants batches; a CPU core computes no padding one at a time
         batch_seconds = 0.0 if extractor.device.type == "cpu" else BATCH_SECONDS
-    t0 = time.process_time()   # this worker's CPU time (one torch thread): the per-core figure
+    t0 = _cpu_time()   # this worker's CPU time (one torch thread) and its wav.scp pipes': the per-core figure
     audio_sec = 0.0
 
     def waves():
@@ -82,7 +82,15 @@ def _dump_shard(args: Tuple[str, str, List[Tuple[str, str]], dict, str, str, Opt
         yield from zip((utt for utt, _ in batch), out)
 
     write_shard(dump_dir, shard, feats())
-    return shard, audio_sec, time.process_time() - t0
+    return shard, audio_sec, _cpu_time() - t0
+
+
+def _cpu_time() -> float:
+    """CPU seconds of this process and of its finished children (the programs of wav.scp pipes)."""
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def plan_dump(data_dir: str | os.PathLike, dump_dir: str | os.PathLike, cfg: FeatureConfig, nj: int = 1,

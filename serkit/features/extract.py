@@ -12,7 +12,6 @@ import functools
 import io
 import math
 import os
-import re
 import shlex
 import subprocess
 import tempfile
@@ -20,11 +19,11 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
-import soundfile
 import torch
 import torchaudio
 
 from serkit.errors import ConfigError, DataDirError
+from serkit.features.audio import read_samples
 from serkit.features.prosody import PROSODY_FEATURES, prosody_dim_names, prosody_frames
 
 FEATURE_TYPES = ("mfcc", "logmel", "fbank", "wave")
@@ -89,49 +88,6 @@ class FeatureConfig:
         if self.n_fft:
             return self.n_fft
         return 1 << (self.win_length - 1).bit_length()
-
-
-_UNKNOWN_DATA_SIZES = (0, 0xFFFFFFFF, 0x7FFFFFFF)   # streaming writers' "length not known" placeholders
-
-
-def _truncated_wav(info: str) -> Optional[Tuple[int, int]]:
-    """(bytes the data chunk header promises, bytes there are) when libsndfile found fewer."""
-    m = re.search(r"^data : (\d+) \(should be (\d+)\)", info, re.M)
-    if m and int(m.group(1)) not in _UNKNOWN_DATA_SIZES and int(m.group(2)) < int(m.group(1)):
-        return int(m.group(1)), int(m.group(2))
-    return None
-
-
-# integer subtypes read as integers and scaled here: libsndfile's own conversion to float costs
-# 3-4x the whole read, and these give its samples exactly (x / 2^15; 24-bit samples come left-
-# aligned in an int32, x / 2^31, exact in float32)
-_INT_SUBTYPES = {"PCM_16": ("int16", 2.0 ** -15), "PCM_24": ("int32", 2.0 ** -31)}
-
-
-def read_samples(source, name: str) -> Tuple[np.ndarray, int, float]:
-    """(mono samples as stored, sample rate, scale): int16 / int32 for 16- / 24-bit PCM, float32
-    otherwise, and the factor that maps them to libsndfile's float samples in [-1, 1]. Refuses
-    truncated and empty files and NaN / inf samples, naming ``name``."""
-    try:
-        with soundfile.SoundFile(source) as f:
-            sr, promised = f.samplerate, f.frames
-            cut = _truncated_wav(f.extra_info)
-            as_int = _INT_SUBTYPES.get(f.subtype)
-            x = f.read(dtype=as_int[0] if as_int else "float32", always_2d=True)
-    except (RuntimeError, OSError, soundfile.LibsndfileError) as e:
-        raise DataDirError(f"cannot read audio '{name}': {e}") from None
-    if cut is not None:
-        raise DataDirError(f"audio '{name}' is truncated: its header promises {cut[0]} bytes of samples, "
-                           f"the file holds {cut[1]}")
-    if len(x) < promised:
-        raise DataDirError(f"audio '{name}' is truncated: {len(x)} of {promised} samples could be read")
-    if len(x) == 0:
-        raise DataDirError(f"audio '{name}' holds no samples")
-    if not as_int and not np.isfinite(x).all():
-        bad = int(np.count_nonzero(~np.isfinite(x)))
-        raise DataDirError(f"audio '{name}' has {bad} non-finite (NaN / inf) samples")
-    x = x[:, 0] if x.shape[1] == 1 else x.mean(axis=1, dtype=np.float32)
-    return x, sr, as_int[1] if as_int else 1.0
 
 
 def _decode(source, name: str, sample_rate: int) -> np.ndarray:
@@ -221,7 +177,32 @@ def read_scp_audio(spec: str, sample_rate: int) -> np.ndarray:
     spec = spec.strip()
     if not spec.endswith("|"):
         return read_audio(spec, sample_rate)
+    segment = _manifest_cut(spec)
+    if segment is not None:   # serkit's own pipe for a segment: read here, no process per segment
+        x, sr, scale = read_samples(segment[0], spec, segment[1], segment[2])
+        return resample(x, sr, sample_rate, scale=scale)
     return _decode(io.BytesIO(_run_pipeline(spec[:-1], spec)), spec, sample_rate)
+
+
+# serkit-prep-manifest writes a segment of a longer recording as the pipe
+# '<python> -m serkit.corpora.manifest cut FILE START END |' (a data dir other tools can read)
+_CUT = ("-m", "serkit.corpora.manifest", "cut")
+
+
+def _manifest_cut(spec: str) -> Optional[Tuple[str, float, float]]:
+    """(file, start, end) of a ``wav.scp`` value that is serkit-prep-manifest's segment pipe; None
+    for any other value."""
+    try:
+        argv = shlex.split(spec[:-1])
+    except ValueError:
+        return None
+    if len(argv) != 7 or tuple(argv[1:4]) != _CUT or not os.path.basename(argv[0]).startswith("python"):
+        return None
+    try:
+        start, end = float(argv[5]), float(argv[6])
+    except ValueError:
+        return None
+    return (argv[4], start, end) if 0 <= start < end and math.isfinite(end) else None
 
 
 _OPERATOR_CHARS = ";&|<>"

@@ -59,6 +59,38 @@ def test_segments_of_a_long_recording_are_cut_on_read(corpus, tmp_path):
     assert len(x) == 12000 and np.allclose(x, tone(3.0)[8000:20000], atol=1e-4)
 
 
+def test_segments_are_read_in_process_with_the_pipes_samples(corpus, tmp_path, monkeypatch):
+    """serkit reads serkit-prep-manifest's segment pipe itself (no process per segment), with the
+    samples the pipe gives (16-bit PCM and float, stereo, resampled); a segment that ends more
+    than 0.1 s after its recording is an error naming the wav.scp value."""
+    import io
+
+    from serkit.features.extract import _decode, _manifest_cut, _run_pipeline
+
+    stereo = np.stack([tone(2.0, 220, 44100), tone(2.0, 330, 44100)], axis=1)
+    soundfile.write(str(corpus / "audio" / "st.flac"), stereo, 44100, subtype="PCM_16")
+    soundfile.write(str(corpus / "audio" / "fl.wav"), tone(3.0, 300), 16000, subtype="FLOAT")
+    (corpus / "seg.csv").write_text("path,speaker,emotion,start,end\naudio/st.flac,s1,sad,0.25,1.5\n"
+                                    "audio/fl.wav,s2,sad,1,3.05\naudio/long.wav,s3,sad,0.5,1.25\n")
+    specs = prepare_manifest(corpus / "seg.csv", tmp_path / "data", ["sad"]).get("wav.scp")
+    piped = {u: _decode(io.BytesIO(_run_pipeline(v[:-1], v)), v, 16000) for u, v in specs.items()}
+
+    def no_process(*a, **k):
+        raise AssertionError("a process was started")
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    for utt, spec in specs.items():
+        assert _manifest_cut(spec) is not None
+        assert np.array_equal(read_scp_audio(spec, 16000), piped[utt]), utt
+    assert len(piped["s2-fl-0001000-0003050"]) == 32000   # 0.05 s past the end: cut at the end
+    late = specs["s2-fl-0001000-0003050"].replace(" 3.05 |", " 3.2 |")
+    with pytest.raises(DataDirError, match=re.escape(f"audio '{late}': the segment 1.0-3.2 s ends after the "
+                                                     f"recording (3.000 s)")):
+        read_scp_audio(late, 16000)
+    spec = specs["s3-long-0000500-0001250"]
+    for other in (spec[:-1] + "| sox - -t wav - |", spec.replace(" cut ", " cat "), spec.replace("0.5", "x")):
+        assert _manifest_cut(other) is None   # any other pipe is run as written
+
+
 @pytest.mark.parametrize("table, message", [
     ("path,speaker,emotion\naudio/a1.wav,s1,angre\n", "seg.csv:2: emotion 'angre' is not one of the declared"),
     ("path,speaker\naudio/a1.wav,s1\n", "seg.csv:1: missing column(s) ['emotion']"),
