@@ -151,6 +151,20 @@ def make_data(tmp_path, n=7):
     return write_datadir(tmp_path / "data", {"wav.scp": wav, "utt2spk": {u: "spk" for u in wav}})
 
 
+def test_dump_counts_the_cpu_time_of_wav_scp_pipes(tmp_path):
+    """A wav.scp pipe's program runs in a process of its own: its CPU time is the dump's too."""
+    import sys
+
+    soundfile.write(str(tmp_path / "a.wav"), tone(sec=0.5), 16000)
+    busy = ('import sys, time; t = time.process_time(); '
+            '[0 for _ in iter(lambda: time.process_time() - t < 0.4, False)]; '
+            'sys.stdout.buffer.write(open(sys.argv[1], "rb").read())')
+    write_datadir(tmp_path / "data", {"wav.scp": {"s-a": f"{sys.executable} -c '{busy}' {tmp_path / 'a.wav'} |"},
+                                      "utt2spk": {"s-a": "s"}})
+    stats = dump_features(tmp_path / "data", tmp_path / "dump", FeatureConfig(type="mfcc", n_mels=40), nj=1)
+    assert stats["cpu_sec"] >= 0.4
+
+
 def test_dump_is_sharded_parallel_and_resumes(tmp_path):
     make_data(tmp_path)
     cfg = FeatureConfig(type="mfcc", n_mels=40)
