@@ -603,3 +603,29 @@ def test_conversation_turns_from_rttm_and_segments(mini_corpus, speaker_package,
     with pytest.raises(ConfigError, match="'a' is the stem of several inputs"):
         turns_by_input([("x/a.wav", "x/a.wav", False), ("y/a.flac", "y/a.flac", False)], [turn], "r")
     assert turns_by_input([("x/a.wav", "x/a.wav", False), ("a", "y/a.flac", True)], [turn], "r") == {"a": [turn]}
+
+
+def test_emodb_conversations_script_scores_each_way(mini_corpus, speaker_package, tmp_path):
+    """egs/emodb/local/conversations.py on mini_emo's fold1: with the turns' speakers known, each
+    speaker's turns are recognised as predict_speaker recognises their utterances."""
+    from serkit import Recognizer
+    from serkit.metrics import classification_scores
+
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "fold1.pt").symlink_to(speaker_package["pkg"])
+    script = Path(__file__).resolve().parents[1] / "egs" / "emodb" / "local" / "conversations.py"
+    r = subprocess.run([sys.executable, str(script), "--models", str(models), "--folds", str(mini_corpus["folds"]),
+                        "--fold", "1"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rows = {line.split("|")[1].strip(): [x.strip() for x in line.split("|")[2:-1]]
+            for line in r.stdout.splitlines() if line.startswith("| ") and "UA" not in line}
+    assert list(rows) == ["speakers", "confused", "one speaker", "alone"]
+    rec = Recognizer.load(speaker_package["pkg"])
+    test = DataDir.load(mini_corpus["folds"] / "fold1" / "test")
+    records = rec.predict_speaker([rec.read(w) for w in test.get("wav.scp").values()])
+    emo = test.get("utt2emo")
+    ua = classification_scores([rec.names.index(emo[u]) for u in test.utts],
+                               [rec.names.index(x["emotion"]) for x in records], len(rec.names))["ua"]
+    assert rows["speakers"][0] == f"{100 * ua:.2f}"
+    assert all(0 <= float(v[0]) <= 100 for v in rows.values())
