@@ -271,14 +271,15 @@ class _Recognition:
         return segs, self._record(p, top_k) | {"segments": len(segs)}
 
     def turns(self, audio, turns: Sequence[Tuple[float, float, str]], top_k: Optional[int] = None,
-              batch_size: int = 16, stats: Optional[Dict[str, Any]] = None) -> List[dict]:
+              batch_size: int = 16, stats: Optional[Dict[str, Any]] = None) -> Tuple[List[dict], Dict[str, dict]]:
         """A recording of several speakers (a conversation; file path or wave at the model's rate)
-        and its turns ``(start, end, speaker)`` in seconds, as a diarization gives them -> one
-        record per turn, in order, with ``start``, ``end`` and ``speaker``. A model trained with
-        speaker CMVN normalises each speaker's turns with their pooled statistics, or with
-        ``stats[speaker]`` where given (``speaker_stats`` of their turns in several recordings).
-        A turn past the end is cut there; one shorter than an analysis window gets a record with
-        ``error`` instead of posteriors."""
+        and its turns ``(start, end, speaker)`` in seconds, as a diarization gives them -> (one
+        record per turn, in order, with ``start``, ``end`` and ``speaker``; one record per speaker
+        with ``turns``: N and their turns' posteriors averaged, weighted by duration). A model
+        trained with speaker CMVN normalises each speaker's turns with their pooled statistics,
+        or with ``stats[speaker]`` where given (``speaker_stats`` of their turns in several
+        recordings). A turn past the end is cut there; one shorter than an analysis window gets a
+        record with ``error`` instead of posteriors (and no part in its speaker's)."""
         wave = self.read(audio) if isinstance(audio, (str, os.PathLike)) else np.asarray(audio, np.float32)
         sr, n = self.sample_rate, len(wave)
         cuts = []
@@ -295,10 +296,15 @@ class _Recognition:
         for spk in dict.fromkeys(turns[k][2] for k in kept):
             if spk not in stats:
                 stats[spk] = self._pooled(raws[k] for k in kept if turns[k][2] == spk)
-        found = {}
+        found, speakers = {}, {}
         if kept:
             probs, extra = self._posteriors([self._normalise(raws[k], stats[turns[k][2]]) for k in kept], batch_size)
             found = {k: self._record(p, top_k) | e for k, p, e in zip(kept, probs, extra)}
+            for spk in dict.fromkeys(turns[k][2] for k in kept):
+                mine = [j for j, k in enumerate(kept) if turns[k][2] == spk]
+                weights = np.array([cuts[kept[j]][1] - cuts[kept[j]][0] for j in mine], dtype=np.float64)
+                p = weights @ probs[mine] / weights.sum()
+                speakers[spk] = {"speaker": spk} | self._record(p, top_k) | {"turns": len(mine)}
         last = np.floor(n / sr * 1000) / 1000
         out = []
         for k, ((a, b), (_, _, spk)) in enumerate(zip(cuts, turns)):
@@ -306,7 +312,7 @@ class _Recognition:
             out.append(where | found[k] if k in found else
                        where | {"error": f"shorter than the {1000 * self.min_samples / sr:.0f} ms analysis window: "
                                          f"nothing to recognise"})
-        return out
+        return out, speakers
 
 
 class _FrameInput(_Recognition):

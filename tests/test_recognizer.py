@@ -535,22 +535,31 @@ def test_conversation_turns_from_rttm_and_segments(mini_corpus, speaker_package,
     r = infer("--model", pkg, tmp_path / "talk.wav", "--rttm", rttm, "--prior_frames", "0")
     assert r.returncode == 0, r.stderr
     recs = [json.loads(line) for line in r.stdout.splitlines()]
+    recs, per_speaker = recs[:-2], recs[-2:]
     assert [(x["wav"], x["speaker"], x["start"], x["end"]) for x in recs] == [
         (str(tmp_path / "talk.wav"), "AB"[spk == turns[1][3]], round(s, 3), round(e, 3)) for _, s, e, spk in turns]
     got = np.array([[x["probs"][c] for c in classes] for x in recs])
     assert np.abs(got - np.array([decoded[u] for u, *_ in turns])).max() <= 2e-5
+    # then each speaker: their turns' posteriors averaged, weighted by duration
+    for x in per_speaker:
+        mine = [k for k, t in enumerate(recs) if t["speaker"] == x["speaker"]]
+        dur = np.array([turns[k][2] - turns[k][1] for k in mine])
+        assert x["turns"] == len(mine) and "start" not in x
+        assert np.abs(np.array([x["probs"][c] for c in classes]) - dur @ got[mine] / dur.sum()).max() <= 2e-5
+    assert [x["speaker"] for x in per_speaker] == ["A", "B"]
     # the recording as one speaker (Kaldi segments without utt2spk): both speakers' frames pooled
     segments = tmp_path / "segments"
     segments.write_text("".join(f"{u} talk {s:.6f} {e:.6f}\n" for u, s, e, _ in turns))
     r = infer("--model", pkg, tmp_path / "talk.wav", "--segments", segments, "--prior_frames", "0", "--format", "csv")
     rows = list(csv.reader(io.StringIO(r.stdout)))
     assert rows[0] == ["wav", "seg", "speaker", "start", "end", "emotion", *(f"p_{c}" for c in classes), "error"]
-    one = np.array([[float(v) for v in row[6:-1]] for row in rows[1:]])
-    assert [row[1:3] for row in rows[1:]] == [[u, "talk"] for u, *_ in turns]
+    one = np.array([[float(v) for v in row[6:-1]] for row in rows[1:-1]])
+    assert [row[1:3] for row in rows[1:]] == [[u, "talk"] for u, *_ in turns] + [["", "talk"]]
     assert np.abs(one - got).max() > 1e-3
     rec.prior_frames = 0
-    same = rec.turns(wave, [(s, e, "x") for _, s, e, _ in turns])
+    same, whole = rec.turns(wave, [(s, e, "x") for _, s, e, _ in turns])
     assert np.abs(np.array([[x["probs"][c] for c in classes] for x in same]) - one).max() <= 1e-5
+    assert list(whole) == ["x"] and whole["x"]["turns"] == len(turns)
     # Kaldi segments over two recordings, utt2spk over the segment ids: a speaker's turns in both pooled
     cut = int(round(turns[4][1] * rec.sample_rate)) - 100
     soundfile.write(str(tmp_path / "a.wav"), wave[:cut], rec.sample_rate, subtype="FLOAT")
@@ -562,7 +571,7 @@ def test_conversation_turns_from_rttm_and_segments(mini_corpus, speaker_package,
     r = infer("--model", pkg, tmp_path / "a.wav", tmp_path / "b.wav", "--segments", segments, "--utt2spk",
               tmp_path / "utt2spk", "--prior_frames", "0")
     assert r.returncode == 0, r.stderr
-    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    recs = [x for x in map(json.loads, r.stdout.splitlines()) if "turns" not in x]
     assert [x["seg"] for x in recs] == [u for u, *_ in turns]
     assert np.abs(np.array([[x["probs"][c] for c in classes] for x in recs]) - got).max() <= 2e-5
     # a turn too short and one past the end: error records naming their lines, the others recognised
@@ -570,7 +579,7 @@ def test_conversation_turns_from_rttm_and_segments(mini_corpus, speaker_package,
     rttm.write_text("\n".join(lines + ["SPEAKER talk 1 1.000 0.010 <NA> <NA> A <NA> <NA>",
                                        "SPEAKER talk 1 999 1 <NA> <NA> B <NA> <NA>"]) + "\n")
     r = infer("--model", pkg, tmp_path / "talk.wav", "--rttm", rttm)
-    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    recs = [x for x in map(json.loads, r.stdout.splitlines()) if "turns" not in x]
     assert r.returncode == 1 and r.stderr.strip().splitlines()[-1] == (
         f"error: 2 of {len(turns) + 2} turns could not be recognised (see their 'error' records)")
     assert all("error" not in x for x in recs[:-2])

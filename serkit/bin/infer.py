@@ -19,7 +19,8 @@ the duration-weighted mean of the segments' posteriors.
 
 Conversations: --rttm FILE (a diarization's who-spoke-when) or --segments FILE (Kaldi's
 '<segment> <recording> <start> <end>' lines) give one record per turn, in the file's order:
-``{"wav", "seg" (segments), "speaker", "start", "end", "emotion", ...}``. A recording is named by
+``{"wav", "seg" (segments), "speaker", "start", "end", "emotion", ...}``, then one per speaker
+of the recording with ``"turns": N`` and their turns' posteriors averaged by duration. A recording is named by
 an input's path, its file name without extension, or a wav.scp id. Each speaker's turns are
 normalised together: an RTTM's labels name the speakers of one recording; with --segments,
 --utt2spk (over the segment ids) names speakers across recordings, else each recording is one.
@@ -243,8 +244,9 @@ def recognise_turns(rec, items: List[Tuple[str, str, bool]], args) -> None:
             continue
         duration = len(wave) / rec.sample_rate
         late = [t.start >= duration for t in ts]   # named by their line; the others are still recognised
-        records = iter(rec.turns(wave, [(t.start, t.end, t.speaker) for t, bad in zip(ts, late) if not bad],
-                                 args.top_k or None, args.batch_size, stats))
+        found, speakers = rec.turns(wave, [(t.start, t.end, t.speaker) for t, bad in zip(ts, late) if not bad],
+                                    args.top_k or None, args.batch_size, stats)
+        records = iter(found)
         for h, t, bad in zip(head, ts, late):
             r = (_span(t) | {"error": f"{t.where}: starts at {t.start} s, after the end of {name} ({duration:.3f} s)"}
                  if bad else next(records))
@@ -254,6 +256,8 @@ def recognise_turns(rec, items: List[Tuple[str, str, bool]], args) -> None:
                 failed += 1
                 bar.write(f"error: {r['error']}", file=sys.stderr)
             writer.write(h | r)
+        for r in speakers.values():   # then each speaker's turns in this recording, averaged
+            writer.write({"wav": name} | r)
     if failed:
         raise SerkitError(f"{failed} of {total} turns could not be recognised (see their 'error' records)")
 

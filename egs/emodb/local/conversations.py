@@ -75,7 +75,7 @@ def main() -> None:
                   "one speaker": ["all"] * len(turns),
                   "alone": [f"turn{j}" for j in range(len(turns))]}
         for mode in MODES:
-            records = rec.turns(wave, [(a, b, s) for (a, b, *_), s in zip(turns, labels[mode])])
+            records, _ = rec.turns(wave, [(a, b, s) for (a, b, *_), s in zip(turns, labels[mode])])
             g = [names.index(t[4]) for t in turns]
             q = [names.index(r["emotion"]) for r in records]
             for split in ("test", "valid"):
