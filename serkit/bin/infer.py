@@ -195,7 +195,6 @@ def recognise_turns(rec, items: List[Tuple[str, str, bool]], args) -> None:
     found in several recordings: --segments with --utt2spk or --one_speaker)."""
     from serkit.data.datadir import read_kv
     from serkit.data.turns import read_rttm, read_segments
-    from serkit.recognition import turn_samples
 
     if args.rttm:
         turns = read_rttm(args.rttm)
@@ -208,22 +207,8 @@ def recognise_turns(rec, items: List[Tuple[str, str, bool]], args) -> None:
         if name not in turns_of:
             logging.warning("%s: no turns in %s", name, args.rttm or args.segments)
     items = [item for item in items if item[0] in turns_of]
-    stats = {}
-    if args.segments and rec.speaker_normalised:
-        where: Dict[str, Dict[str, list]] = {}   # speaker -> input -> turns
-        for name, ts in turns_of.items():
-            for t in ts:
-                where.setdefault(t.speaker, {}).setdefault(name, []).append(t)
-        for spk, by_input in where.items():
-            if len(by_input) < 2:   # one recording's speaker: pooled as it is recognised
-                continue
-            group = [item for item in items if item[0] in by_input]
-            pieces = (wave[slice(*turn_samples(t.start, t.end, len(wave), rec.sample_rate))]
-                      for name, wave, error in read_ahead(rec, group, args.nj) if error is None
-                      for t in by_input[name])
-            stats[spk] = rec.speaker_stats(pieces)
-        if stats:
-            logging.info("speaker statistics of %d speaker(s) found in several recordings", len(stats))
+    # an RTTM's speakers are each one recording's; a segments file's may span recordings
+    stats = shared_speaker_stats(rec, items, turns_of, args.nj) if args.segments else {}
     lead = ["wav", *(["seg"] if args.segments else []), "speaker", "start", "end"]
     writer = Output(args.format, rec.names, lead)
     failed = total = 0
@@ -260,6 +245,30 @@ def recognise_turns(rec, items: List[Tuple[str, str, bool]], args) -> None:
             writer.write({"wav": name} | r)
     if failed:
         raise SerkitError(f"{failed} of {total} turns could not be recognised (see their 'error' records)")
+
+
+def shared_speaker_stats(rec, items: List[Tuple[str, str, bool]], turns_of: Dict[str, list], nj: int) -> dict:
+    """A first pass: the statistics of each speaker with turns in several recordings, pooled over
+    all of them (a speaker of one recording is pooled as it is recognised)."""
+    from serkit.recognition import turn_samples
+
+    if not rec.speaker_normalised:
+        return {}
+    where: Dict[str, Dict[str, list]] = {}   # speaker -> input -> turns
+    for name, ts in turns_of.items():
+        for t in ts:
+            where.setdefault(t.speaker, {}).setdefault(name, []).append(t)
+    stats = {}
+    for spk, by_input in where.items():
+        if len(by_input) < 2:
+            continue
+        group = [item for item in items if item[0] in by_input]
+        pieces = (wave[slice(*turn_samples(t.start, t.end, len(wave), rec.sample_rate))]
+                  for name, wave, error in read_ahead(rec, group, nj) if error is None for t in by_input[name])
+        stats[spk] = rec.speaker_stats(pieces)
+    if stats:
+        logging.info("speaker statistics of %d speaker(s) found in several recordings", len(stats))
+    return stats
 
 
 def _span(t) -> dict:
