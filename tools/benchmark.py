@@ -57,17 +57,22 @@ def bench_feats(args) -> None:
 
     from serkit.data.datadir import DataDir
     from serkit.features.dump import BATCH_SECONDS, dump_features
-    from serkit.features.extract import FeatureConfig, FeatureExtractor, read_samples, resample
+    from serkit.features.extract import FeatureConfig, FeatureExtractor, _manifest_cut, read_samples, resample
     from serkit.features.storage import write_shard
 
     torch.set_num_threads(1)
     if not args.data:
-        raise SystemExit("feats: give --data DATA_DIR (a data dir whose wav.scp lists files)")
+        raise SystemExit("feats: give --data DATA_DIR (a data dir whose wav.scp lists files or manifest segments)")
     wav_scp = DataDir.load(args.data).get("wav.scp")
-    paths, total = [], 0.0
+    paths, pieces, total = [], [], 0.0   # pieces: (file, start, end) as read_samples takes them
     for utt, spec in wav_scp.items():
+        piece = _manifest_cut(spec) if spec.endswith("|") else (spec, 0.0, None)
+        if piece is None:
+            raise SystemExit(f"feats: {args.data}/wav.scp: '{utt}' is a pipe; the step timings need files "
+                             f"or serkit-prep-manifest's segments")
         paths.append((utt, spec))
-        total += soundfile.info(spec).duration
+        pieces.append(piece)
+        total += (piece[2] - piece[1]) if piece[2] is not None else soundfile.info(spec).duration
         if total >= args.seconds:
             break
 
@@ -97,7 +102,8 @@ def bench_feats(args) -> None:
                       f"real time per core (the worker's CPU time; range {min(per_core):,.0f}-{max(per_core):,.0f}x), "
                       f"{np.median(per_wall):,.0f}x wall including start-up and the index")
 
-    raw, t_read = clock(lambda: [read_samples(p, p) for _, p in paths], lambda: read_samples(paths[0][1], "warm"))
+    raw, t_read = clock(lambda: [read_samples(f, f, a, b) for f, a, b in pieces],
+                        lambda: read_samples(pieces[0][0], "warm"))
     audio_sec = sum(len(x) / sr for x, sr, _ in raw)
     rates = sorted({sr for _, sr, _ in raw})
     waves, t_res = clock(lambda: [resample(x, sr, 16000, scale) for x, sr, scale in raw],
@@ -105,7 +111,7 @@ def bench_feats(args) -> None:
     floats = [(x.astype(np.float32) * np.float32(scale), sr) for x, sr, scale in raw]
     _, t_res_ta = clock(lambda: [torchaudio.functional.resample(torch.from_numpy(x), sr, 16000) for x, sr in floats],
                         lambda: torchaudio.functional.resample(torch.from_numpy(floats[0][0]), floats[0][1], 16000))
-    print(f"{args.data}: {len(paths)} files, {audio_sec:.1f} s of audio at {rates} Hz, 1 thread, CPU time "
+    print(f"{args.data}: {len(paths)} {'segments' if pieces[0][2] is not None else 'files'}, {audio_sec:.1f} s of audio at {rates} Hz, 1 thread, CPU time "
           "(each step warmed on one file)")
 
     def x_rt(t):
