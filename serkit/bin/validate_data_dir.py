@@ -8,7 +8,9 @@ Labels are checked against --emotions, else against the data dir's ``emotions`` 
 corpus's declared label set, one per line); --require_declared makes that file compulsory.
 With --fix, keeps the utterances present in every file, merges duplicate lines, sorts,
 regenerates spk2utt, and backs the originals up under DATA_DIR/.backup/; a duplicate id with
-conflicting values is reported and nothing is changed.
+conflicting values is reported and nothing is changed. A Kaldi ``segments`` file (utterances cut
+from recordings, wav.scp keyed by recording) is turned into wav.scp lines first, one per
+segment, each the pipe that cuts it (serkit reads it without a process; other tools run it).
 
 Example:
     serkit-validate-data-dir --emotions ang,hap,neu,sad data/all
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from serkit.bin.common import run_main
 from serkit.data.datadir import fix_datadir, validate_datadir
@@ -32,6 +35,10 @@ def main() -> None:
     p.add_argument("--fix", action="store_true")
     args = p.parse_args()
     if args.fix:
+        if (Path(args.data_dir) / "segments").exists():
+            from serkit.data.turns import cut_segments
+
+            print(f"{args.data_dir}: the {cut_segments(args.data_dir)} utterances of segments are now wav.scp lines")
         dropped = fix_datadir(args.data_dir)
         print(f"{args.data_dir}: fixed; dropped {len(dropped)} utterance(s)"
               + (": " + " ".join(dropped[:10]) if dropped else ""))

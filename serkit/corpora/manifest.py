@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shlex
 import sys
 from pathlib import Path
 from typing import Dict, Optional, Sequence
@@ -76,6 +75,8 @@ def prepare_manifest(manifest: str | Path, out_dir: str | Path, emotions: Sequen
     """Write and validate the data dir ``out_dir`` from ``manifest``; ``emotions`` is the
     corpus's declared label set (a label outside it is an error naming the manifest line), or
     empty with ``unlabelled`` (no ``emotion`` column, no ``utt2emo``: pretraining data)."""
+    from serkit.features.extract import segment_spec
+
     manifest = Path(manifest)
     root = Path(root) if root is not None else manifest.parent
     declared = list(emotions)
@@ -111,8 +112,7 @@ def prepare_manifest(manifest: str | Path, out_dir: str | Path, emotions: Sequen
             if t1 <= t0:
                 raise DataDirError(f"{where}: end {t1} is not after start {t0}")
             utt += f"-{round(t0 * 1000):07d}-{round(t1 * 1000):07d}"
-            spec = (f"{shlex.quote(sys.executable)} -m serkit.corpora.manifest cut {shlex.quote(str(wav.resolve()))} "
-                    f"{t0} {t1} |")
+            spec = segment_spec(wav.resolve(), t0, t1)
             dur = t1 - t0
         else:
             spec = str(wav.resolve())

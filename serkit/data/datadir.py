@@ -215,6 +215,11 @@ def validate_datadir(
     elif emotions is None and require_declared and (path / "utt2emo").exists():
         rep.errors.append(f"{path / EMOTIONS_FILE}: missing: the recipe's data prep must declare the corpus's "
                           "emotion labels there, one per line")
+    if (path / "segments").exists():   # Kaldi's utterances cut from recordings: wav.scp is keyed by recording
+        rep.errors.append(f"{path / 'segments'}: a Kaldi segments file; serkit keeps one wav.scp line per "
+                          f"utterance: serkit-validate-data-dir --fix {path} writes each segment there (the "
+                          f"originals are kept under .backup/)")
+        return rep
     fields: Dict[str, Dict[str, str]] = {}
     for name in UTT_FILES:
         fp = path / name

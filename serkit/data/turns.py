@@ -86,3 +86,39 @@ def read_segments(path: str | os.PathLike, utt2spk: Optional[Dict[str, str]] = N
             raise DataDirError(f"{utt2spk_path}: no speaker for segment '{seg}' ({where})")
         turns.append(Turn(rec, start, end, utt2spk[seg] if utt2spk is not None else rec, seg, where))
     return turns
+
+
+def cut_segments(data_dir: str | os.PathLike) -> int:
+    """A Kaldi data dir with a ``segments`` file (``wav.scp`` keyed by recording) -> serkit's form,
+    where every utterance is a ``wav.scp`` line: each segment becomes the pipe that cuts it from
+    its recording's file (``serkit.features.extract.segment_spec``, read in-process). ``utt2dur``
+    is written where missing. ``wav.scp`` and ``segments`` are kept in ``.backup/<time>-segments/``
+    first, and ``segments`` leaves the data dir. Returns the number of segments."""
+    import shutil
+    import time
+
+    from serkit.data.datadir import audio_duration, read_kv, write_kv
+    from serkit.features.extract import segment_spec
+
+    data_dir = Path(data_dir)
+    recordings = read_kv(data_dir / "wav.scp")
+    wav, dur = {}, {}
+    for t in read_segments(data_dir / "segments"):
+        if t.rec not in recordings:
+            raise DataDirError(f"{t.where}: recording '{t.rec}' is not in {data_dir / 'wav.scp'}")
+        source = recordings[t.rec]
+        if source.rstrip().endswith("|"):
+            raise DataDirError(f"{t.where}: recording '{t.rec}' is a wav.scp pipe; segments are cut from "
+                               f"audio files only (write the recording to a file first)")
+        end = t.end if math.isfinite(t.end) else audio_duration(source, f"{data_dir / 'wav.scp'}: '{t.rec}'")
+        wav[t.seg] = segment_spec(Path(source).resolve(), t.start, end)
+        dur[t.seg] = f"{end - t.start:.3f}"
+    backup = data_dir / ".backup" / f"{time.strftime('%Y%m%d-%H%M%S')}-segments"
+    backup.mkdir(parents=True, exist_ok=True)
+    for name in ("wav.scp", "segments"):
+        shutil.copy2(data_dir / name, backup / name)
+    write_kv(data_dir / "wav.scp", wav)
+    if not (data_dir / "utt2dur").exists():
+        write_kv(data_dir / "utt2dur", dur)
+    (data_dir / "segments").unlink()
+    return len(wav)

@@ -14,6 +14,7 @@ import math
 import os
 import shlex
 import subprocess
+import sys
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from typing import List, Optional, Sequence, Tuple
@@ -184,9 +185,14 @@ def read_scp_audio(spec: str, sample_rate: int) -> np.ndarray:
     return _decode(io.BytesIO(_run_pipeline(spec[:-1], spec)), spec, sample_rate)
 
 
-# serkit-prep-manifest writes a segment of a longer recording as the pipe
-# '<python> -m serkit.corpora.manifest cut FILE START END |' (a data dir other tools can read)
+# a segment of a longer recording is the pipe '<python> -m serkit.corpora.manifest cut FILE START
+# END |' in a wav.scp (a data dir other tools can read), which serkit reads itself
 _CUT = ("-m", "serkit.corpora.manifest", "cut")
+
+
+def segment_spec(path: str | os.PathLike, start: float, end: float) -> str:
+    """The ``wav.scp`` value of seconds [``start``, ``end``) of the audio file ``path``."""
+    return f"{shlex.quote(sys.executable)} {' '.join(_CUT)} {shlex.quote(str(path))} {start} {end} |"
 
 
 def _manifest_cut(spec: str) -> Optional[Tuple[str, float, float]]:

@@ -75,3 +75,53 @@ def test_fixer_keeps_intersection_and_backs_up(tmp_path):
     backups = list((d / ".backup").glob("*/utt2spk"))
     assert len(backups) == 1 and backups[0].read_text() != (d / "utt2spk").read_text()
     assert original != (d / "utt2emo").read_text()
+
+
+def test_kaldi_segments_become_wav_scp_lines(tmp_path):
+    """A Kaldi data dir whose utterances are segments of recordings: validation says how to fix it;
+    --fix writes one wav.scp line per segment that reads exactly those samples (end -1: to the
+    recording's end), keeps the originals, and refuses segments of unknown or piped recordings
+    without changing anything."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import soundfile
+
+    from serkit.features.extract import read_audio, read_scp_audio
+
+    rng = np.random.default_rng(0)
+    for name, sr in (("r1", 16000), ("r2", 8000)):
+        soundfile.write(str(tmp_path / f"{name}.wav"), 0.1 * rng.standard_normal(2 * sr).astype(np.float32), sr)
+    d = tmp_path / "data"
+    write_datadir(d, {"utt2spk": {"s1-a": "s1", "s1-b": "s1", "s2-c": "s2"},
+                      "utt2emo": {"s1-a": "ang", "s1-b": "neu", "s2-c": "ang"}})
+    (d / "wav.scp").write_text(f"r1 {tmp_path / 'r1.wav'}\nr2 {tmp_path / 'r2.wav'}\n")
+    (d / "segments").write_text("s1-a r1 0.25 1.0\ns1-b r1 1.0 -1\ns2-c r2 0.5 1.75\n")
+    assert validate_datadir(d).errors == [
+        f"{d / 'segments'}: a Kaldi segments file; serkit keeps one wav.scp line per utterance: "
+        f"serkit-validate-data-dir --fix {d} writes each segment there (the originals are kept under .backup/)"]
+    original = (d / "wav.scp").read_text()
+    bad = tmp_path / "bad"
+    for segments, wav_scp, message in (
+            ("s1-a r9 0 1\n", original, f"{bad / 'segments'}:1: recording 'r9' is not in {bad / 'wav.scp'}"),
+            ("s1-a r1 0 1\n", "r1 sox x.wav -t wav - |\n", f"{bad / 'segments'}:1: recording 'r1' is a wav.scp pipe")):
+        write_datadir(bad, {"utt2spk": {"s1-a": "s1"}})
+        (bad / "wav.scp").write_text(wav_scp)
+        (bad / "segments").write_text(segments)
+        r = subprocess.run([sys.executable, "-m", "serkit.bin.validate_data_dir", "--fix", str(bad)],
+                           capture_output=True, text=True)
+        assert r.returncode == 1 and r.stderr.strip().startswith(f"error: {message}"), r.stderr
+        assert (bad / "wav.scp").read_text() == wav_scp and (bad / "segments").exists()
+    r = subprocess.run([sys.executable, "-m", "serkit.bin.validate_data_dir", "--fix", str(d)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert not (d / "segments").exists() and validate_datadir(d).ok
+    wav = read_kv(d / "wav.scp")
+    assert read_kv(d / "utt2dur") == {"s1-a": "0.750", "s1-b": "1.000", "s2-c": "1.250"}
+    r1, r2 = read_audio(tmp_path / "r1.wav", 16000), read_audio(tmp_path / "r2.wav", 8000)
+    assert np.array_equal(read_scp_audio(wav["s1-a"], 16000), r1[4000:16000])
+    assert np.array_equal(read_scp_audio(wav["s1-b"], 16000), r1[16000:])
+    assert np.array_equal(read_scp_audio(wav["s2-c"], 8000), r2[4000:14000])
+    backup = next((d / ".backup").glob("*-segments"))
+    assert (backup / "wav.scp").read_text() == original and (backup / "segments").exists()
