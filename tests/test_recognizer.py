@@ -638,3 +638,37 @@ def test_emodb_conversations_script_scores_each_way(mini_corpus, speaker_package
                                [rec.names.index(x["emotion"]) for x in records], len(rec.names))["ua"]
     assert rows["speakers"][0] == f"{100 * ua:.2f}"
     assert all(0 <= float(v[0]) <= 100 for v in rows.values())
+
+
+def test_jobs_give_the_records_of_one_process_in_input_order(mini_corpus, speaker_package, tmp_path):
+    """--jobs 2: two processes, each with the model, give the records --jobs 1 gives, in the same
+    order: files grouped by speaker (the first pass too), conversation turns, and a file that
+    cannot be read among the others."""
+    fold = mini_corpus["folds"] / "fold1"
+    both = tmp_path / "both"
+    both.mkdir()
+    for name in ("wav.scp", "utt2spk"):
+        (both / name).write_text((fold / "valid" / name).read_text() + (fold / "test" / name).read_text())
+    with open(both / "wav.scp", "a") as f:
+        f.write(f"zz-missing {tmp_path / 'missing.wav'}\n")
+    with open(both / "utt2spk", "a") as f:
+        f.write("zz-missing zz\n")
+    from serkit import Recognizer
+
+    rec = Recognizer.load(speaker_package["pkg"])
+    wave, turns = conversation(rec, fold)
+    soundfile.write(str(tmp_path / "talk.wav"), wave, rec.sample_rate, subtype="FLOAT")
+    (tmp_path / "talk.rttm").write_text("".join(f"SPEAKER talk 1 {s:.6f} {e - s:.6f} <NA> <NA> {spk} <NA> <NA>\n"
+                                                for _, s, e, spk in turns))
+    runs = {"utt2spk": ["--wav_scp", both / "wav.scp", "--utt2spk", both / "utt2spk"],
+            "rttm": [tmp_path / "talk.wav", "--rttm", tmp_path / "talk.rttm"]}
+    for what, opts in runs.items():
+        out = [infer("--model", speaker_package["pkg"], *opts, "--jobs", jobs) for jobs in (1, 2)]
+        assert [r.returncode for r in out] == ([1, 1] if what == "utt2spk" else [0, 0]), out[1].stderr
+        one, two = ([json.loads(line) for line in r.stdout.splitlines()] for r in out)
+        assert len(one) == len(two) > 10, what
+        for a, b in zip(one, two):
+            assert {k: v for k, v in a.items() if k not in ("probs", "scores")} == \
+                   {k: v for k, v in b.items() if k not in ("probs", "scores")}, what
+            assert a.keys() == b.keys() and all(abs(a["probs"][c] - b["probs"][c]) <= 1e-4 for c in a.get("probs", {}))
+    assert one[-1]["speaker"] and "turns" in one[-1]

@@ -36,6 +36,8 @@ statistics smoothed with --prior_utts utterances (default 30) of the training ve
 speaker's files together where you can (README: on EMO-DB, 63 UA one file at a time, 79 with
 each speaker's files together).
 
+--jobs N recognises the inputs in N processes (each loads the model), records in input order.
+
 A file that cannot be read gets ``{"wav": ..., "error": ...}``; the others are still processed
 and the exit status is 1 at the end. File names are always files, never commands.
 
@@ -55,7 +57,7 @@ import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from serkit.bin.common import run_main
 from serkit.errors import ConfigError, SerkitError
@@ -103,6 +105,8 @@ def main() -> None:
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--device", default="cpu", help="where the model and its log-mel / MFCC run: cpu, cuda, cuda:1, ...")
     p.add_argument("--nj", type=int, default=2, help="threads reading audio ahead of the model")
+    p.add_argument("--jobs", type=int, default=1, help="processes recognising files side by side, each with the "
+                                                       "model loaded (records still in input order)")
     p.add_argument("--ext", default=AUDIO_EXTENSIONS, help="extensions searched in directories")
     p.add_argument("--wav_scp", default="", help="also recognise the entries of this wav.scp")
     spk = p.add_mutually_exclusive_group()
@@ -134,7 +138,85 @@ def main() -> None:
         raise ConfigError("--rttm names each recording's speakers: no --utt2spk / --one_speaker with it")
     if args.top_k < 0 or args.batch_size < 1 or args.nj < 1:
         raise ConfigError("--top_k must be >= 0, --batch_size and --nj >= 1")
+    if args.jobs < 1:
+        raise ConfigError("--jobs must be >= 1")
     logging.getLogger("torchaudio").setLevel(logging.ERROR)
+    items = list_inputs(args.inputs, args.ext.split(","), args.wav_scp)
+    with Jobs(args) as jobs:
+        if not items:
+            raise ConfigError("no input: give audio files, directories or --wav_scp")
+        if args.rttm or args.segments:
+            return recognise_turns(jobs, items, args)
+        recognise_files(jobs, items, args)
+
+
+def recognise_files(jobs: "Jobs", items: List[Tuple[str, str, bool]], args) -> None:
+    """Whole files, or their windows / speech stretches: one record each (then the file's), each
+    speaker's files normalised with their pooled statistics (a first pass pools them)."""
+    rec = jobs.rec
+    speaker_of = speakers(items, args.utt2spk, args.one_speaker)
+    stats = {}
+    if speaker_of and rec.speaker_normalised:   # a first pass: each speaker's statistics
+        stats = dict(jobs.map(_speaker_stats, groupby_speaker(items, speaker_of).items()))
+        logging.info("speaker statistics of %d speaker(s) from %d file(s)", len(stats), len(items))
+    elif speaker_of:
+        logging.info("the model was not trained with speaker CMVN: --utt2spk / --one_speaker change nothing")
+    writer = Output(args.format, rec.names)
+    failed = 0
+
+    def context(chunk):   # what the files of a chunk need: their speakers' statistics
+        mine = {name: speaker_of[name] for name, _, _ in chunk} if speaker_of else {}
+        return {"speaker_of": mine, "stats": {spk: stats[spk] for spk in set(mine.values()) if spk in stats}}
+    bar = progress(len(items))
+    for name, records, error in jobs.stream(_file_records, items, context):
+        for r in records:
+            writer.write(r)
+        if error:   # this file's record says why; the others are still processed
+            failed += 1
+            bar.write(f"error: {error}", file=sys.stderr)
+        bar.update()
+    bar.close()
+    if failed:
+        raise SerkitError(f"{failed} of {len(items)} files could not be recognised (see their 'error' records)")
+
+
+def _speaker_stats(rec, args, task):
+    """A first-pass task: (speaker, their files) -> (speaker, statistics)."""
+    spk, group = task
+    segmented = bool(args.window) or args.vad != "none"
+    seg = (args.window or None, args.hop or None, (args.vad if args.vad != "none" else "energy")
+           if segmented and not args.window else None)
+    return spk, rec.speaker_stats((w for _, w, e in read_ahead(rec, group, args.nj) if e is None), None, *seg)
+
+
+def _file_records(rec, args, chunk, ctx) -> Iterator[Tuple[str, List[dict], Optional[str]]]:
+    """(name, records, error message or None) of each file of ``chunk``, in order."""
+    segmented = bool(args.window) or args.vad != "none"
+    vad = args.vad if args.vad != "none" else "energy"
+    for name, wave, error in read_ahead(rec, chunk, args.nj):
+        try:
+            if error is not None:
+                raise error
+            spk_stats = ctx["stats"].get(ctx["speaker_of"][name]) if ctx["stats"] else None
+            if segmented:
+                segs, whole = rec.segments(wave, args.window or None, args.hop or None, args.top_k or None,
+                                           args.batch_size, vad=vad, stats=spk_stats)
+                yield name, [{"wav": name, **s} for s in segs] + [{"wav": name, **whole}], None
+            else:
+                yield name, [{"wav": name, **rec.predict(wave, None, args.top_k or None, spk_stats)}], None
+        except SerkitError as e:
+            msg = str(e) if name in str(e) else f"{name}: {e}"
+            yield name, [{"wav": name, "error": msg}], msg
+
+
+def progress(total: int):
+    """A progress bar on a terminal only: stdout holds the records, the bar goes to stderr."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="file", leave=False, disable=total < 2 or not sys.stderr.isatty())
+
+
+def load_recognizer(args):
     from serkit.recognizer import Recognizer
 
     rec = Recognizer.load(args.model or args.exp_dir, args.feat_conf, args.cmvn_stats, device=args.device)
@@ -144,58 +226,78 @@ def main() -> None:
             if not value >= 0:
                 raise ConfigError(f"--{name} {value}: give a number of {unit} >= 0 (or inf)")
             setattr(rec, name, value)
-    items = list_inputs(args.inputs, args.ext.split(","), args.wav_scp)
-    if not items:
-        raise ConfigError("no input: give audio files, directories or --wav_scp")
-    if args.rttm or args.segments:
-        return recognise_turns(rec, items, args)
-    segmented = bool(args.window) or args.vad != "none"
-    vad = args.vad if args.vad != "none" else "energy"
-    speaker_of = speakers(items, args.utt2spk, args.one_speaker)
-    stats = {}
-    if speaker_of and rec.speaker_normalised:   # a first pass: each speaker's statistics
-        seg = (args.window or None, args.hop or None, vad if segmented and not args.window else None)
-        for spk, group in groupby_speaker(items, speaker_of).items():
-            stats[spk] = rec.speaker_stats((w for _, w, e in read_ahead(rec, group, args.nj) if e is None), None, *seg)
-        logging.info("speaker statistics of %d speaker(s) from %d file(s)", len(stats), len(items))
-    elif speaker_of:
-        logging.info("the model was not trained with speaker CMVN: --utt2spk / --one_speaker change nothing")
-    writer = Output(args.format, rec.names)
-    failed = 0
-    from tqdm import tqdm
-
-    # a progress bar on a terminal only: stdout holds the records, the bar goes to stderr
-    bar = tqdm(read_ahead(rec, items, args.nj), total=len(items), unit="file", leave=False,
-               disable=len(items) < 2 or not sys.stderr.isatty())
-    for name, wave, error in bar:
-        try:
-            if error is not None:
-                raise error
-            spk_stats = stats.get(speaker_of[name]) if stats else None
-            if segmented:
-                segs, whole = rec.segments(wave, args.window or None, args.hop or None, args.top_k or None,
-                                           args.batch_size, vad=vad, stats=spk_stats)
-                for s in segs:
-                    writer.write({"wav": name, **s})
-                writer.write({"wav": name, **whole})
-            else:
-                writer.write({"wav": name, **rec.predict(wave, None, args.top_k or None, spk_stats)})
-        except SerkitError as e:   # this file's record says why; the others are still processed
-            failed += 1
-            msg = str(e) if name in str(e) else f"{name}: {e}"
-            writer.write({"wav": name, "error": msg})
-            bar.write(f"error: {msg}", file=sys.stderr)
-    if failed:
-        raise SerkitError(f"{failed} of {len(items)} files could not be recognised (see their 'error' records)")
+    return rec
 
 
-def recognise_turns(rec, items: List[Tuple[str, str, bool]], args) -> None:
-    """--rttm / --segments: one record per turn of each recording, in the file's order, each
-    speaker's turns normalised with their pooled statistics (a first pass pools those of a speaker
-    found in several recordings: --segments with --utt2spk or --one_speaker)."""
+CHUNK = 8   # files a worker recognises per task: records come back in input order, chunk by chunk
+
+
+class Jobs:
+    """--jobs N: the work spread over N processes, each with the model loaded, results in input
+    order; 1: all of it in this process, streamed. ``map`` runs tasks ``fn(rec, args, task)``;
+    ``stream`` runs a generator ``fn(rec, args, chunk, context(chunk))`` over chunks of inputs."""
+
+    def __init__(self, args):
+        self.args, self.rec, self.pool = args, load_recognizer(args), None
+        if args.jobs > 1:
+            import multiprocessing as mp
+
+            # spawn: a forked child of a process that has run torch's thread pools can hang
+            self.pool = mp.get_context("spawn").Pool(args.jobs, _init_worker, (args,))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.terminate() if exc[0] is not None else self.pool.close()
+            self.pool.join()
+
+    def map(self, fn, tasks):
+        if self.pool is None:
+            return (fn(self.rec, self.args, t) for t in tasks)
+        return self.pool.imap(_run_task, [(fn, t) for t in tasks])
+
+    def stream(self, fn, items, context):
+        if self.pool is None:
+            yield from fn(self.rec, self.args, items, context(items))
+            return
+        chunks = [items[k:k + CHUNK] for k in range(0, len(items), CHUNK)]
+        for results in self.pool.imap(_run_chunk, [(fn, c, context(c)) for c in chunks]):
+            yield from results
+
+
+_WORKER: Dict[str, object] = {}
+
+
+def _init_worker(args) -> None:
+    import os
+
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.jobs))   # the cores shared, not oversubscribed
+    logging.getLogger("torchaudio").setLevel(logging.ERROR)
+    _WORKER.update(rec=load_recognizer(args), args=args)
+
+
+def _run_task(job):
+    fn, task = job
+    return fn(_WORKER["rec"], _WORKER["args"], task)
+
+
+def _run_chunk(job):
+    fn, chunk, ctx = job
+    return list(fn(_WORKER["rec"], _WORKER["args"], chunk, ctx))
+
+
+def recognise_turns(jobs: "Jobs", items: List[Tuple[str, str, bool]], args) -> None:
+    """--rttm / --segments: one record per turn of each recording, in the file's order, then one
+    per speaker; each speaker's turns normalised with their pooled statistics (a first pass pools
+    those of a speaker found in several recordings: --segments with --utt2spk or --one_speaker)."""
     from serkit.data.datadir import read_kv
     from serkit.data.turns import read_rttm, read_segments
 
+    rec = jobs.rec
     if args.rttm:
         turns = read_rttm(args.rttm)
     else:
@@ -208,67 +310,81 @@ def recognise_turns(rec, items: List[Tuple[str, str, bool]], args) -> None:
             logging.warning("%s: no turns in %s", name, args.rttm or args.segments)
     items = [item for item in items if item[0] in turns_of]
     # an RTTM's speakers are each one recording's; a segments file's may span recordings
-    stats = shared_speaker_stats(rec, items, turns_of, args.nj) if args.segments else {}
+    stats = shared_speaker_stats(jobs, items, turns_of) if args.segments else {}
     lead = ["wav", *(["seg"] if args.segments else []), "speaker", "start", "end"]
     writer = Output(args.format, rec.names, lead)
-    failed = total = 0
-    from tqdm import tqdm
+    failed = 0
+    total = sum(len(turns_of[name]) for name, _, _ in items)
 
-    bar = tqdm(read_ahead(rec, items, args.nj), total=len(items), unit="file", leave=False,
-               disable=len(items) < 2 or not sys.stderr.isatty())
-    for name, wave, error in bar:
-        ts = turns_of[name]
-        total += len(ts)
-        head = [{"wav": name, **({"seg": t.seg} if t.seg else {}), "speaker": t.speaker} for t in ts]
-        if error is not None:
-            msg = str(error) if name in str(error) else f"{name}: {error}"
-            for h, t in zip(head, ts):
-                writer.write(h | _span(t) | {"error": msg})
-            bar.write(f"error: {msg}", file=sys.stderr)
-            failed += len(ts)
-            continue
-        duration = len(wave) / rec.sample_rate
-        late = [t.start >= duration for t in ts]   # named by their line; the others are still recognised
-        found, speakers = rec.turns(wave, [(t.start, t.end, t.speaker) for t, bad in zip(ts, late) if not bad],
-                                    args.top_k or None, args.batch_size, stats)
-        records = iter(found)
-        for h, t, bad in zip(head, ts, late):
-            r = (_span(t) | {"error": f"{t.where}: starts at {t.start} s, after the end of {name} ({duration:.3f} s)"}
-                 if bad else next(records))
-            if "error" in r:
-                if not bad:
-                    r["error"] = f"{t.where}: {name}: {r['error']}"
-                failed += 1
-                bar.write(f"error: {r['error']}", file=sys.stderr)
-            writer.write(h | r)
-        for r in speakers.values():   # then each speaker's turns in this recording, averaged
-            writer.write({"wav": name} | r)
+    def context(chunk):   # what the recordings of a chunk need: their turns, shared speakers' statistics
+        mine = {name: turns_of[name] for name, _, _ in chunk}
+        spks = {t.speaker for ts in mine.values() for t in ts}
+        return {"turns_of": mine, "stats": {spk: v for spk, v in stats.items() if spk in spks}}
+    bar = progress(len(items))
+    for name, records, errors in jobs.stream(_turn_records, items, context):
+        for r in records:
+            writer.write(r)
+        for e in errors:
+            bar.write(f"error: {e}", file=sys.stderr)
+        failed += len(errors)
+        bar.update()
+    bar.close()
     if failed:
         raise SerkitError(f"{failed} of {total} turns could not be recognised (see their 'error' records)")
 
 
-def shared_speaker_stats(rec, items: List[Tuple[str, str, bool]], turns_of: Dict[str, list], nj: int) -> dict:
+def _turn_records(rec, args, chunk, ctx) -> Iterator[Tuple[str, List[dict], List[str]]]:
+    """(name, records, error messages) of each recording of ``chunk``: its turns, then its speakers."""
+    for name, wave, error in read_ahead(rec, chunk, args.nj):
+        ts = ctx["turns_of"][name]
+        head = [{"wav": name, **({"seg": t.seg} if t.seg else {}), "speaker": t.speaker} for t in ts]
+        if error is not None:
+            msg = str(error) if name in str(error) else f"{name}: {error}"
+            yield name, [h | _span(t) | {"error": msg} for h, t in zip(head, ts)], [msg] * len(ts)
+            continue
+        duration = len(wave) / rec.sample_rate
+        late = [t.start >= duration for t in ts]   # named by their line; the others are still recognised
+        found, speakers = rec.turns(wave, [(t.start, t.end, t.speaker) for t, bad in zip(ts, late) if not bad],
+                                    args.top_k or None, args.batch_size, ctx["stats"])
+        found = iter(found)
+        records, errors = [], []
+        for h, t, bad in zip(head, ts, late):
+            r = (_span(t) | {"error": f"{t.where}: starts at {t.start} s, after the end of {name} ({duration:.3f} s)"}
+                 if bad else next(found))
+            if "error" in r:
+                if not bad:
+                    r["error"] = f"{t.where}: {name}: {r['error']}"
+                errors.append(r["error"])
+            records.append(h | r)
+        # then each speaker's turns in this recording, averaged
+        yield name, records + [{"wav": name} | r for r in speakers.values()], errors
+
+
+def shared_speaker_stats(jobs: "Jobs", items: List[Tuple[str, str, bool]], turns_of: Dict[str, list]) -> dict:
     """A first pass: the statistics of each speaker with turns in several recordings, pooled over
     all of them (a speaker of one recording is pooled as it is recognised)."""
-    from serkit.recognition import turn_samples
-
-    if not rec.speaker_normalised:
+    if not jobs.rec.speaker_normalised:
         return {}
     where: Dict[str, Dict[str, list]] = {}   # speaker -> input -> turns
     for name, ts in turns_of.items():
         for t in ts:
             where.setdefault(t.speaker, {}).setdefault(name, []).append(t)
-    stats = {}
-    for spk, by_input in where.items():
-        if len(by_input) < 2:
-            continue
-        group = [item for item in items if item[0] in by_input]
-        pieces = (wave[slice(*turn_samples(t.start, t.end, len(wave), rec.sample_rate))]
-                  for name, wave, error in read_ahead(rec, group, nj) if error is None for t in by_input[name])
-        stats[spk] = rec.speaker_stats(pieces)
+    tasks = [(spk, [item for item in items if item[0] in by_input], by_input)
+             for spk, by_input in where.items() if len(by_input) > 1]
+    stats = dict(jobs.map(_shared_stats, tasks))
     if stats:
         logging.info("speaker statistics of %d speaker(s) found in several recordings", len(stats))
     return stats
+
+
+def _shared_stats(rec, args, task):
+    """A first-pass task: (speaker, their recordings, their turns in each) -> (speaker, statistics)."""
+    from serkit.recognition import turn_samples
+
+    spk, group, by_input = task
+    pieces = (wave[slice(*turn_samples(t.start, t.end, len(wave), rec.sample_rate))]
+              for name, wave, error in read_ahead(rec, group, args.nj) if error is None for t in by_input[name])
+    return spk, rec.speaker_stats(pieces)
 
 
 def _span(t) -> dict:
