@@ -142,9 +142,9 @@ def main() -> None:
         raise ConfigError("--jobs must be >= 1")
     logging.getLogger("torchaudio").setLevel(logging.ERROR)
     items = list_inputs(args.inputs, args.ext.split(","), args.wav_scp)
+    if not items:
+        raise ConfigError("no input: give audio files, directories or --wav_scp")
     with Jobs(args) as jobs:
-        if not items:
-            raise ConfigError("no input: give audio files, directories or --wav_scp")
         if args.rttm or args.segments:
             return recognise_turns(jobs, items, args)
         recognise_files(jobs, items, args)
@@ -183,24 +183,29 @@ def recognise_files(jobs: "Jobs", items: List[Tuple[str, str, bool]], args) -> N
 def _speaker_stats(rec, args, task):
     """A first-pass task: (speaker, their files) -> (speaker, statistics)."""
     spk, group = task
-    segmented = bool(args.window) or args.vad != "none"
-    seg = (args.window or None, args.hop or None, (args.vad if args.vad != "none" else "energy")
-           if segmented and not args.window else None)
-    return spk, rec.speaker_stats((w for _, w, e in read_ahead(rec, group, args.nj) if e is None), None, *seg)
+    window, hop, vad = _segmentation(args)
+    return spk, rec.speaker_stats((w for _, w, e in read_ahead(rec, group, args.nj) if e is None), None,
+                                  window, hop, vad if not window else None)
+
+
+def _segmentation(args) -> Tuple[Optional[float], Optional[float], Optional[str]]:
+    """(window, hop, vad) of --window / --hop / --vad; all None for whole files."""
+    if args.window:
+        return args.window, args.hop or None, None
+    return None, None, (args.vad if args.vad != "none" else None)
 
 
 def _file_records(rec, args, chunk, ctx) -> Iterator[Tuple[str, List[dict], Optional[str]]]:
     """(name, records, error message or None) of each file of ``chunk``, in order."""
-    segmented = bool(args.window) or args.vad != "none"
-    vad = args.vad if args.vad != "none" else "energy"
+    window, hop, vad = _segmentation(args)
     for name, wave, error in read_ahead(rec, chunk, args.nj):
         try:
             if error is not None:
                 raise error
             spk_stats = ctx["stats"].get(ctx["speaker_of"][name]) if ctx["stats"] else None
-            if segmented:
-                segs, whole = rec.segments(wave, args.window or None, args.hop or None, args.top_k or None,
-                                           args.batch_size, vad=vad, stats=spk_stats)
+            if window or vad:
+                segs, whole = rec.segments(wave, window, hop, args.top_k or None, args.batch_size,
+                                           vad=vad or "energy", stats=spk_stats)
                 yield name, [{"wav": name, **s} for s in segs] + [{"wav": name, **whole}], None
             else:
                 yield name, [{"wav": name, **rec.predict(wave, None, args.top_k or None, spk_stats)}], None
