@@ -198,20 +198,57 @@ def _segmentation(args) -> Tuple[Optional[float], Optional[float], Optional[str]
 def _file_records(rec, args, chunk, ctx) -> Iterator[Tuple[str, List[dict], Optional[str]]]:
     """(name, records, error message or None) of each file of ``chunk``, in order."""
     window, hop, vad = _segmentation(args)
+    block = []   # whole files wait here to go through the model together, in length-sorted batches
     for name, wave, error in read_ahead(rec, chunk, args.nj):
+        if not (window or vad):
+            block.append((name, wave, error))
+            if len(block) == BLOCK * args.batch_size:
+                yield from _whole_files(rec, args, block, ctx)
+                block = []
+            continue
         try:
             if error is not None:
                 raise error
-            spk_stats = ctx["stats"].get(ctx["speaker_of"][name]) if ctx["stats"] else None
-            if window or vad:
-                segs, whole = rec.segments(wave, window, hop, args.top_k or None, args.batch_size,
-                                           vad=vad or "energy", stats=spk_stats)
-                yield name, [{"wav": name, **s} for s in segs] + [{"wav": name, **whole}], None
-            else:
-                yield name, [{"wav": name, **rec.predict(wave, None, args.top_k or None, spk_stats)}], None
+            segs, whole = rec.segments(wave, window, hop, args.top_k or None, args.batch_size,
+                                       vad=vad or "energy", stats=_stats_of(name, ctx))
+            yield name, [{"wav": name, **s} for s in segs] + [{"wav": name, **whole}], None
         except SerkitError as e:
-            msg = str(e) if name in str(e) else f"{name}: {e}"
-            yield name, [{"wav": name, "error": msg}], msg
+            yield name, *_error(name, e)
+    yield from _whole_files(rec, args, block, ctx)
+
+
+def _whole_files(rec, args, block, ctx) -> Iterator[Tuple[str, List[dict], Optional[str]]]:
+    """(name, [record], error or None) of whole files read as (name, wave, error), in order: their
+    features one by one, the model on all of them at once."""
+    feats, failed = {}, {}
+    for name, wave, error in block:
+        try:
+            if error is not None:
+                raise error
+            feats[name] = rec.features(wave, None, _stats_of(name, ctx))
+        except SerkitError as e:
+            failed[name] = e
+    try:
+        found = dict(zip(feats, rec.predict_features(list(feats.values()), args.top_k or None, args.batch_size)))
+    except SerkitError:   # one file's outputs spoil the batch: each on its own, to name it
+        found = {}
+        for name, x in feats.items():
+            try:
+                found[name] = rec.predict_features([x], args.top_k or None)[0]
+            except SerkitError as e:
+                failed[name] = e
+    for name, _, _ in block:
+        yield (name, [{"wav": name, **found[name]}], None) if name in found else (name, *_error(name, failed[name]))
+
+
+def _stats_of(name: str, ctx) -> Optional[object]:
+    """The statistics of this file's speaker, if it has one."""
+    return ctx["stats"].get(ctx["speaker_of"][name]) if ctx["stats"] else None
+
+
+def _error(name: str, e: Exception) -> Tuple[List[dict], str]:
+    msg = str(e) if name in str(e) else f"{name}: {e}"
+    return [{"wav": name, "error": msg}], msg
 
 
 def progress(total: int):
@@ -234,7 +271,8 @@ def load_recognizer(args):
     return rec
 
 
-CHUNK = 8   # files a worker recognises per task: records come back in input order, chunk by chunk
+CHUNK = 64   # files a worker recognises per task at most: records come back in input order, chunk by chunk
+BLOCK = 4    # whole files go through the model BLOCK batches at a time, sorted by length: little padding
 
 
 class Jobs:
@@ -267,7 +305,8 @@ class Jobs:
         if self.pool is None:
             yield from fn(self.rec, self.args, items, context(items))
             return
-        chunks = [items[k:k + CHUNK] for k in range(0, len(items), CHUNK)]
+        size = max(1, min(CHUNK, -(-len(items) // (4 * self.args.jobs))))   # a few chunks per worker at least
+        chunks = [items[k:k + size] for k in range(0, len(items), size)]
         for results in self.pool.imap(_run_chunk, [(fn, c, context(c)) for c in chunks]):
             yield from results
 
