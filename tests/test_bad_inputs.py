@@ -184,12 +184,16 @@ def test_infer_never_prints_nan(model, tmp_path):
             v.fill_(float("nan"))
     torch.save(ck, exp / "checkpoints" / "best.pt")
     soundfile.write(str(tmp_path / "a.wav"), tone(), 16000)
-    r = run("serkit.bin.infer", "--exp_dir", exp, tmp_path / "a.wav")
+    soundfile.write(str(tmp_path / "b.wav"), tone()[:8000], 16000)
+    r = run("serkit.bin.infer", "--exp_dir", exp, tmp_path / "a.wav", tmp_path / "b.wav")
     def refuse(constant):
         raise AssertionError(f"{constant} is not JSON")
 
-    rec = json.loads(r.stdout, parse_constant=refuse)
-    assert "outputs are not finite" in rec["error"] and r.returncode == 1
+    # the two files went through the model as one batch; the error record still names each file
+    recs = [json.loads(line, parse_constant=refuse) for line in r.stdout.splitlines()]
+    assert [x["wav"] for x in recs] == [str(tmp_path / "a.wav"), str(tmp_path / "b.wav")]
+    assert all("outputs are not finite" in x["error"] for x in recs) and r.returncode == 1
+    assert "2 of 2 files could not be recognised" in r.stderr
 
 
 def test_unknown_emotion_label_is_refused(tmp_path):
