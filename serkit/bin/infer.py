@@ -102,7 +102,7 @@ def main() -> None:
                         "no dependency) or silero (Silero VAD, a neural model: pip install 'serkit[vad]')")
     p.add_argument("--top_k", type=int, default=0, help="scores of the k best classes (0: all)")
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--batch_size", type=int, default=16, help="files or segments per forward pass (sorted by length)")
     p.add_argument("--device", default="cpu", help="where the model and its log-mel / MFCC run: cpu, cuda, cuda:1, ...")
     p.add_argument("--nj", type=int, default=2, help="threads reading audio ahead of the model")
     p.add_argument("--jobs", type=int, default=1, help="processes recognising files side by side, each with the "
