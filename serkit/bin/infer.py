@@ -20,10 +20,11 @@ the duration-weighted mean of the segments' posteriors.
 Conversations: --rttm FILE (a diarization's who-spoke-when) or --segments FILE (Kaldi's
 '<segment> <recording> <start> <end>' lines) give one record per turn, in the file's order:
 ``{"wav", "seg" (segments), "speaker", "start", "end", "emotion", ...}``, then one per speaker
-of the recording with ``"turns": N`` and their turns' posteriors averaged by duration. A recording is named by
-an input's path, its file name without extension, or a wav.scp id. Each speaker's turns are
-normalised together: an RTTM's labels name the speakers of one recording; with --segments,
---utt2spk (over the segment ids) names speakers across recordings, else each recording is one.
+of the recording with ``"turns": N`` and their turns' posteriors averaged by duration. A
+recording is named by an input's path, its file name without extension, or a wav.scp id. Each
+speaker's turns are normalised together: an RTTM's labels name the speakers of one recording;
+with --segments, --utt2spk (over the segment ids) names speakers across recordings, else each
+recording is one.
 
 A model trained with speaker CMVN needs each speaker's statistics. By default each file is a
 speaker of its own (a long recording's segments share its statistics); --utt2spk FILE groups
@@ -183,9 +184,8 @@ def recognise_files(jobs: "Jobs", items: List[Tuple[str, str, bool]], args) -> N
 def _speaker_stats(rec, args, task):
     """A first-pass task: (speaker, their files) -> (speaker, statistics)."""
     spk, group = task
-    window, hop, vad = _segmentation(args)
     return spk, rec.speaker_stats((w for _, w, e in read_ahead(rec, group, args.nj) if e is None), None,
-                                  window, hop, vad if not window else None)
+                                  *_segmentation(args))
 
 
 def _segmentation(args) -> Tuple[Optional[float], Optional[float], Optional[str]]:
@@ -246,8 +246,13 @@ def _stats_of(name: str, ctx) -> Optional[object]:
     return ctx["stats"].get(ctx["speaker_of"][name]) if ctx["stats"] else None
 
 
+def _message(name: str, e: Exception) -> str:
+    """An error's message, naming the file if it does not already."""
+    return str(e) if name in str(e) else f"{name}: {e}"
+
+
 def _error(name: str, e: Exception) -> Tuple[List[dict], str]:
-    msg = str(e) if name in str(e) else f"{name}: {e}"
+    msg = _message(name, e)
     return [{"wav": name, "error": msg}], msg
 
 
@@ -383,7 +388,7 @@ def _turn_records(rec, args, chunk, ctx) -> Iterator[Tuple[str, List[dict], List
         ts = ctx["turns_of"][name]
         head = [{"wav": name, **({"seg": t.seg} if t.seg else {}), "speaker": t.speaker} for t in ts]
         if error is not None:
-            msg = str(error) if name in str(error) else f"{name}: {error}"
+            msg = _message(name, error)
             yield name, [h | _span(t) | {"error": msg} for h, t in zip(head, ts)], [msg] * len(ts)
             continue
         duration = len(wave) / rec.sample_rate
