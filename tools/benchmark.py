@@ -57,7 +57,7 @@ def bench_feats(args) -> None:
 
     from serkit.data.datadir import DataDir
     from serkit.features.dump import BATCH_SECONDS, dump_features
-    from serkit.features.extract import FeatureConfig, FeatureExtractor, _manifest_cut, read_samples, resample
+    from serkit.features.extract import FeatureConfig, FeatureExtractor, parse_segment_spec, read_samples, resample
     from serkit.features.storage import write_shard
 
     torch.set_num_threads(1)
@@ -66,7 +66,7 @@ def bench_feats(args) -> None:
     wav_scp = DataDir.load(args.data).get("wav.scp")
     paths, pieces, total = [], [], 0.0   # pieces: (file, start, end) as read_samples takes them
     for utt, spec in wav_scp.items():
-        piece = _manifest_cut(spec) if spec.endswith("|") else (spec, 0.0, None)
+        piece = parse_segment_spec(spec) if spec.endswith("|") else (spec, 0.0, None)
         if piece is None:
             raise SystemExit(f"feats: {args.data}/wav.scp: '{utt}' is a pipe; the step timings need files "
                              f"or serkit-prep-manifest's segments")

@@ -178,7 +178,7 @@ def read_scp_audio(spec: str, sample_rate: int) -> np.ndarray:
     spec = spec.strip()
     if not spec.endswith("|"):
         return read_audio(spec, sample_rate)
-    segment = _manifest_cut(spec)
+    segment = parse_segment_spec(spec)
     if segment is not None:   # serkit's own pipe for a segment: read here, no process per segment
         x, sr, scale = read_samples(segment[0], spec, segment[1], segment[2])
         return resample(x, sr, sample_rate, scale=scale)
@@ -195,7 +195,7 @@ def segment_spec(path: str | os.PathLike, start: float, end: float) -> str:
     return f"{shlex.quote(sys.executable)} {' '.join(_CUT)} {shlex.quote(str(path))} {start} {end} |"
 
 
-def _manifest_cut(spec: str) -> Optional[Tuple[str, float, float]]:
+def parse_segment_spec(spec: str) -> Optional[Tuple[str, float, float]]:
     """(file, start, end) of a ``wav.scp`` value that is serkit-prep-manifest's segment pipe; None
     for any other value."""
     try:

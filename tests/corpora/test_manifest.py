@@ -65,7 +65,7 @@ def test_segments_are_read_in_process_with_the_pipes_samples(corpus, tmp_path, m
     than 0.1 s after its recording is an error naming the wav.scp value."""
     import io
 
-    from serkit.features.extract import _decode, _manifest_cut, _run_pipeline
+    from serkit.features.extract import _decode, _run_pipeline, parse_segment_spec
 
     stereo = np.stack([tone(2.0, 220, 44100), tone(2.0, 330, 44100)], axis=1)
     soundfile.write(str(corpus / "audio" / "st.flac"), stereo, 44100, subtype="PCM_16")
@@ -79,7 +79,7 @@ def test_segments_are_read_in_process_with_the_pipes_samples(corpus, tmp_path, m
         raise AssertionError("a process was started")
     monkeypatch.setattr(subprocess, "Popen", no_process)
     for utt, spec in specs.items():
-        assert _manifest_cut(spec) is not None
+        assert parse_segment_spec(spec) is not None
         assert np.array_equal(read_scp_audio(spec, 16000), piped[utt]), utt
     assert len(piped["s2-fl-0001000-0003050"]) == 32000   # 0.05 s past the end: cut at the end
     late = specs["s2-fl-0001000-0003050"].replace(" 3.05 |", " 3.2 |")
@@ -88,7 +88,7 @@ def test_segments_are_read_in_process_with_the_pipes_samples(corpus, tmp_path, m
         read_scp_audio(late, 16000)
     spec = specs["s3-long-0000500-0001250"]
     for other in (spec[:-1] + "| sox - -t wav - |", spec.replace(" cut ", " cat "), spec.replace("0.5", "x")):
-        assert _manifest_cut(other) is None   # any other pipe is run as written
+        assert parse_segment_spec(other) is None   # any other pipe is run as written
 
 
 @pytest.mark.parametrize("table, message", [
