@@ -57,7 +57,8 @@ def bench_feats(args) -> None:
 
     from serkit.data.datadir import DataDir
     from serkit.features.dump import BATCH_SECONDS, dump_features
-    from serkit.features.extract import FeatureConfig, FeatureExtractor, parse_segment_spec, read_samples, resample
+    from serkit.features.extract import (FeatureConfig, FeatureExtractor, parse_segment_spec, read_samples,
+                                         resample)
     from serkit.features.storage import write_shard
 
     torch.set_num_threads(1)
@@ -111,7 +112,8 @@ def bench_feats(args) -> None:
     floats = [(x.astype(np.float32) * np.float32(scale), sr) for x, sr, scale in raw]
     _, t_res_ta = clock(lambda: [torchaudio.functional.resample(torch.from_numpy(x), sr, 16000) for x, sr in floats],
                         lambda: torchaudio.functional.resample(torch.from_numpy(floats[0][0]), floats[0][1], 16000))
-    print(f"{args.data}: {len(paths)} {'segments' if pieces[0][2] is not None else 'files'}, {audio_sec:.1f} s of audio at {rates} Hz, 1 thread, CPU time "
+    kind = "segments" if pieces[0][2] is not None else "files"
+    print(f"{args.data}: {len(paths)} {kind}, {audio_sec:.1f} s of audio at {rates} Hz, 1 thread, CPU time "
           "(each step warmed on one file)")
 
     def x_rt(t):
