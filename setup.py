@@ -35,6 +35,7 @@ setup(
         "torchaudio>=2.4",
         "soundfile",
         "librosa",
+        "numba",          # librosa's own dependency; serkit's pYIN Viterbi is compiled with it
         "sentencepiece",
         "pyyaml",
         "tensorboard",

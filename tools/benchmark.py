@@ -14,7 +14,7 @@ Usage:
 
 feats: stage 1 on one core, step by step (read, resample, MFCC / log-mel, shard write) in times
        real time, librosa's features beside, and the whole serkit-dump-feats job, on the first
-       --seconds of audio of DATA_DIR's wav.scp.
+       --seconds of audio of DATA_DIR's wav.scp; then the pYIN F0 track beside librosa.pyin.
 infer: real-time factor per core of the Recognizer (features included) for one file, --files files
        batched, and a --long_minutes recording in 3 s windows; BLSTM and ResNet.
 blstm: training steps/s and frames/s of the BLSTM encoder on batches of mixed lengths, serkit's
@@ -59,6 +59,7 @@ def bench_feats(args) -> None:
     from serkit.features.dump import BATCH_SECONDS, dump_features
     from serkit.features.extract import (FeatureConfig, FeatureExtractor, parse_segment_spec, read_samples,
                                          resample)
+    from serkit.features.pyin import pyin
     from serkit.features.storage import write_shard
 
     torch.set_num_threads(1)
@@ -161,6 +162,17 @@ def bench_feats(args) -> None:
             t_dev = time.perf_counter() - t0
             print(f"  {kind} on {args.device}, batched: {audio_sec / t_dev:,.0f}x real time (wall, copies to and "
                   f"from the device included): {t_feat / t_dev:.1f}x one CPU core")
+
+    # the F0 track of `prosody: [f0]` (mfcc_prosody), on the settings of serkit.features.prosody.f0_track
+    cfg = FeatureConfig(type="mfcc", prosody=["f0"])
+    f0_opts = dict(fmin=cfg.f0_min, fmax=cfg.f0_max, sr=16000, frame_length=1 << int(np.ceil(np.log2(0.064 * 16000))),
+                   hop_length=cfg.hop_length, n_thresholds=20, resolution=0.2)
+    ours, t_f0 = clock(lambda: [pyin(x, **f0_opts) for x in waves], lambda: pyin(waves[0], **f0_opts))
+    theirs, t_f0_ref = clock(lambda: [librosa.pyin(x, center=True, pad_mode="constant", **f0_opts) for x in waves],
+                             lambda: librosa.pyin(waves[0], **f0_opts))
+    same = all(np.array_equal(a, b, equal_nan=True) for o, t in zip(ours, theirs) for a, b in zip(o, t))
+    print(f"  pYIN F0     {x_rt(t_f0):>9} (librosa.pyin {x_rt(t_f0_ref)}: {t_f0_ref / t_f0:.1f}x slower; "
+          f"the same outputs: {'yes' if same else 'NO'})")
 
 
 def bench_blstm(args) -> None:

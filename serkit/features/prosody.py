@@ -3,16 +3,17 @@
 Every feature is computed on the same centred frames as torchaudio's mel spectrogram
 (``1 + samples // hop`` frames), so the columns line up with the spectral features:
 
-- ``f0``: two columns, log-F0 (Hz) and the voicing probability, from librosa's probabilistic
-  YIN (pYIN). Unvoiced frames get log-F0 interpolated linearly between the neighbouring voiced
-  frames (held at the edges), as Kaldi's pitch features do, so the track is continuous and
-  per-speaker normalisation turns it into semitones relative to the speaker's mean.
+- ``f0``: two columns, log-F0 (Hz) and the voicing probability, from probabilistic YIN (pYIN:
+  ``serkit.features.pyin``, librosa's numbers). Unvoiced frames get log-F0 interpolated linearly
+  between the neighbouring voiced frames (held at the edges), as Kaldi's pitch features do, so
+  the track is continuous and per-speaker normalisation turns it into semitones relative to the
+  speaker's mean.
 - ``energy``: log frame energy (sum of the power spectrum).
 - ``flux``: spectral flux, the L2 distance between successive unit-norm magnitude spectra.
 - ``centroid``: spectral centroid in kHz (0 on silent frames).
 
-pYIN is the slow part (about 20x real time per core at 16 kHz); the spectral columns cost one
-STFT.
+pYIN is the slow part (about 170x real time per core at 16 kHz, librosa's own 30x); the spectral
+columns cost one STFT.
 """
 from __future__ import annotations
 
@@ -40,15 +41,14 @@ def interpolate_unvoiced(log_f0: np.ndarray, voiced: np.ndarray, fallback: float
 
 def f0_track(wave: np.ndarray, sample_rate: int, hop_length: int, fmin: float, fmax: float) -> np.ndarray:
     """wave (samples,) -> (frames, 2): interpolated log-F0 and voicing probability."""
-    import librosa
+    from serkit.features.pyin import pyin
 
     frame_length = 1 << int(np.ceil(np.log2(0.064 * sample_rate)))   # 64 ms: several periods of fmin
     # pYIN needs at least one full frame; shorter waves are zero-padded (frames counted on the original)
     n_frames = 1 + len(wave) // hop_length
     x = wave if len(wave) >= frame_length else np.pad(wave, (0, frame_length - len(wave)))
-    f0, voiced, prob = librosa.pyin(x.astype(np.float32), fmin=fmin, fmax=fmax, sr=sample_rate,
-                                    frame_length=frame_length, hop_length=hop_length, center=True,
-                                    pad_mode="constant", n_thresholds=20, resolution=0.2)
+    f0, voiced, prob = pyin(x.astype(np.float32), fmin=fmin, fmax=fmax, sr=sample_rate, frame_length=frame_length,
+                            hop_length=hop_length, n_thresholds=20, resolution=0.2)
     f0, voiced, prob = f0[:n_frames], voiced[:n_frames], prob[:n_frames]
     log_f0 = np.log(np.where(voiced, f0, 1.0))
     log_f0 = interpolate_unvoiced(log_f0, voiced & np.isfinite(f0), float(np.log(np.sqrt(fmin * fmax))))
