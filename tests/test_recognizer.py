@@ -604,7 +604,7 @@ def test_conversation_turns_from_rttm_and_segments(mini_corpus, speaker_package,
         read_segments(segments, {"s0": "x"})
     r = infer("--model", pkg, tmp_path / "talk.wav", "--rttm", rttm, "--utt2spk", tmp_path / "utt2spk")
     assert r.returncode == 1 and "no --utt2spk / --one_speaker with it" in r.stderr
-    from serkit.bin.infer import turns_by_input
+    from serkit.inference.inputs import turns_by_input
     from serkit.data.turns import Turn
     from serkit.errors import ConfigError
 
@@ -672,3 +672,33 @@ def test_jobs_give_the_records_of_one_process_in_input_order(mini_corpus, speake
                    {k: v for k, v in b.items() if k not in ("probs", "scores")}, what
             assert a.keys() == b.keys() and all(abs(a["probs"][c] - b["probs"][c]) <= 1e-4 for c in a.get("probs", {}))
     assert one[-1]["speaker"] and "turns" in one[-1]
+
+
+def test_recognise_from_python_gives_the_clis_records(mini_corpus, speaker_package, capsys):
+    """serkit-infer is argument parsing around serkit.inference: the library, called with the same
+    options, writes the same records, and refuses what the command line refuses."""
+    from serkit.errors import ConfigError
+    from serkit.inference.options import InferOptions
+    from serkit.inference.records import recognise
+
+    test = mini_corpus["folds"] / "fold1" / "test"
+    pkg = str(speaker_package["pkg"])
+    cli = infer("--model", pkg, "--wav_scp", test / "wav.scp", "--utt2spk", test / "utt2spk", "--top_k", 2)
+    assert cli.returncode == 0, cli.stderr
+    recognise(InferOptions(model=pkg, wav_scp=str(test / "wav.scp"), utt2spk=str(test / "utt2spk"), top_k=2))
+    ours = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    theirs = [json.loads(line) for line in cli.stdout.splitlines()]
+    assert len(ours) == len(theirs) == len((test / "wav.scp").read_text().splitlines())
+    for a, b in zip(ours, theirs):
+        assert (a["wav"], a["emotion"], [s["label"] for s in a["scores"]]) == \
+               (b["wav"], b["emotion"], [s["label"] for s in b["scores"]])
+        assert all(abs(a["probs"][c] - b["probs"][c]) <= 1e-5 for c in b["probs"])
+    model = {"model": pkg}
+    for bad, message in [({}, "one of them"), ({**model, "exp_dir": "e"}, "one of them"),
+                         ({**model, "window": 3.0, "vad": "energy"}, "not both"),
+                         ({**model, "jobs": 0}, "--jobs must be >= 1"),
+                         ({**model, "prior_frames": float("nan")}, "--prior_frames nan"),
+                         ({**model, "rttm": "r", "utt2spk": "u"}, "no --utt2spk / --one_speaker"),
+                         ({**model, "segments": "s", "window": 2.0}, "--segments gives the segments")]:
+        with pytest.raises(ConfigError, match=message):
+            InferOptions(**bad)
