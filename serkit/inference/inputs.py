@@ -35,7 +35,6 @@ def list_inputs(inputs: List[str], extensions: List[str], wav_scp: str = "") -> 
     return out
 
 
-
 def turns_by_input(items: List[Item], turns: list, source: str) -> Dict[str, list]:
     """Input name -> its turns. A turn's recording is an input's name (a wav.scp's utterance id,
     or the file path as found) or the stem of one input file's name (RTTM names recordings so)."""
@@ -107,4 +106,3 @@ def read_ahead(rec, items: List[Item], nj: int) -> Iterator[tuple]:
                 yield ahead.popleft().result()
         while ahead:
             yield ahead.popleft().result()
-

@@ -66,4 +66,3 @@ def _run_task(job):
 def _run_chunk(job):
     fn, chunk, ctx = job
     return list(fn(_WORKER["rec"], _WORKER["opts"], chunk, ctx))
-

@@ -58,7 +58,6 @@ def recognise_files(jobs: Jobs, items: List[Item], opts: InferOptions) -> None:
         raise SerkitError(f"{failed} of {len(items)} files could not be recognised (see their 'error' records)")
 
 
-
 def _speaker_stats(rec, opts, task):
     """A first-pass task: (speaker, their files) -> (speaker, statistics)."""
     spk, group = task
@@ -125,7 +124,6 @@ def _message(name: str, e: Exception) -> str:
 def _error(name: str, e: Exception) -> Tuple[List[dict], str]:
     msg = _message(name, e)
     return [{"wav": name, "error": msg}], msg
-
 
 
 def recognise_turns(jobs: Jobs, items: List[Item], opts: InferOptions) -> None:
@@ -230,13 +228,11 @@ def _span(t) -> dict:
     return {"start": round(t.start, 3), **({"end": round(t.end, 3)} if t.end != float("inf") else {})}
 
 
-
 def progress(total: int):
     """A progress bar on a terminal only: stdout holds the records, the bar goes to stderr."""
     from tqdm import tqdm
 
     return tqdm(total=total, unit="file", leave=False, disable=total < 2 or not sys.stderr.isatty())
-
 
 
 class Output:
@@ -256,4 +252,3 @@ class Output:
         self.csv.writerow([*(record.get(k, "") for k in self.lead), record.get("emotion", ""),
                            *(probs.get(c, "") for c in self.names), record.get("error", "")])
         sys.stdout.flush()
-
