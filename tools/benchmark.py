@@ -59,6 +59,7 @@ def bench_feats(args) -> None:
     from serkit.features.dump import BATCH_SECONDS, dump_features
     from serkit.features.extract import (FeatureConfig, FeatureExtractor, parse_segment_spec, read_samples,
                                          resample)
+    from serkit.features.prosody import pyin_settings
     from serkit.features.pyin import pyin
     from serkit.features.storage import write_shard
 
@@ -165,11 +166,10 @@ def bench_feats(args) -> None:
 
     # the F0 track of `prosody: [f0]` (mfcc_prosody), on the settings of serkit.features.prosody.f0_track
     cfg = FeatureConfig(type="mfcc", prosody=["f0"])
-    f0_opts = dict(fmin=cfg.f0_min, fmax=cfg.f0_max, sr=16000, frame_length=1 << int(np.ceil(np.log2(0.064 * 16000))),
-                   hop_length=cfg.hop_length, n_thresholds=20, resolution=0.2)
+    f0_opts = pyin_settings(16000, cfg.hop_length, cfg.f0_min, cfg.f0_max)
     ours, t_f0 = clock(lambda: [pyin(x, **f0_opts) for x in waves], lambda: pyin(waves[0], **f0_opts))
     theirs, t_f0_ref = clock(lambda: [librosa.pyin(x, center=True, pad_mode="constant", **f0_opts) for x in waves],
-                             lambda: librosa.pyin(waves[0], **f0_opts))
+                             lambda: librosa.pyin(waves[0], center=True, pad_mode="constant", **f0_opts))
     same = all(np.array_equal(a, b, equal_nan=True) for o, t in zip(ours, theirs) for a, b in zip(o, t))
     print(f"  pYIN F0     {x_rt(t_f0):>9} (librosa.pyin {x_rt(t_f0_ref)}: {t_f0_ref / t_f0:.1f}x slower; "
           f"the same outputs: {'yes' if same else 'NO'})")

@@ -39,16 +39,24 @@ def interpolate_unvoiced(log_f0: np.ndarray, voiced: np.ndarray, fallback: float
     return np.interp(np.arange(len(log_f0)), idx, log_f0[idx]).astype(log_f0.dtype)
 
 
+def pyin_settings(sample_rate: int, hop_length: int, fmin: float, fmax: float) -> dict:
+    """The keyword arguments of pYIN (``serkit.features.pyin.pyin`` or ``librosa.pyin``) for the
+    f0 columns."""
+    frame_length = 1 << int(np.ceil(np.log2(0.064 * sample_rate)))   # 64 ms: several periods of fmin
+    return dict(fmin=fmin, fmax=fmax, sr=sample_rate, frame_length=frame_length, hop_length=hop_length,
+                n_thresholds=20, resolution=0.2)
+
+
 def f0_track(wave: np.ndarray, sample_rate: int, hop_length: int, fmin: float, fmax: float) -> np.ndarray:
     """wave (samples,) -> (frames, 2): interpolated log-F0 and voicing probability."""
     from serkit.features.pyin import pyin
 
-    frame_length = 1 << int(np.ceil(np.log2(0.064 * sample_rate)))   # 64 ms: several periods of fmin
+    settings = pyin_settings(sample_rate, hop_length, fmin, fmax)
+    frame_length = settings["frame_length"]
     # pYIN needs at least one full frame; shorter waves are zero-padded (frames counted on the original)
     n_frames = 1 + len(wave) // hop_length
     x = wave if len(wave) >= frame_length else np.pad(wave, (0, frame_length - len(wave)))
-    f0, voiced, prob = pyin(x.astype(np.float32), fmin=fmin, fmax=fmax, sr=sample_rate, frame_length=frame_length,
-                            hop_length=hop_length, n_thresholds=20, resolution=0.2)
+    f0, voiced, prob = pyin(x.astype(np.float32), **settings)
     f0, voiced, prob = f0[:n_frames], voiced[:n_frames], prob[:n_frames]
     log_f0 = np.log(np.where(voiced, f0, 1.0))
     log_f0 = interpolate_unvoiced(log_f0, voiced & np.isfinite(f0), float(np.log(np.sqrt(fmin * fmax))))

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from serkit.features import pyin as fast
+from serkit.features.prosody import pyin_settings
 
 librosa = pytest.importorskip("librosa")
 
@@ -12,9 +13,7 @@ EMODB_WAV = SHARED_CORPORA / "emodb" / "wav"
 
 
 def settings(sr):
-    frame_length = 1 << int(np.ceil(np.log2(0.064 * sr)))     # as serkit.features.prosody.f0_track
-    return dict(fmin=60.0, fmax=500.0, sr=sr, frame_length=frame_length, hop_length=sr // 100,
-                n_thresholds=20, resolution=0.2)
+    return pyin_settings(sr, sr // 100, 60.0, 500.0)       # those of the f0 columns
 
 
 def assert_as_librosa(wave, **kw):
@@ -57,7 +56,7 @@ def test_viterbi_takes_zero_probability_transitions_and_ties_as_librosa():
     """Frames whose mass sits far from every state's reach force the jumps librosa scores at
     log(tiny); uniform frames make exact ties, which go to the first state."""
     n_bins, width = 40, 5
-    src, src_log, zero_log, log_trans_t = fast._transitions(n_bins, width)
+    src, src_log, gaps, zero_log = fast._transitions(n_bins, width)
     assert src.shape == (2 * n_bins, 2 * width)      # each state reached from 2 x 5 states
     transition = np.kron(librosa.sequence.transition_loop(2, 1 - fast.SWITCH_PROB),
                          librosa.sequence.transition_local(n_bins, width, window="triangle", wrap=False))
@@ -78,7 +77,7 @@ def test_viterbi_takes_zero_probability_transitions_and_ties_as_librosa():
         p_init = np.ones(2 * n_bins) / (2 * n_bins)
         want = librosa.sequence.viterbi(prob, transition, p_init=p_init)
         got = fast._viterbi(np.ascontiguousarray(np.log(prob + tiny).T), np.log(p_init + tiny), src, src_log,
-                            zero_log, log_trans_t)
+                            gaps, zero_log)
         np.testing.assert_array_equal(got, want, err_msg=f"trial {trial}")
         jumps += np.count_nonzero(np.abs(np.diff(got % n_bins)) > width // 2)
     assert jumps > 0            # paths through zero-probability transitions were taken
