@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from serkit.errors import ConfigError
-from serkit.models.encoders.wav2vec2 import SIZES, Wav2Vec2Encoder, read_safetensors
+from serkit.models.encoders.wav2vec2 import SIZES, Wav2Vec2Encoder, attention_inputs, read_safetensors
 
 
 def tiny():
@@ -155,3 +155,32 @@ def test_rebuild_from_architecture_reads_no_file(tmp_path):
     big = Wav2Vec2Encoder(1, pretrained="bundle:WAV2VEC2_BASE", architecture=Wav2Vec2Encoder(
         1, size="base").architecture()["architecture"])   # no download
     assert big.output_dim == 768 and big.num_layers == 12
+
+def test_attention_inputs_are_torchaudios():
+    """The frames and mask the transformer gets equal torchaudio's ``_preprocess``, to the bit."""
+    enc = tiny().model.encoder
+    torch.manual_seed(1)
+    feats, lengths = torch.randn(3, 50, 32), torch.tensor([50, 31, 7])
+    x, mask = attention_inputs(enc, feats, lengths)
+    ref_x, ref_mask = enc._preprocess(feats, lengths)
+    assert torch.equal(x, ref_x) and torch.equal(mask, ref_mask) and mask.shape == (3, 1, 50, 50)
+    assert (x[1, 31:] == 0).all() and (x[1, :31] != 0).any() and mask[2, 0, 0, 7:].eq(-10000.0).all()
+
+
+def test_encoder_on_cuda_never_waits_for_the_gpu():
+    """A padded batch through the encoder (training, no LayerDrop) makes no call that syncs with the
+    GPU, so the host runs ahead and queues the next kernels."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    torch.manual_seed(0)
+    enc = Wav2Vec2Encoder(1, size="tiny", freeze_feature_encoder=True).cuda().train()
+    x, lengths = torch.randn(3, 16000, 1, device="cuda"), torch.tensor([16000, 9000, 4000], device="cuda")
+    enc(x, lengths)                          # first calls (cuDNN / cuBLAS set-up) may sync
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        h, n = enc(x, lengths)
+        h.sum().backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert n.tolist() == enc(x, lengths)[1].tolist() and h.shape[:2] == (3, int(n[0]))

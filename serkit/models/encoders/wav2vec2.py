@@ -151,6 +151,18 @@ def load_weights(model: nn.Module, state: Dict[str, torch.Tensor], source: str) 
     model.load_state_dict(state)
 
 
+def attention_inputs(encoder: nn.Module, features: torch.Tensor, lengths: torch.Tensor):
+    """What torchaudio's ``Encoder._preprocess`` gives (the projected frames, padded ones zeroed,
+    and the additive attention mask), without its boolean-index write: that write waits for the GPU
+    on every batch and breaks a torch.compile graph. The same values."""
+    x = encoder.feature_projection(features)
+    valid = valid_mask(lengths, x.size(1))
+    x = x.masked_fill(~valid[..., None], 0.0)
+    batch, frames = valid.shape
+    mask = (-10000.0 * (~valid)[:, None, None, :].to(features.dtype)).expand(batch, 1, frames, frames)
+    return x, mask
+
+
 class Wav2Vec2Encoder(nn.Module):
     """feats (B, T, 1) 16 kHz samples, lengths (B,) in samples -> hidden (B, T', D), lengths (B,) in frames."""
 
@@ -236,9 +248,8 @@ class Wav2Vec2Encoder(nn.Module):
         if self.training:
             self.train_steps += 1   # counts training forward passes (micro-batches)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
-            enc = self.model.encoder
-            x, mask = enc._preprocess(x, out_len)
+            x, mask = attention_inputs(self.model.encoder, x, out_len)
             if self.masker is not None and self.training:
                 x, _ = self.masker(x, ~valid_mask(out_len, x.size(1)))
-            x = enc.transformer(x, attention_mask=mask)
+            x = self.model.encoder.transformer(x, attention_mask=mask)
         return x * valid_mask(out_len, x.size(1))[..., None].to(x.dtype), out_len
