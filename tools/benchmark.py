@@ -5,7 +5,7 @@ Usage:
     python tools/benchmark.py feats [--data DATA_DIR] [--seconds 300] [--repeat 5] [--device cuda]
     python tools/benchmark.py blstm [--batch 16] [--hidden 128] [--steps 10]
     python tools/benchmark.py w2v2 [--size base] [--batch 2] [--seconds 8] [--device cpu|cuda] [--steps 5]
-        [--compile inductor] [--peak_tflops 989]
+        [--compile inductor] [--peak_tflops 989] [--profile 20] [--cudnn_benchmark]
     python tools/benchmark.py infer --data DATA_DIR [--files 100] [--long_minutes 10]
     python tools/benchmark.py pretrain --config egs/iemocap/conf/tuning/pretrain_fop.yaml [--frames 1000]
         [--steps 10] [--device cpu|cuda] [--a.b VALUE ...]
@@ -23,7 +23,8 @@ w2v2: training steps/s and audio seconds/s of wav2vec2 (tiny / base / large) wit
        CTC heads on random waves of --seconds (batch --batch), AdamW, bf16 autocast on CUDA,
        optionally torch.compile'd as train.compile does; the model FLOPs of a step (counted by
        torch's FlopCounterMode, forward + backward) and the model FLOPs utilisation against the
-       device's dense bf16 peak (known GPUs, or --peak_tflops); peak GPU memory.
+       device's dense bf16 peak (known GPUs, or --peak_tflops); peak GPU memory; with --profile N,
+       the N ops that take most of 3 profiled steps.
 pretrain: optimizer steps/s and frames/s of a pretraining config (FOP or MPC) on batches of the
        config's batch size and mixed lengths up to --frames; bf16 autocast on CUDA when the config
        sets train.amp; peak GPU memory.
@@ -312,6 +313,7 @@ def bench_w2v2(args) -> None:
     from serkit.train.trainer import compile_forward
 
     device = torch.device(args.device)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     cfg = load_config(None, ["--model.encoder", "wav2vec2", "--model.encoder_conf",
                              f"{{size: {args.size}, freeze_feature_encoder: true}}", "--model.pooling", "sum",
                              "--model.heads", "{emotion: {weight: 1.0}, ctc: {weight: 0.1}}"])
@@ -352,9 +354,22 @@ def bench_w2v2(args) -> None:
     peak = args.peak_tflops or (peak_tflops(torch.cuda.get_device_name(device)) if device.type == "cuda" else 0.0)
     mfu = f", MFU {flops / dt / 1e12 / peak:.1%} of {peak:g} TFLOP/s" if peak else ""
     print(f"wav2vec2-{args.size} ({n_params:.2f}M params) + emotion + CTC, batch {args.batch} x {args.seconds:g} s, "
-          f"{device}{' bf16' if amp else ''}{'' if args.compile == 'none' else ', compiled (' + args.compile + ')'}, "
+          f"{device}{' bf16' if amp else ''}{'' if args.compile == 'none' else ', compiled (' + args.compile + ')'}"
+          f"{', cudnn.benchmark' if args.cudnn_benchmark else ''}, "
           f"{torch.get_num_threads()} threads: {1 / dt:.2f} steps/s, {args.batch * args.seconds / dt:,.1f} audio s/s, "
           f"{flops / 1e9:,.1f} GFLOP a step, {flops / dt / 1e12:.3f} TFLOP/s{mfu}{mem}")
+    if args.profile:   # where a step's time goes: the ops that take the most of it, on the device where there is one
+        from torch.profiler import ProfilerActivity, profile
+
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if amp else [])
+        with profile(activities=acts) as prof:
+            for _ in range(3):
+                step()
+            if amp:
+                torch.cuda.synchronize()
+        key = "self_cuda_time_total" if amp else "self_cpu_time_total"
+        print(f"3 steps, the {args.profile} ops with the most {key}:")
+        print(prof.key_averages().table(sort_by=key, row_limit=args.profile, max_name_column_width=60))
 
 
 def bench_infer(args) -> None:
@@ -460,6 +475,9 @@ def main() -> None:
                    help="torch.compile backend, as the config's train.compile")
     w.add_argument("--peak_tflops", type=float, default=0.0,
                    help="the device's peak for the MFU (default: known GPUs' dense bf16 peak)")
+    w.add_argument("--profile", type=int, default=0, help="then profile 3 steps and print this many top ops")
+    w.add_argument("--cudnn_benchmark", action="store_true",
+                   help="let cuDNN time its convolution algorithms for each new shape (off in serkit-train)")
     args, overrides = p.parse_known_args()
     if args.what == "w2v2":
         bench_w2v2(args)

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# The figures that only a GPU gives, in one run of under 10 minutes on one GPU, each step under a
-# time limit of its own so that a slow step cannot eat the others' time:
-#   1. the CUDA tests: features and the recognizer on the GPU give the CPU's numbers;
-#   2. stage 1 on the GPU (batched log-mel / MFCC) beside one CPU core (tools/benchmark.py feats);
-#   3. wav2vec2-base + emotion and CTC heads, training throughput in bf16 with PyTorch's fused
+# The figures that only a GPU gives, in one run of under 10 minutes on one GPU, most telling first,
+# each step under a time limit of its own so that a slow step cannot eat the others' time:
+#   1. wav2vec2-base + emotion and CTC heads, training throughput in bf16 with PyTorch's fused
 #      attention at growing batches of 8 s waves: steps/s, audio seconds/s, model FLOPs utilisation;
-#   4. the same with torch.compile (inductor).
+#      at batch 16 also where a step's time goes (the top ops of a profile), and the same batch with
+#      cuDNN's per-shape algorithm search;
+#   2. stage 1 on the GPU (batched log-mel / MFCC) beside one CPU core (tools/benchmark.py feats);
+#   3. the CUDA tests: features, the recognizer and the wav2vec2 encoder on the GPU (the CPU's
+#      numbers; no host sync in the encoder's step);
+#   4. wav2vec2 with torch.compile (inductor);
+#   5. the mini_emo recipe trained on one GPU (--ngpu 1, 5 folds at once, features dumped on the
+#      GPU, exp/gpu_figures): the share of each fold's epoch spent waiting for data, and WA / UA.
 # DDP scaling needs 2 or more GPUs and a recipe's training (README, "Running on a cluster").
 # Everything is logged to OUT/gpu_figures.log; the exit status is the number of failed steps.
 #
@@ -23,7 +28,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
     --python) python=$2; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "$0: error: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -52,7 +57,12 @@ step() {  # step NAME SECONDS CMD...: runs CMD under a time limit, logs it, coun
   "${python}" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"; } | tee "${log}"
 
 cd "${root}" || exit 2
-step "cuda tests" 150 "${python}" -m pytest -q -p no:cacheprovider -k cuda tests/features/test_extract.py tests/test_recognizer.py
+w2v2=("${python}" tools/benchmark.py w2v2 --size base --device cuda --seconds 8 --steps 10)
+for batch in 8 16 32 64; do
+  opts=(); [ "${batch}" -ne 16 ] || opts=(--profile 25)
+  step "wav2vec2-base, bf16, batch ${batch}" 90 "${w2v2[@]}" --batch "${batch}" "${opts[@]}"
+done
+step "wav2vec2-base, bf16, batch 16, cuDNN algorithm search" 90 "${w2v2[@]}" --batch 16 --cudnn_benchmark
 
 if [ -z "${data}" ]; then
   data=${out}/mini/data/all
@@ -64,11 +74,11 @@ prepare_iemocap('${out}/mini/db', '${data}')"
 fi
 step "features: GPU beside one CPU core" 150 "${python}" tools/benchmark.py feats --data "${data}" --seconds 300 \
   --repeat 3 --device cuda
-for batch in 8 16 32; do
-  step "wav2vec2-base, bf16, batch ${batch}" 90 "${python}" tools/benchmark.py w2v2 --size base --device cuda \
-    --batch "${batch}" --seconds 8 --steps 10
-done
-step "wav2vec2-base, bf16, batch 16, torch.compile" 180 "${python}" tools/benchmark.py w2v2 --size base --device cuda \
-  --batch 16 --seconds 8 --steps 10 --compile inductor
+step "cuda tests" 150 "${python}" -m pytest -q -p no:cacheprovider -k cuda tests/features/test_extract.py \
+  tests/test_recognizer.py tests/models/test_wav2vec2.py
+step "wav2vec2-base, bf16, batch 32, torch.compile" 150 "${w2v2[@]}" --batch 32 --compile inductor
+step "mini_emo on one GPU" 150 bash -c 'cd egs/mini_emo && ./run.sh --ngpu 1 --dump_device cuda --fold_nj 5 \
+  --nj 8 --tag gpu_figures && for f in $(find exp/gpu_figures -name train.log | sort); do
+  echo "${f}: $(grep "waiting for data" "${f}" | tail -1)"; done'
 echo "== ${failed} step(s) failed; log: ${log}" | tee -a "${log}"
 exit "${failed}"
