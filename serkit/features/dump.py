@@ -65,11 +65,13 @@ def _dump_shard(args: Tuple[str, str, List[Tuple[str, str]], dict, str, str, Opt
                     raise DataDirError(f"{data_dir}/wav.scp: utterance '{utt}': {e}") from None
             return
         batch: List[Tuple[str, np.ndarray]] = []
+        samples = 0
         for utt, x in waves():
             batch.append((utt, x))
-            if sum(len(w) for _, w in batch) >= batch_seconds * cfg.sample_rate:
+            samples += len(x)
+            if samples >= batch_seconds * cfg.sample_rate:
                 yield from _batch(batch)
-                batch = []
+                batch, samples = [], 0
         yield from _batch(batch)
 
     def _batch(batch):

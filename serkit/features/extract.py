@@ -334,14 +334,47 @@ class FeatureExtractor:
 
     @torch.no_grad()
     def _batch_frames(self, waves: Sequence[np.ndarray]) -> List[np.ndarray]:
-        lengths = [len(w) for w in waves]
-        x = torch.zeros(len(waves), max(lengths), dtype=torch.float32,
-                        pin_memory=self.device.type == "cuda")
-        for i, w in enumerate(waves):
-            x[i, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.float32))
-        frames = torch.tensor([1 + n // self.cfg.hop_length for n in lengths], device=self.device)
-        feats = self.mel_frames(x.to(self.device, non_blocking=True), frames).cpu()
-        return [feats[i, : int(n)].numpy() for i, n in enumerate(frames.cpu())]
+        """The log-mel / MFCC frames of each wave, all in one call. The waves lie end to end in one
+        signal, each starting on the hop grid and followed by half an FFT or more of zeros, so that
+        the signal's frames over a wave are that wave's own constant-padded frames. Unlike a
+        zero-padded (waves, samples) batch, no frame is computed, copied or zeroed for padding."""
+        cfg = self.cfg
+        hop, half = cfg.hop_length, cfg.fft_size // 2
+        lengths = np.array([len(w) for w in waves], dtype=np.int64)
+        frames = 1 + lengths // hop
+        spans = -(-(lengths + half) // hop) * hop       # a wave and its zeros, rounded up to the hop
+        starts = np.cumsum(spans) - spans               # each wave's first sample in the signal
+        n_samples, n_frames = int(lengths.sum()), int(frames.sum())
+        host = self._staging(n_samples)
+        np.concatenate([np.asarray(w, dtype=np.float32) for w in waves], out=host.numpy())
+        samples = host.to(self.device, non_blocking=True)
+
+        def spread(values, counts, total):   # values[i] repeated counts[i] times, on the device
+            return torch.repeat_interleave(torch.from_numpy(values).to(self.device),
+                                           torch.from_numpy(counts).to(self.device), output_size=total)
+
+        # each sample's place in the signal: its index in the concatenation, plus its wave's shift
+        place = torch.arange(n_samples, device=self.device) + spread(starts - (np.cumsum(lengths) - lengths),
+                                                                      lengths, n_samples)
+        signal = torch.zeros(int(spans.sum()), device=self.device)
+        signal[place] = samples
+        # the signal's frame index of each wave's frames, and the wave each frame belongs to
+        grid = torch.arange(n_frames, device=self.device) + spread(starts // hop - (np.cumsum(frames) - frames),
+                                                                    frames, n_frames)
+        owner = spread(np.arange(len(waves)), frames, n_frames)
+        windows = torch.nn.functional.pad(signal, (half, half)).unfold(-1, cfg.fft_size, hop)[grid]
+        feats = self.mel_windows(windows, owner, len(waves)).cpu().numpy()
+        return np.split(feats, np.cumsum(frames)[:-1])
+
+    def _staging(self, n: int) -> torch.Tensor:
+        """A host buffer of ``n`` floats: on a GPU pinned and kept for the next call (a pinned
+        allocation costs more than the copy); the copy out of it ends before ``_batch_frames``
+        returns, as its results are read back."""
+        if self.device.type == "cpu":
+            return torch.empty(n)
+        if getattr(self, "_pinned", None) is None or self._pinned.numel() < n:
+            self._pinned = torch.empty(int(n * 1.25), pin_memory=True)
+        return self._pinned[:n]
 
     def _finish(self, wave: np.ndarray, feats: np.ndarray) -> np.ndarray:
         """Prosody columns, deltas, the finite check and ``max_frames`` on a wave's base features."""
@@ -372,26 +405,30 @@ class FeatureExtractor:
             return feats.numpy()
         return self.mel_frames(x).numpy()
 
-    def mel_frames(self, x: torch.Tensor, frames: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """(samples,) -> (frames, n_mels) log-mel in dB, or (frames, n_mfcc) MFCC; or a zero-padded
-        batch (B, samples) with each wave's frame count -> (B, frames, dim), the top_db floor
-        taken from each wave's own frames."""
-        cfg = self.cfg
+    def mel_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(samples,) -> (frames, n_mels) log-mel in dB, or (frames, n_mfcc) MFCC."""
         # torch.stft(center=True, pad_mode="constant") by hand, frames first: one rfft of the
-        # windowed frames gives (..., frames, freq) contiguous, and no transposed copy follows
-        half = cfg.fft_size // 2
-        windows = torch.nn.functional.pad(x, (half, half)).unfold(-1, cfg.fft_size, cfg.hop_length)
-        spec = torch.fft.rfft(windows * self.window)                # (..., frames, freq)
+        # windowed frames gives (frames, freq) contiguous, and no transposed copy follows
+        half = self.cfg.fft_size // 2
+        return self.mel_windows(torch.nn.functional.pad(x, (half, half)).unfold(-1, self.cfg.fft_size,
+                                                                                 self.cfg.hop_length))
+
+    def mel_windows(self, windows: torch.Tensor, owner: Optional[torch.Tensor] = None,
+                    n_waves: int = 1) -> torch.Tensor:
+        """(frames, fft_size) frames of samples -> their features; the top_db floor is taken from
+        the peak of all frames, or of each wave's own where ``owner`` gives each frame's wave."""
+        cfg = self.cfg
+        spec = torch.fft.rfft(windows * self.window)                # (frames, freq)
         parts = torch.view_as_real(spec).square()                   # |X|^2 without abs()'s square root,
         power = parts[..., 0] + parts[..., 1]                       # re^2 + im^2 in two passes, not three
-        mel = torch.matmul(power, self.mel_fb)                      # (..., frames, n_mels)
+        mel = torch.matmul(power, self.mel_fb)                      # (frames, n_mels)
         mel.clamp_(min=1e-10)
         if cfg.top_db is not None:   # the dB floor top_db below the peak, applied before the log
-            if frames is None:
-                peak = mel.amax(dim=(-2, -1), keepdim=True)
-            else:   # padded frames hold no peak
-                pad = torch.arange(mel.size(-2), device=mel.device)[None, :] >= frames[:, None]
-                peak = mel.masked_fill(pad[..., None], 0.0).amax(dim=(-2, -1), keepdim=True)
+            if owner is None:
+                peak = mel.amax()
+            else:                    # mel > 0: a wave's peak is the amax of its frames' peaks
+                peak = torch.zeros(n_waves, device=mel.device).scatter_reduce_(
+                    0, owner, mel.amax(-1), "amax")[owner, None]
             mel = torch.maximum(mel, peak * 10.0 ** (-cfg.top_db / 10.0))
         db = mel.log10_().mul_(10.0)
         return torch.matmul(db, self.dct) if self.dct is not None else db
