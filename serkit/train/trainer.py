@@ -68,7 +68,15 @@ def compile_forward(module: torch.nn.Module, backend: str) -> torch.nn.Module:
     """
     if backend == "none":
         return module
-    return torch.compile(module, backend=backend, dynamic=True)
+    options = None
+    if backend == "inductor":
+        import torch._inductor.config as inductor
+
+        # inductor's coalescing analysis does not handle dynamic shapes: on a GPU it failed an
+        # assertion compiling wav2vec2's training step (torch 2.11); without it, tiling is by size
+        if hasattr(inductor.triton, "coalesce_tiling_analysis"):
+            options = {"triton.coalesce_tiling_analysis": False}
+    return torch.compile(module, backend=backend, dynamic=True, options=options)
 
 
 def seed_everything(seed: int) -> None:
