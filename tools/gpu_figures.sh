@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # The figures that only a GPU gives, in one run of under 10 minutes on one GPU, most telling first,
 # each step under a time limit of its own so that a slow step cannot eat the others' time:
-#   1. wav2vec2-base + emotion and CTC heads, training throughput in bf16 with PyTorch's fused
+#   1. the CUDA tests: features, the recognizer and the wav2vec2 encoder on the GPU give the CPU's
+#      numbers, and the encoder's training step never waits for the GPU;
+#   2. wav2vec2-base + emotion and CTC heads, training throughput in bf16 with PyTorch's fused
 #      attention at growing batches of 8 s waves: steps/s, audio seconds/s, model FLOPs utilisation;
-#      at batch 16 also where a step's time goes (the top ops of a profile), and the same batch with
-#      cuDNN's per-shape algorithm search;
-#   2. stage 1 on the GPU (batched log-mel / MFCC) beside one CPU core (tools/benchmark.py feats);
-#   3. the CUDA tests: features, the recognizer and the wav2vec2 encoder on the GPU (the CPU's
-#      numbers; no host sync in the encoder's step);
+#      at batch 16 also where a step's time goes (the top ops of a profile);
+#   3. stage 1 on the GPU (batched log-mel / MFCC) beside one CPU core (tools/benchmark.py feats);
 #   4. wav2vec2 with torch.compile (inductor);
 #   5. the mini_emo recipe trained on one GPU (--ngpu 1, 5 folds at once, features dumped on the
 #      GPU, exp/gpu_figures): the share of each fold's epoch spent waiting for data, and WA / UA.
@@ -15,7 +14,7 @@
 # Everything is logged to OUT/gpu_figures.log; the exit status is the number of failed steps.
 #
 # Usage: tools/gpu_figures.sh [--out DIR] [--data DATA_DIR] [--python PY]
-#   --data: a data dir whose wav.scp lists audio for step 2 (default: a mini_emo corpus
+#   --data: a data dir whose wav.scp lists audio for step 3 (default: a mini_emo corpus
 #           synthesized under OUT, which needs eSpeak NG, i.e. serkit's own requirements)
 # Example: tools/gpu_figures.sh --out exp/gpu_figures --data egs/emodb/data/all
 set -uo pipefail
@@ -28,7 +27,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
     --python) python=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "$0: error: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -57,12 +56,13 @@ step() {  # step NAME SECONDS CMD...: runs CMD under a time limit, logs it, coun
   "${python}" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"; } | tee "${log}"
 
 cd "${root}" || exit 2
+step "cuda tests" 150 "${python}" -m pytest -q -p no:cacheprovider -k cuda tests/features/test_extract.py \
+  tests/test_recognizer.py tests/models/test_wav2vec2.py
 w2v2=("${python}" tools/benchmark.py w2v2 --size base --device cuda --seconds 8 --steps 10)
 for batch in 8 16 32 64; do
   opts=(); [ "${batch}" -ne 16 ] || opts=(--profile 25)
   step "wav2vec2-base, bf16, batch ${batch}" 90 "${w2v2[@]}" --batch "${batch}" "${opts[@]}"
 done
-step "wav2vec2-base, bf16, batch 16, cuDNN algorithm search" 90 "${w2v2[@]}" --batch 16 --cudnn_benchmark
 
 if [ -z "${data}" ]; then
   data=${out}/mini/data/all
@@ -74,8 +74,6 @@ prepare_iemocap('${out}/mini/db', '${data}')"
 fi
 step "features: GPU beside one CPU core" 150 "${python}" tools/benchmark.py feats --data "${data}" --seconds 300 \
   --repeat 3 --device cuda
-step "cuda tests" 150 "${python}" -m pytest -q -p no:cacheprovider -k cuda tests/features/test_extract.py \
-  tests/test_recognizer.py tests/models/test_wav2vec2.py
 step "wav2vec2-base, bf16, batch 32, torch.compile" 150 "${w2v2[@]}" --batch 32 --compile inductor
 step "mini_emo on one GPU" 150 bash -c 'cd egs/mini_emo && ./run.sh --ngpu 1 --dump_device cuda --fold_nj 5 \
   --nj 8 --tag gpu_figures && for f in $(find exp/gpu_figures -name train.log | sort); do
