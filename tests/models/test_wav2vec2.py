@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from serkit.errors import ConfigError
-from serkit.models.encoders.wav2vec2 import (SIZES, Wav2Vec2Encoder, attention_inputs, conv_frames, feature_frames,
-                                             read_safetensors)
+from serkit.models.encoders.wav2vec2 import SIZES, Wav2Vec2Encoder, attention_inputs, read_safetensors
 
 
 def tiny():
@@ -166,43 +165,6 @@ def test_attention_inputs_are_torchaudios():
     ref_x, ref_mask = enc._preprocess(feats, lengths)
     assert torch.equal(x, ref_x) and torch.equal(mask, ref_mask) and mask.shape == (3, 1, 50, 50)
     assert (x[1, 31:] == 0).all() and (x[1, :31] != 0).any() and mask[2, 0, 0, 7:].eq(-10000.0).all()
-
-
-@pytest.mark.parametrize("size", ["tiny", "base", "large"])
-def test_feature_frames_are_torchaudios_cnn(size):
-    """The CNN as matrix products gives torchaudio's convolutions (group norm and layer norm
-    extractors), frames and frame counts, on a padded batch."""
-    torch.manual_seed(0)
-    fe = Wav2Vec2Encoder(1, size=size, freeze_feature_encoder=False).model.feature_extractor
-    x, n = torch.randn(3, 12000), torch.tensor([12000, 7001, 400])
-    with torch.no_grad():
-        ref, ref_n = fe(x, n)
-        got, got_n = feature_frames(fe, x, n)
-    assert got.shape == ref.shape and torch.equal(got_n, ref_n) and ref_n[-1] >= 0
-    assert (got - ref).abs().max() <= 1e-5 * ref.abs().max()
-    conv = torch.nn.Conv1d(4, 6, 5, stride=3, bias=True)      # a bias too (the large extractor has one)
-    y = torch.randn(2, 4, 40)
-    assert torch.allclose(conv_frames(conv, y), conv(y), atol=1e-6)
-
-
-def test_encoder_on_cuda_gives_the_cpus_hidden_frames():
-    """On a GPU the CNN runs as matrix products: the encoder gives the CPU's frames (fp32, and bf16
-    within its precision)."""
-    if not torch.cuda.is_available():
-        pytest.skip("needs a CUDA device")
-    torch.manual_seed(0)
-    enc = Wav2Vec2Encoder(1, size="base", freeze_feature_encoder=False).eval()
-    x, lengths = 0.1 * torch.randn(2, 24000, 1), torch.tensor([24000, 15000])
-    with torch.no_grad():
-        ref, ref_n = enc(x, lengths)
-        enc.cuda()
-        got, got_n = enc(x.cuda(), lengths.cuda())
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            half, _ = enc(x.cuda(), lengths.cuda())
-    assert torch.equal(got_n.cpu(), ref_n)
-    scale = ref.abs().max()
-    assert (got.float().cpu() - ref).abs().max() <= 1e-3 * scale
-    assert (half.float().cpu() - ref).abs().max() <= 0.1 * scale
 
 
 def test_encoder_on_cuda_never_waits_for_the_gpu():

@@ -151,34 +151,6 @@ def load_weights(model: nn.Module, state: Dict[str, torch.Tensor], source: str) 
     model.load_state_dict(state)
 
 
-def conv_frames(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
-    """``conv(x)`` for the feature encoder's convolutions (no padding, groups or dilation), as one
-    batched matrix product over the frames' windows. cuDNN runs these strided 1-D convolutions on
-    fallback kernels that took most of a wav2vec2-base training step on an H200 (bf16); a matrix
-    product runs on the tensor cores. Under autocast the windows are cut in its dtype, halving the
-    copy."""
-    k, s = conv.kernel_size[0], conv.stride[0]
-    dev = x.device.type
-    dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype
-    win = x.to(dtype).unfold(2, k, s)                                   # (B, C, frames, k)
-    win = win.permute(0, 1, 3, 2).reshape(x.size(0), -1, win.size(2))   # (B, C * k, frames)
-    y = torch.matmul(conv.weight.reshape(conv.out_channels, -1).to(dtype), win)
-    return y if conv.bias is None else y + conv.bias.to(dtype)[:, None]
-
-
-def feature_frames(extractor: nn.Module, waves: torch.Tensor, lengths: torch.Tensor):
-    """torchaudio's ``FeatureExtractor.forward`` (waves (B, samples) -> (B, frames, C) and the
-    frame counts), its convolutions run by ``conv_frames``."""
-    x = waves.unsqueeze(1)
-    for layer in extractor.conv_layers:
-        x = conv_frames(layer.conv, x)
-        if layer.layer_norm is not None:
-            x = layer.layer_norm(x)
-        x = nn.functional.gelu(x)
-        lengths = torch.clamp(torch.div(lengths - layer.kernel_size, layer.stride, rounding_mode="floor") + 1, min=0)
-    return x.transpose(1, 2), lengths
-
-
 def attention_inputs(encoder: nn.Module, features: torch.Tensor, lengths: torch.Tensor):
     """What torchaudio's ``Encoder._preprocess`` gives (the projected frames, padded ones zeroed,
     and the additive attention mask), without its boolean-index write: that write waits for the GPU
@@ -261,21 +233,14 @@ class Wav2Vec2Encoder(nn.Module):
         """Constructor options that rebuild this encoder's architecture without any file."""
         return {"architecture": self._architecture}
 
-    def feature_encoder(self, waves: torch.Tensor, lengths: torch.Tensor):
-        """The CNN: on a GPU as matrix products (``feature_frames``); on a CPU oneDNN's convolutions,
-        2-3x faster there than the matrix products."""
-        if waves.is_cuda:
-            return feature_frames(self.model.feature_extractor, waves, lengths)
-        return self.model.feature_extractor(waves, lengths)
-
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor):
         waves = feats[..., 0]
         lengths = lengths.to(waves.device)
         if self.freeze_feature_encoder:
             with torch.no_grad():
-                x, out_len = self.feature_encoder(waves, lengths)
+                x, out_len = self.model.feature_extractor(waves, lengths)
         else:
-            x, out_len = self.feature_encoder(waves, lengths)
+            x, out_len = self.model.feature_extractor(waves, lengths)
         # the step count is read only while it matters: reading it syncs with the GPU and breaks
         # a torch.compile graph
         frozen = (self.training and self.freeze_transformer_steps > 0
