@@ -55,3 +55,17 @@ def test_gpu_figures_without_a_gpu_is_a_clear_error(tmp_path):
         f"{script}: error: {sys.executable} sees no CUDA device (torch.cuda.device_count() is 0); these figures need one"]
     bad = subprocess.run([str(script), "--device", "cuda"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown option '--device'" in bad.stderr
+
+
+def test_w2v2_profile_prints_the_top_ops():
+    """--profile N: after the figure, a table of the N ops that took most of 3 profiled steps."""
+    r = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "tools" / "benchmark.py"), "w2v2", "--size",
+                        "tiny", "--batch", "1", "--seconds", "0.5", "--steps", "1", "--profile", "4"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("wav2vec2-tiny") and "audio s/s" in lines[0]
+    assert lines[1] == "3 steps, the 4 ops with the most self_cpu_time_total:"
+    rules = [i for i, line in enumerate(lines) if line.startswith("-----")]
+    assert len(rules) == 3 and rules[2] - rules[1] - 1 == 4       # header, then exactly 4 op rows
+    assert any("aten::" in line for line in lines[rules[1] + 1:rules[2]])

@@ -5,7 +5,8 @@
 #      numbers, and the encoder's training step never waits for the GPU;
 #   2. wav2vec2-base + emotion and CTC heads, training throughput in bf16 with PyTorch's fused
 #      attention at growing batches of 8 s waves: steps/s, audio seconds/s, model FLOPs utilisation;
-#      at batch 16 also where a step's time goes (the top ops of a profile);
+#      at batch 16 also where a step's time goes (the top ops of a profile), and the same batch with
+#      cuDNN's algorithm search for each shape (torch.backends.cudnn.benchmark);
 #   3. stage 1 on the GPU (batched log-mel / MFCC) beside one CPU core (tools/benchmark.py feats);
 #   4. wav2vec2 with torch.compile (inductor);
 #   5. the mini_emo recipe trained on one GPU (--ngpu 1, 5 folds at once, features dumped on the
@@ -63,6 +64,7 @@ for batch in 8 16 32 64; do
   opts=(); [ "${batch}" -ne 16 ] || opts=(--profile 25)
   step "wav2vec2-base, bf16, batch ${batch}" 90 "${w2v2[@]}" --batch "${batch}" "${opts[@]}"
 done
+step "wav2vec2-base, bf16, batch 16, cuDNN algorithm search" 90 "${w2v2[@]}" --batch 16 --cudnn_benchmark
 
 if [ -z "${data}" ]; then
   data=${out}/mini/data/all
