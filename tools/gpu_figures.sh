@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The figures that only a GPU gives, in one run of under 10 minutes on one GPU, most telling first,
 # each step under a time limit of its own so that a slow step cannot eat the others' time:
-#   1. the CUDA tests: features, the recognizer and the wav2vec2 encoder on the GPU give the CPU's
-#      numbers, and the encoder's training step never waits for the GPU;
+#   1. the CUDA tests: features and the recognizer on the GPU give the CPU's numbers, and the
+#      wav2vec2 encoder's training step never waits for the GPU;
 #   2. wav2vec2-base + emotion and CTC heads, training throughput in bf16 with PyTorch's fused
 #      attention at growing batches of 8 s waves: steps/s, audio seconds/s, model FLOPs utilisation;
 #      at batch 16 also where a step's time goes (the top ops of a profile), and the same batch with
