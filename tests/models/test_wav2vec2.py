@@ -156,6 +156,7 @@ def test_rebuild_from_architecture_reads_no_file(tmp_path):
         1, size="base").architecture()["architecture"])   # no download
     assert big.output_dim == 768 and big.num_layers == 12
 
+
 def test_attention_inputs_are_torchaudios():
     """The frames and mask the transformer gets equal torchaudio's ``_preprocess``, to the bit."""
     enc = tiny().model.encoder
@@ -183,4 +184,7 @@ def test_encoder_on_cuda_never_waits_for_the_gpu():
         h.sum().backward()
     finally:
         torch.cuda.set_sync_debug_mode("default")
-    assert n.tolist() == enc(x, lengths)[1].tolist() and h.shape[:2] == (3, int(n[0]))
+    # the tiny CNN's frames of 16000 / 9000 / 4000 samples (kernels 10, 8, 4, 2; strides 5, 4, 4, 2),
+    # and the step's gradient reached the transformer
+    assert n.tolist() == [99, 56, 24] and h.shape == (3, 99, 32)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in enc.model.encoder.parameters())
