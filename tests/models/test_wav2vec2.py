@@ -1,4 +1,5 @@
-"""wav2vec2 encoder: sizes, local weights (torchaudio state dict, Hugging Face dir), freezing."""
+"""wav2vec2 encoder: sizes, local weights (torchaudio state dict, Hugging Face dir), freezing, the
+forms of the positional convolution."""
 import json
 import struct
 
@@ -7,7 +8,8 @@ import pytest
 import torch
 
 from serkit.errors import ConfigError
-from serkit.models.encoders.wav2vec2 import SIZES, Wav2Vec2Encoder, attention_inputs, read_safetensors
+from serkit.models.encoders.wav2vec2 import (SIZES, PositionalConv, Wav2Vec2Encoder, attention_inputs, conv1d_fft,
+                                             conv1d_unfold, fft_size, read_safetensors)
 
 
 def tiny():
@@ -188,3 +190,92 @@ def test_encoder_on_cuda_never_waits_for_the_gpu():
     # and the step's gradient reached the transformer
     assert n.tolist() == [99, 56, 24] and h.shape == (3, 99, 32)
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in enc.model.encoder.parameters())
+
+
+def test_fft_size_is_the_next_5_smooth_length():
+    assert [fft_size(n) for n in (1, 2, 7, 11, 463, 481, 1025)] == [1, 2, 8, 12, 480, 486, 1080]
+
+
+@pytest.mark.parametrize("conv", [conv1d_fft, conv1d_unfold])
+@pytest.mark.parametrize("batch,channels,frames,kernel,groups,padding", [
+    (2, 48, 399, 128, 16, 64),    # wav2vec2-base's shapes, fewer channels
+    (3, 32, 50, 16, 4, 8),
+    (1, 8, 5, 7, 2, 3),           # odd kernel
+    (2, 8, 3, 16, 4, 8),          # fewer frames than the kernel
+    (1, 4, 20, 5, 1, 0),          # no padding, one group
+])
+def test_conv_forms_give_conv1d_values_and_gradients(conv, batch, channels, frames, kernel, groups, padding):
+    torch.manual_seed(0)
+    x = torch.randn(batch, channels, frames, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(channels, channels // groups, kernel, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(channels, dtype=torch.float64, requires_grad=True)
+    ref = torch.nn.functional.conv1d(x, w, b, padding=padding, groups=groups)
+    y = conv(x, w, b, padding, groups)
+    assert y.shape == ref.shape == (batch, channels, frames + 2 * padding - kernel + 1) and y.dtype == x.dtype
+    tol = 1e-5 if conv is conv1d_fft else 1e-12     # the FFT runs in float32
+    assert (y - ref).abs().max() <= tol * ref.abs().max()
+    g = torch.randn_like(ref)
+    for got, want in zip(torch.autograd.grad((y * g).sum(), (x, w, b)), torch.autograd.grad((ref * g).sum(), (x, w, b))):
+        assert (got - want).abs().max() <= tol * want.abs().max()
+
+
+def test_positional_conv_forms_change_speed_not_values_or_checkpoints():
+    torch.manual_seed(0)
+    x, lengths = torch.randn(2, 8000, 1), torch.tensor([8000, 5000])
+    encs = {impl: Wav2Vec2Encoder(1, size="tiny", pos_conv=impl).eval() for impl in ("conv", "fft", "unfold", "auto")}
+    state = encs["conv"].state_dict()
+    for impl, enc in encs.items():
+        assert isinstance(enc.model.encoder.transformer.pos_conv_embed, PositionalConv)
+        assert enc.state_dict().keys() == state.keys()        # checkpoints load across forms
+        enc.load_state_dict(state)
+    ref = encs["conv"](x, lengths)[0]
+    # torchaudio's own forward on the same module gives the direct form's values to the bit
+    from torchaudio.models.wav2vec2.components import ConvolutionalPositionalEmbedding
+
+    pos_conv, frames = encs["conv"].model.encoder.transformer.pos_conv_embed, torch.randn(2, 24, 32)
+    assert torch.equal(pos_conv(frames), ConvolutionalPositionalEmbedding.forward(pos_conv, frames))
+    for impl in ("fft", "unfold", "auto"):
+        assert torch.allclose(encs[impl](x, lengths)[0], ref, atol=1e-5), impl
+    with pytest.raises(ConfigError, match="pos_conv is 'cudnn'; choose from"):
+        Wav2Vec2Encoder(1, size="tiny", pos_conv="cudnn")
+
+
+def test_positional_conv_forms_agree_on_cuda_in_bf16():
+    """Under bf16 autocast on a GPU the FFT and unfolded forms give cuDNN's values to bf16's precision."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    torch.manual_seed(0)
+    enc = Wav2Vec2Encoder(1, size="tiny", pos_conv="conv").cuda().train()
+    x, lengths = torch.randn(3, 16000, 1, device="cuda"), torch.tensor([16000, 9000, 4000], device="cuda")
+    pos_conv = enc.model.encoder.transformer.pos_conv_embed
+    frames = torch.randn(3, 99, 32, device="cuda")
+    out = {}
+    for impl in ("conv", "fft", "unfold"):
+        pos_conv.impl = impl
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            y = pos_conv(frames)
+            grad, = torch.autograd.grad(y.float().square().sum(), pos_conv.conv.parametrizations.weight.original1)
+        out[impl] = (y.float(), grad)
+    for impl in ("fft", "unfold"):
+        assert out[impl][0].shape == out["conv"][0].shape == (3, 99, 32)
+        assert (out[impl][0] - out["conv"][0]).abs().max() <= 0.02 * out["conv"][0].abs().max(), impl
+        assert (out[impl][1] - out["conv"][1]).abs().max() <= 0.05 * out["conv"][1].abs().max(), impl
+
+
+def test_compiled_encoder_with_the_fft_form_does_not_recompile_per_length():
+    """train.compile with dynamic shapes: batches of new lengths reuse the graphs (the FFT, whose
+    length depends on the frame count, runs outside them); traced with the eager backend."""
+    from torch._dynamo.utils import counters
+
+    from serkit.train.trainer import compile_forward
+
+    torch._dynamo.reset()
+    counters.clear()
+    torch.manual_seed(0)
+    enc = Wav2Vec2Encoder(1, size="tiny", pos_conv="fft").train()
+    forward, graphs = compile_forward(enc, "eager"), []
+    for n in (8000, 9000, 10000, 11000, 12000):
+        forward(torch.randn(2, n, 1), torch.tensor([n, n - 1000]))[0].sum().backward()
+        graphs.append(counters["stats"]["unique_graphs"])
+    torch._dynamo.reset()
+    assert graphs[0] > 0 and len(set(graphs)) == 1, graphs
