@@ -355,7 +355,7 @@ def test_features_on_cuda_match_the_cpu():
         cfg = FeatureConfig(type=kind, n_mels=40, deltas=1)
         cpu, gpu = FeatureExtractor(cfg), FeatureExtractor(cfg, "cuda")
         first = gpu.batch(waves)
-        # a larger batch grows the pinned staging buffer, a smaller one reuses it; earlier results stay
+        # batches of other sizes and orders, then the first again: earlier results stay, the same
         for batch, got in ((waves, first), (longer, gpu.batch(longer)), (waves[::-1], gpu.batch(waves[::-1]))):
             for a, b in zip([cpu(w) for w in batch], got):
                 assert a.shape == b.shape and np.abs(a - b).max() < 1e-4 * max(1.0, np.abs(a).max())
