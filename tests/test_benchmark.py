@@ -1,6 +1,7 @@
 """tools/benchmark.py's arithmetic (the FLOP count behind its MFU figure, the peak table) and
 tools/gpu_figures.sh's refusal without a GPU."""
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -58,14 +59,18 @@ def test_gpu_figures_without_a_gpu_is_a_clear_error(tmp_path):
 
 
 def test_w2v2_profile_prints_the_top_ops():
-    """--profile N: after the figure, a table of the N ops that took most of 3 profiled steps."""
+    """--pos_conv A,B: a figure for each form of the positional convolution, the FLOPs the same;
+    --profile N: then a table of the N ops that took most of 3 profiled steps of the last form."""
     r = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "tools" / "benchmark.py"), "w2v2", "--size",
-                        "tiny", "--batch", "1", "--seconds", "0.5", "--steps", "1", "--profile", "4"],
-                       capture_output=True, text=True)
+                        "tiny", "--batch", "1", "--seconds", "0.5", "--steps", "1", "--profile", "4",
+                        "--pos_conv", "conv,fft"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].startswith("wav2vec2-tiny") and "audio s/s" in lines[0]
-    assert lines[1] == "3 steps, the 4 ops with the most self_cpu_time_total:"
+    assert all(line.startswith("wav2vec2-tiny") and "audio s/s" in line for line in lines[:2])
+    assert "positional conv conv," in lines[0] and "positional conv fft," in lines[1]
+    assert len({re.search(r"([\d.,]+) GFLOP a step", line).group(1) for line in lines[:2]}) == 1
+    lines = lines[1:]
+    assert lines[1] == "3 steps (positional conv fft), the 4 ops with the most self_cpu_time_total:"
     rules = [i for i, line in enumerate(lines) if line.startswith("-----")]
     assert len(rules) == 3 and rules[2] - rules[1] - 1 == 4       # header, then exactly 4 op rows
     assert any("aten::" in line for line in lines[rules[1] + 1:rules[2]])

@@ -3,9 +3,11 @@
 
 Usage:
     python tools/benchmark.py feats [--data DATA_DIR] [--seconds 300] [--repeat 5] [--device cuda]
+        [--profile 15]
     python tools/benchmark.py blstm [--batch 16] [--hidden 128] [--steps 10]
     python tools/benchmark.py w2v2 [--size base] [--batch 2] [--seconds 8] [--device cpu|cuda] [--steps 5]
-        [--compile inductor] [--peak_tflops 989] [--profile 20] [--cudnn_benchmark]
+        [--compile inductor] [--peak_tflops 989] [--profile 20] [--cudnn_benchmark] [--pos_conv conv,fft,unfold]
+        [--fused_optim]
     python tools/benchmark.py infer --data DATA_DIR [--files 100] [--long_minutes 10]
     python tools/benchmark.py pretrain --config egs/iemocap/conf/tuning/pretrain_fop.yaml [--frames 1000]
         [--steps 10] [--device cpu|cuda] [--a.b VALUE ...]
@@ -23,8 +25,9 @@ w2v2: training steps/s and audio seconds/s of wav2vec2 (tiny / base / large) wit
        CTC heads on random waves of --seconds (batch --batch), AdamW, bf16 autocast on CUDA,
        optionally torch.compile'd as train.compile does; the model FLOPs of a step (counted by
        torch's FlopCounterMode, forward + backward) and the model FLOPs utilisation against the
-       device's dense bf16 peak (known GPUs, or --peak_tflops); peak GPU memory; with --profile N,
-       the N ops that take most of 3 profiled steps.
+       device's dense bf16 peak (known GPUs, or --peak_tflops); peak GPU memory; each way of running
+       the positional convolution listed in --pos_conv in turn (the FLOPs are the direct
+       convolution's for all); with --profile N, the N ops that take most of 3 profiled steps.
 pretrain: optimizer steps/s and frames/s of a pretraining config (FOP or MPC) on batches of the
        config's batch size and mixed lengths up to --frames; bf16 autocast on CUDA when the config
        sets train.amp; peak GPU memory.
@@ -164,6 +167,15 @@ def bench_feats(args) -> None:
             t_dev = time.perf_counter() - t0
             print(f"  {kind} on {args.device}, batched: {audio_sec / t_dev:,.0f}x real time (wall, copies to and "
                   f"from the device included): {t_feat / t_dev:.1f}x one CPU core")
+            if args.profile:
+                from torch.profiler import ProfilerActivity, profile
+
+                with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                    for b in batches:
+                        dev.batch(b)
+                    sync()
+                print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=args.profile,
+                                                max_name_column_width=50))
 
     # the F0 track of `prosody: [f0]` (mfcc_prosody), on the settings of serkit.features.prosody.f0_track
     cfg = FeatureConfig(type="mfcc", prosody=["f0"])
@@ -309,17 +321,25 @@ def step_flops(step) -> int:
 
 def bench_w2v2(args) -> None:
     from serkit.config import load_config
+    from serkit.models.encoders.wav2vec2 import POS_CONV, POS_CONV_AUTO, PositionalConv
     from serkit.models.model import MultiTaskModel
     from serkit.train.trainer import compile_forward
 
     device = torch.device(args.device)
+    impls = args.pos_conv.split(",")
+    for impl in impls:
+        if impl not in POS_CONV:
+            raise SystemExit(f"--pos_conv: '{impl}' is none of {', '.join(POS_CONV)}")
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
     cfg = load_config(None, ["--model.encoder", "wav2vec2", "--model.encoder_conf",
                              f"{{size: {args.size}, freeze_feature_encoder: true}}", "--model.pooling", "sum",
                              "--model.heads", "{emotion: {weight: 1.0}, ctc: {weight: 0.1}}"])
     torch.manual_seed(0)
     model = MultiTaskModel(1, cfg.model, {"emotion": list("abcd"), "ctc": [str(i) for i in range(30)]}).to(device)
-    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-5)
+    pos_conv = next(m for m in model.modules() if isinstance(m, PositionalConv))
+    fused = args.fused_optim and device.type == "cuda"
+    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-5,
+                              **({"fused": True} if fused else {}))
     n = int(args.seconds * 16000)
     x = torch.randn(args.batch, n, 1, device=device) * 0.1
     lengths = torch.full((args.batch,), n, device=device)
@@ -336,28 +356,37 @@ def bench_w2v2(args) -> None:
         optim.step()
         optim.zero_grad(set_to_none=True)
 
-    flops = step_flops(step)   # on the plain model: the same arithmetic, counted op by op
+    # the model's FLOPs, counted op by op on the plain model with the direct convolution: the
+    # same for every way of computing it
+    pos_conv.impl = "conv"
+    flops = step_flops(step)
     forward = compile_forward(model, args.compile)
-    for _ in range(3):         # warm-up (and compilation)
-        step()
-    if amp:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    if amp:
-        torch.cuda.synchronize()
-    dt = (time.perf_counter() - t0) / args.steps
-    mem = f", peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if amp else ""
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
     peak = args.peak_tflops or (peak_tflops(torch.cuda.get_device_name(device)) if device.type == "cuda" else 0.0)
-    mfu = f", MFU {flops / dt / 1e12 / peak:.1%} of {peak:g} TFLOP/s" if peak else ""
-    print(f"wav2vec2-{args.size} ({n_params:.2f}M params) + emotion + CTC, batch {args.batch} x {args.seconds:g} s, "
-          f"{device}{' bf16' if amp else ''}{'' if args.compile == 'none' else ', compiled (' + args.compile + ')'}"
-          f"{', cudnn.benchmark' if args.cudnn_benchmark else ''}, "
-          f"{torch.get_num_threads()} threads: {1 / dt:.2f} steps/s, {args.batch * args.seconds / dt:,.1f} audio s/s, "
-          f"{flops / 1e9:,.1f} GFLOP a step, {flops / dt / 1e12:.3f} TFLOP/s{mfu}{mem}")
+    for impl in impls:
+        pos_conv.impl = impl
+        if args.compile != "none":
+            torch._dynamo.reset()   # a graph per form of the convolution
+        for _ in range(3):          # warm-up (and compilation)
+            step()
+        if amp:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        if amp:
+            torch.cuda.synchronize()
+        dt = (time.perf_counter() - t0) / args.steps
+        mem = f", peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if amp else ""
+        mfu = f", MFU {flops / dt / 1e12 / peak:.1%} of {peak:g} TFLOP/s" if peak else ""
+        ran = POS_CONV_AUTO.get(device.type, "conv") if impl == "auto" else impl
+        print(f"wav2vec2-{args.size} ({n_params:.2f}M params) + emotion + CTC, batch {args.batch} x {args.seconds:g} s, "
+              f"{device}{' bf16' if amp else ''}{'' if args.compile == 'none' else ', compiled (' + args.compile + ')'}"
+              f"{', cudnn.benchmark' if args.cudnn_benchmark else ''}{', fused AdamW' if fused else ''}, "
+              f"positional conv {impl}{f' ({ran})' if ran != impl else ''}, {torch.get_num_threads()} threads: "
+              f"{1 / dt:.2f} steps/s, {args.batch * args.seconds / dt:,.1f} audio s/s, "
+              f"{flops / 1e9:,.1f} GFLOP a step, {flops / dt / 1e12:.3f} TFLOP/s{mfu}{mem}")
     if args.profile:   # where a step's time goes: the ops that take the most of it, on the device where there is one
         from torch.profiler import ProfilerActivity, profile
 
@@ -368,7 +397,7 @@ def bench_w2v2(args) -> None:
             if amp:
                 torch.cuda.synchronize()
         key = "self_cuda_time_total" if amp else "self_cpu_time_total"
-        print(f"3 steps, the {args.profile} ops with the most {key}:")
+        print(f"3 steps (positional conv {pos_conv.impl}), the {args.profile} ops with the most {key}:")
         print(prof.key_averages().table(sort_by=key, row_limit=args.profile, max_name_column_width=60))
 
 
@@ -444,6 +473,8 @@ def main() -> None:
     f.add_argument("--seconds", type=float, default=300.0)
     f.add_argument("--repeat", type=int, default=5, help="runs of the whole dump job (the median is reported)")
     f.add_argument("--device", default="cpu", help="also time the batched features on this device (cuda)")
+    f.add_argument("--profile", type=int, default=0,
+                   help="with --device: profile the device's batched calls, printing this many top ops")
     b = sub.add_parser("blstm")
     b.add_argument("--batch", type=int, default=16)
     b.add_argument("--frames", type=int, default=300)
@@ -478,6 +509,10 @@ def main() -> None:
     w.add_argument("--profile", type=int, default=0, help="then profile 3 steps and print this many top ops")
     w.add_argument("--cudnn_benchmark", action="store_true",
                    help="let cuDNN time its convolution algorithms for each new shape (off in serkit-train)")
+    w.add_argument("--pos_conv", default="auto",
+                   help="how the positional convolution runs, comma-separated to time several in turn in one "
+                        "process: auto, conv, fft, unfold (the encoder's pos_conv)")
+    w.add_argument("--fused_optim", action="store_true", help="AdamW's fused CUDA kernel (fused=True)")
     args, overrides = p.parse_known_args()
     if args.what == "w2v2":
         bench_w2v2(args)

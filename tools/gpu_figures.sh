@@ -4,11 +4,12 @@
 #   1. the CUDA tests: features and the recognizer on the GPU give the CPU's numbers, and the
 #      wav2vec2 encoder's training step never waits for the GPU;
 #   2. wav2vec2-base + emotion and CTC heads, training throughput in bf16 with PyTorch's fused
-#      attention at growing batches of 8 s waves: steps/s, audio seconds/s, model FLOPs utilisation;
-#      at batch 16 also where a step's time goes (the top ops of a profile), and the same batch with
-#      cuDNN's algorithm search for each shape (torch.backends.cudnn.benchmark);
-#   3. stage 1 on the GPU (batched log-mel / MFCC) beside one CPU core (tools/benchmark.py feats);
-#   4. wav2vec2 with torch.compile (inductor);
+#      attention at growing batches of 8 s waves: steps/s, audio seconds/s, model FLOPs utilisation,
+#      the positional convolution as cuDNN's grouped convolution and by FFT (what serkit runs on a
+#      GPU); at batch 64 also where a step's time goes (the top ops of a profile);
+#   3. stage 1 on the GPU (batched log-mel / MFCC) beside one CPU core (tools/benchmark.py feats),
+#      with a profile of the GPU calls;
+#   4. wav2vec2 with torch.compile (inductor) at batch 64;
 #   5. the mini_emo recipe trained on one GPU (--ngpu 1, 5 folds at once, features dumped on the
 #      GPU, exp/gpu_figures): the share of each fold's epoch spent waiting for data, and WA / UA.
 # DDP scaling needs 2 or more GPUs and a recipe's training (README, "Running on a cluster").
@@ -59,12 +60,11 @@ step() {  # step NAME SECONDS CMD...: runs CMD under a time limit, logs it, coun
 cd "${root}" || exit 2
 step "cuda tests" 150 "${python}" -m pytest -q -p no:cacheprovider -k cuda tests/features/test_extract.py \
   tests/test_recognizer.py tests/models/test_wav2vec2.py
-w2v2=("${python}" tools/benchmark.py w2v2 --size base --device cuda --seconds 8 --steps 10)
-for batch in 8 16 32 64; do
-  opts=(); [ "${batch}" -ne 16 ] || opts=(--profile 25)
+w2v2=("${python}" tools/benchmark.py w2v2 --size base --device cuda --seconds 8 --steps 10 --pos_conv conv,fft)
+for batch in 16 32 64 128; do
+  opts=(); [ "${batch}" -ne 64 ] || opts=(--profile 25)
   step "wav2vec2-base, bf16, batch ${batch}" 90 "${w2v2[@]}" --batch "${batch}" "${opts[@]}"
 done
-step "wav2vec2-base, bf16, batch 16, cuDNN algorithm search" 90 "${w2v2[@]}" --batch 16 --cudnn_benchmark
 
 if [ -z "${data}" ]; then
   data=${out}/mini/data/all
@@ -75,8 +75,8 @@ synthesize('${out}/mini/db', seed=3, num_sessions=5)
 prepare_iemocap('${out}/mini/db', '${data}')"
 fi
 step "features: GPU beside one CPU core" 150 "${python}" tools/benchmark.py feats --data "${data}" --seconds 300 \
-  --repeat 3 --device cuda
-step "wav2vec2-base, bf16, batch 32, torch.compile" 150 "${w2v2[@]}" --batch 32 --compile inductor
+  --repeat 3 --device cuda --profile 10
+step "wav2vec2-base, bf16, batch 64, torch.compile" 150 "${w2v2[@]/conv,fft/fft}" --batch 64 --compile inductor
 step "mini_emo on one GPU" 150 bash -c 'cd egs/mini_emo && ./run.sh --ngpu 1 --dump_device cuda --fold_nj 5 \
   --nj 8 --tag gpu_figures && for f in $(find exp/gpu_figures -name train.log | sort); do
   echo "${f}: $(grep "waiting for data" "${f}" | tail -1)"; done'
