@@ -16,7 +16,9 @@ Usage:
 
 feats: stage 1 on one core, step by step (read, resample, MFCC / log-mel, shard write) in times
        real time, librosa's features beside, and the whole serkit-dump-feats job, on the first
-       --seconds of audio of DATA_DIR's wav.scp; then the pYIN F0 track beside librosa.pyin.
+       --seconds of audio of DATA_DIR's wav.scp; then the pYIN F0 track beside librosa.pyin. With
+       --device cuda also the batched features on the GPU (wall time, copies included) and, with
+       --profile N, the N ops that take most of those calls.
 infer: real-time factor per core of the Recognizer (features included) for one file, --files files
        batched, and a --long_minutes recording in 3 s windows; BLSTM and ResNet.
 blstm: training steps/s and frames/s of the BLSTM encoder on batches of mixed lengths, serkit's

@@ -347,9 +347,9 @@ class FeatureExtractor:
         n_frames = int(frames.sum())
         signal = torch.zeros(int(spans.sum()), device=self.device)
         # each wave copied straight to its place: on a GPU a copy from pageable memory per wave, which
-        # returns once the driver holds the samples. Measured on an H200 against packing the waves in a
-        # pinned buffer, one copy, then scattering them: MFCC 48,084x against 34,055x real time,
-        # log-mel 43,599x against 42,643x
+        # returns once the driver holds the samples. Simpler than packing the waves in a pinned buffer
+        # (one copy, then a scatter on the GPU), and no slower: on an H200, in one process, MFCC
+        # 48,084x against 34,055x real time, log-mel 43,599x against 42,643x
         for w, start in zip(waves, starts):
             signal[start:start + len(w)].copy_(torch.from_numpy(np.asarray(w, dtype=np.float32)), non_blocking=True)
         # the signal's frame index of each wave's frames, and the wave each frame belongs to: one copy
