@@ -245,9 +245,7 @@ def test_positional_conv_forms_agree_on_cuda_in_bf16():
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA device")
     torch.manual_seed(0)
-    enc = Wav2Vec2Encoder(1, size="tiny", pos_conv="conv").cuda().train()
-    x, lengths = torch.randn(3, 16000, 1, device="cuda"), torch.tensor([16000, 9000, 4000], device="cuda")
-    pos_conv = enc.model.encoder.transformer.pos_conv_embed
+    pos_conv = Wav2Vec2Encoder(1, size="tiny", pos_conv="conv").cuda().train().model.encoder.transformer.pos_conv_embed
     frames = torch.randn(3, 99, 32, device="cuda")
     out = {}
     for impl in ("conv", "fft", "unfold"):
