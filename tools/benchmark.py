@@ -383,8 +383,9 @@ def bench_w2v2(args) -> None:
         mem = f", peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if amp else ""
         mfu = f", MFU {flops / dt / 1e12 / peak:.1%} of {peak:g} TFLOP/s" if peak else ""
         ran = POS_CONV_AUTO.get(device.type, "conv") if impl == "auto" else impl
+        compiled = "" if args.compile == "none" else f", compiled ({args.compile})"
         print(f"wav2vec2-{args.size} ({n_params:.2f}M params) + emotion + CTC, batch {args.batch} x "
-              f"{args.seconds:g} s, {device}{' bf16' if amp else ''}{'' if args.compile == 'none' else ', compiled (' + args.compile + ')'}"
+              f"{args.seconds:g} s, {device}{' bf16' if amp else ''}{compiled}"
               f"{', cudnn.benchmark' if args.cudnn_benchmark else ''}{', fused AdamW' if fused else ''}, "
               f"positional conv {impl}{f' ({ran})' if ran != impl else ''}, {torch.get_num_threads()} threads: "
               f"{1 / dt:.2f} steps/s, {args.batch * args.seconds / dt:,.1f} audio s/s, "
