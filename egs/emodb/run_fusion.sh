@@ -14,10 +14,14 @@
 # speed copies (conf/pretrain_fop_sp.yaml, conf/classical_logreg_pt_sp.yaml; chosen on the valid
 # speakers, RESULTS.md). The pretraining adds 5-25 min on 2 CPU cores. Another stack (another
 # --pretrain_data or --pretrain_opts, e.g. "--seed 1") gets fusions of its own name.
+# --blstm true adds a seventh member: the BLSTM with augmentation on mfcc_prosody
+# (conf/train_blstm.yaml, --seeds fused; about 21 min a seed on 2 CPU cores), which the valid
+# speakers prefer (RESULTS.md); its fusions' names end in _blstm.
 # Usage: ./run_fusion.sh [--stage N] [--nj J] [--seeds 1,2,3] [--fold_nj K] [--folds all|1,2]
 #                        [--resnet_config conf/train_resnet.yaml] [--resnet_opts "--train.max_epochs 5"]
 #                        [--speed_copies all|none|choose] [--frozen_stack false|true]
 #                        [--pretrain_data data/speechocean762] [--pretrain_opts "..."] [--speechocean_root DIR]
+#                        [--blstm false|true] [--blstm_config conf/train_blstm.yaml] [--blstm_opts "..."]
 #                        (corpus roots: EMODB and SPEECHOCEAN762 in db.sh)
 # Example: EMODB=/data/emodb ./run_fusion.sh --seeds 1,2,3
 set -euo pipefail
@@ -35,6 +39,9 @@ frozen_stack=false
 pretrain_data=data/speechocean762
 pretrain_opts=
 speechocean_root=${SPEECHOCEAN762:-}
+blstm=false
+blstm_config=conf/train_blstm.yaml
+blstm_opts=
 . ../../tools/parse_options.sh || exit 1
 . ./path.sh
 
@@ -79,15 +86,19 @@ for feats in mfcc_prosody_sp logmel64_sp; do   # functionals of two feature sets
     fi
   done
 done
-resnet_tag=$(basename "${resnet_config}" .yaml)_logmel64_sp_loso
-[ -z "${resnet_opts}" ] || resnet_tag+=$(echo "${resnet_opts}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')   # as run.sh names it
-run ./run.sh --stage 3 --folds "${folds}" --feats_conf conf/feats/logmel64_sp.yaml --train_config "${resnet_config}" \
-  --seeds "${seeds}" --fold_nj "${fold_nj}" ${resnet_opts:+--train_opts "${resnet_opts}"}
-if [ "${seeds}" = "${seeds//,/}" ]; then   # one seed
-  members+=(--exp_dir "exp/${resnet_tag}_seed${seeds}")
-else
-  members+=(--exp_dir "exp/${resnet_tag}_seeds_fused")
-fi
+network_member() {  # network_member CONFIG FEATS OPTS: stage 3 over --seeds, then the member (the seeds fused)
+  local config=$1 feats=$2 opts=$3 tag
+  tag=$(basename "${config}" .yaml)_${feats}_loso
+  [ -z "${opts}" ] || tag+=$(echo "${opts}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')   # as run.sh names it
+  run ./run.sh --stage 3 --folds "${folds}" --feats_conf "conf/feats/${feats}.yaml" --train_config "${config}" \
+    --seeds "${seeds}" --fold_nj "${fold_nj}" ${opts:+--train_opts "${opts}"}
+  if [ "${seeds}" = "${seeds//,/}" ]; then   # one seed
+    members+=(--exp_dir "exp/${tag}_seed${seeds}")
+  else
+    members+=(--exp_dir "exp/${tag}_seeds_fused")
+  fi
+}
+network_member "${resnet_config}" logmel64_sp "${resnet_opts}"
 if [ "${frozen_stack}" = true ]; then   # pretraining (stage 2, skipped where done), then the member
   run ./run_hypercolumns.sh --classifiers logreg --speed_copies true --reps h1 --folds "${folds}" --nj "${nj}" \
     --feats_conf conf/feats/logmel64_sp.yaml --pretrain_config conf/pretrain_fop_sp.yaml --pretrain_data "${pretrain_data}" \
@@ -97,11 +108,13 @@ if [ "${frozen_stack}" = true ]; then   # pretraining (stage 2, skipped where do
   stack_tag=pretrain_fop_sp_logmel64_sp; [ "${pretrain_data}" = data/all ] || stack_tag+=${on_data}
   members+=(--exp_dir "exp/classical_logreg_pt_sp_logmel64_sp_loso_representation.layer1_pt_${stack_tag}${opts_tag}_seed1")
 fi
+[ "${blstm}" = false ] || network_member "${blstm_config}" mfcc_prosody_sp "${blstm_opts}"
 suffix=; [ "${speed_copies}" = none ] || suffix=_speed_${speed_copies}
 if [ "${frozen_stack}" = true ]; then   # another stack (data, pretraining seed) is another fusion
   suffix+=_frozen_stack; [ "${pretrain_data}" = data/speechocean762 ] || suffix+=${on_data}
   suffix+=${opts_tag}
 fi
+[ "${blstm}" = false ] || suffix+=_blstm
 for weights in equal valid; do
   out=exp/fusion_${weights}_seeds${seeds//,/}${suffix}
   opts=()
@@ -109,6 +122,6 @@ for weights in equal valid; do
   run serkit-fuse "${members[@]}" --folds_dir data/folds/loso --out_dir "${out}" "${opts[@]}" "${fold_names[@]}"
   run serkit-score --exp_dir "${out}" --folds_dir data/folds/loso --results_md RESULTS.md "${fold_names[@]}" \
     --title "$(basename "${out}")" --note "command: ${run_cmd}" \
-    --note "members: SVM and logistic regression on functionals of mfcc_prosody and of logmel64 (speed copies: ${speed_copies}), ResNet $(basename "${resnet_config}" .yaml) (seeds ${seeds} fused)$([ "${frozen_stack}" = false ] || echo ", logistic regression on h1 of a frozen FOP stack (${pretrain_data}${pretrain_opts:+; pretrained with ${pretrain_opts}})"); weights: ${weights} (${out}/fusion.yaml)"
+    --note "members: SVM and logistic regression on functionals of mfcc_prosody and of logmel64 (speed copies: ${speed_copies}), ResNet $(basename "${resnet_config}" .yaml) (seeds ${seeds} fused)$([ "${frozen_stack}" = false ] || echo ", logistic regression on h1 of a frozen FOP stack (${pretrain_data}${pretrain_opts:+; pretrained with ${pretrain_opts}})")$([ "${blstm}" = false ] || echo ", BLSTM $(basename "${blstm_config}" .yaml) on mfcc_prosody (seeds ${seeds} fused)"); weights: ${weights} (${out}/fusion.yaml)"
 done
 log "finished"

@@ -24,12 +24,15 @@ def test_run_fusion_small(recipe_copy, layout_corpora):
     recipe = recipe_copy("emodb")
     env = dict(os.environ, EMODB=str(layout_corpora / "emodb"))
     # --speed_copies choose: the plain and the speed-copy variant of each functionals system;
-    # --frozen_stack true: a tiny FOP stack pretrained on the corpus itself, one epoch
+    # --frozen_stack true: a tiny FOP stack pretrained on the corpus itself, one epoch;
+    # --blstm true: a tiny augmented BLSTM on mfcc_prosody, one epoch
     stack_opts = "--train.max_epochs 1 --model.encoder_conf.d_model 16 --model.encoder_conf.ffn 32"
+    blstm_opts = "--train.max_epochs 1 --train.average_best 0 --model.encoder_conf.hidden 8"
     r = subprocess.run(["./run_fusion.sh", "--folds", "1", "--seeds", "1,2", "--fold_nj", "2", "--speed_copies", "choose",
                         "--resnet_opts",
                         "--train.max_epochs 2 --train.average_best 0 --model.encoder_conf.channels [4,8]",
-                        "--frozen_stack", "true", "--pretrain_data", "data/all", "--pretrain_opts", stack_opts],
+                        "--frozen_stack", "true", "--pretrain_data", "data/all", "--pretrain_opts", stack_opts,
+                        "--blstm", "true", "--blstm_opts", blstm_opts],
                        cwd=recipe, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-4000:]
     exp = recipe / "exp"
@@ -63,17 +66,22 @@ def test_run_fusion_small(recipe_copy, layout_corpora):
     assert pcfg["model"]["encoder_conf"]["d_model"] == 16 and pcfg["data"]["augment"]["speed"] == [0.9, 1.0, 1.1]
     assert "168 train vectors (speeds 0.9,1,1.1), 112-dim vectors" in (exp / stack / "fold1.log").read_text()
     # the fusion's name tells the stack apart from the default one (speechocean762, the config's seed)
-    fused = "seeds12_speed_choose_frozen_stack_on_all" + stack_opts.replace("--", "_").replace(" ", "")
+    # the seventh member: the BLSTM's seeds fused, trained with the recipe's augmentation
+    blstm = "train_blstm_mfcc_prosody_sp_loso" + blstm_opts.replace("--", "_").replace(" ", "")
+    bcfg = yaml.safe_load((exp / f"{blstm}_seed2" / "fold1" / "config.yaml").read_text())
+    assert bcfg["seed"] == 2 and bcfg["model"]["encoder_conf"]["hidden"] == 8
+    assert bcfg["data"]["augment"]["speed"] == [0.9, 1.0, 1.1] and bcfg["data"]["augment"]["mixup"] == 0.2
+    fused = "seeds12_speed_choose_frozen_stack_on_all" + stack_opts.replace("--", "_").replace(" ", "") + "_blstm"
     fusion = yaml.safe_load((exp / f"fusion_valid_{fused}" / "fusion.yaml").read_text())
-    assert len(fusion["members"]) == 6 and fusion["members"][4].endswith(f"{resnet}_seeds_fused")
+    assert len(fusion["members"]) == 7 and fusion["members"][4].endswith(f"{resnet}_seeds_fused")
     assert fusion["members"][0] == "exp/classical_svm_mfcc_prosody_sp_loso_speed_chosen"
-    assert fusion["members"][5] == f"exp/{stack}"
+    assert fusion["members"][5] == f"exp/{stack}" and fusion["members"][6] == f"exp/{blstm}_seeds_fused"
     assert all(abs(sum(w) - 1) < 1e-6 for w in fusion["folds"].values())
     equal = yaml.safe_load((exp / f"fusion_equal_{fused}" / "fusion.yaml").read_text())
-    assert len(equal["folds"]["fold1"]) == 6 and all(abs(w - 1 / 6) < 1e-6 for w in equal["folds"]["fold1"])
+    assert len(equal["folds"]["fold1"]) == 7 and all(abs(w - 1 / 7) < 1e-6 for w in equal["folds"]["fold1"])
     results = (recipe / "RESULTS.md").read_text()
     for title in (f"fusion_equal_{fused}", f"fusion_valid_{fused}",
-                  f"{resnet} (seeds 1,2)",
+                  f"{resnet} (seeds 1,2)", f"{blstm}_seeds_fused",
                   f"{resnet}_seeds_fused", "classical_logreg_logmel64_sp_loso_speed_chosen"):
         assert f"## {title}" in results, title
     assert "- command: ./run_fusion.sh --folds 1 --seeds 1\\,2 --fold_nj 2 --speed_copies choose" in results   # as typed
