@@ -278,3 +278,14 @@ def test_compiled_encoder_with_the_fft_form_does_not_recompile_per_length():
         graphs.append(counters["stats"]["unique_graphs"])
     torch._dynamo.reset()
     assert graphs[0] > 0 and len(set(graphs)) == 1, graphs
+
+
+def test_importing_the_models_leaves_torch_dynamo_unloaded():
+    """Importing torch._dynamo takes over a second; every serkit process that imports the models
+    (each fold's training, each decode) would pay it. The FFT form disables compilation lazily."""
+    import subprocess
+    import sys
+
+    code = "import sys, serkit.models.registry; print('torch._dynamo' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr

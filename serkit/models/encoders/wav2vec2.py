@@ -14,6 +14,7 @@ unfolded frames: the same values, at speeds that differ by device (``pos_conv``)
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import struct
@@ -182,9 +183,23 @@ def fft_size(n: int) -> int:
     return best
 
 
+def outside_compiled_graphs(fn):
+    """``torch.compiler.disable(fn)``, made at the first call: importing torch._dynamo takes about
+    1.4 s, which every process that imports serkit's models would otherwise pay."""
+    disabled = None
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        nonlocal disabled
+        if disabled is None:
+            disabled = torch.compiler.disable(fn)
+        return disabled(*args, **kwargs)
+    return call
+
+
 # run as it is under torch.compile: inductor generates no code for complex ops, and the FFT length,
 # a function of the frame count, would otherwise cost a recompilation per batch length
-@torch.compiler.disable
+@outside_compiled_graphs
 def conv1d_fft(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], padding: int,
                groups: int) -> torch.Tensor:
     """``F.conv1d(x, weight, bias, padding=padding, groups=groups)`` (stride 1, no dilation) by FFT:
