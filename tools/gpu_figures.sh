@@ -76,7 +76,7 @@ prepare_iemocap('${out}/mini/db', '${data}')"
 fi
 step "features: GPU beside one CPU core" 150 "${python}" tools/benchmark.py feats --data "${data}" --seconds 300 \
   --repeat 3 --device cuda --profile 10
-step "wav2vec2-base, bf16, batch 64, torch.compile" 150 "${w2v2[@]/conv,fft/fft}" --batch 64 --compile inductor
+step "wav2vec2-base, bf16, batch 64, torch.compile" 150 "${w2v2[@]}" --pos_conv fft --batch 64 --compile inductor
 step "mini_emo on one GPU" 150 bash -c 'cd egs/mini_emo && ./run.sh --ngpu 1 --dump_device cuda --fold_nj 5 \
   --nj 8 --tag gpu_figures && for f in $(find exp/gpu_figures -name train.log | sort); do
   echo "${f}: $(grep "waiting for data" "${f}" | tail -1)"; done'

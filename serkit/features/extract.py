@@ -353,10 +353,10 @@ class FeatureExtractor:
         for w, start in zip(waves, starts):
             signal[start:start + len(w)].copy_(torch.from_numpy(np.asarray(w, dtype=np.float32)), non_blocking=True)
         # the signal's frame index of each wave's frames, and the wave each frame belongs to: one copy
-        owner = np.repeat(np.arange(len(waves)), frames)
-        index = torch.from_numpy(np.stack([np.arange(n_frames) + np.repeat(starts // hop - (np.cumsum(frames) - frames),
-                                                                           frames), owner])).to(self.device)
-        grid, owner = index[0], index[1]
+        shift = starts // hop - (np.cumsum(frames) - frames)   # a wave's first frame in the signal, less its rank
+        grid_owner = np.stack([np.arange(n_frames) + np.repeat(shift, frames),
+                               np.repeat(np.arange(len(waves)), frames)])
+        grid, owner = torch.from_numpy(grid_owner).to(self.device)
         windows = torch.nn.functional.pad(signal, (half, half)).unfold(-1, cfg.fft_size, hop)[grid]
         feats = self.mel_windows(windows, owner, len(waves)).cpu().numpy()
         return np.split(feats, np.cumsum(frames)[:-1])

@@ -65,12 +65,12 @@ def test_run_fusion_small(recipe_copy, layout_corpora):
     pcfg = yaml.safe_load((exp / "pretrain" / stack.rsplit("_pt_", 1)[1][:-len("_seed1")] / "config.yaml").read_text())
     assert pcfg["model"]["encoder_conf"]["d_model"] == 16 and pcfg["data"]["augment"]["speed"] == [0.9, 1.0, 1.1]
     assert "168 train vectors (speeds 0.9,1,1.1), 112-dim vectors" in (exp / stack / "fold1.log").read_text()
-    # the fusion's name tells the stack apart from the default one (speechocean762, the config's seed)
     # the seventh member: the BLSTM's seeds fused, trained with the recipe's augmentation
     blstm = "train_blstm_mfcc_prosody_sp_loso" + blstm_opts.replace("--", "_").replace(" ", "")
     bcfg = yaml.safe_load((exp / f"{blstm}_seed2" / "fold1" / "config.yaml").read_text())
     assert bcfg["seed"] == 2 and bcfg["model"]["encoder_conf"]["hidden"] == 8
     assert bcfg["data"]["augment"]["speed"] == [0.9, 1.0, 1.1] and bcfg["data"]["augment"]["mixup"] == 0.2
+    # the fusion's name tells the stack apart from the default one (speechocean762, the config's seed)
     fused = "seeds12_speed_choose_frozen_stack_on_all" + stack_opts.replace("--", "_").replace(" ", "") + "_blstm"
     fusion = yaml.safe_load((exp / f"fusion_valid_{fused}" / "fusion.yaml").read_text())
     assert len(fusion["members"]) == 7 and fusion["members"][4].endswith(f"{resnet}_seeds_fused")
